@@ -20,9 +20,9 @@ N_RAYS = 72
 RAY_STEP_MM = 0.1
 # The cord boundary is searched up to 11 mm from a point inside it (cord half-width <= 7 mm, plus an
 # off-centre start); the dura up to 22 mm (dural sac transverse up to ~22 mm, cord displaced up to 5 mm:
-# domain-facts §1).
+# domain-facts §1); above C1 the sac opens dorsally into the cisterna magna, hence the wider reach.
 CORD_SEARCH_MM = 11.0
-SAC_SEARCH_MM = 22.0
+SAC_SEARCH_MM = 30.0
 # Thickness of the bright CSF layer over which its level is measured once the ray has entered it.
 PEAK_WINDOW_MM = 1.5
 
@@ -104,6 +104,7 @@ def trace_outline(
     spacing_mm: np.ndarray,
     center_mm: np.ndarray,
     min_step: float,
+    bone_level: float | None = None,
 ) -> RayOutline:
     """Cord and sac outline on one (smoothed) slice, seen from ``center_mm`` inside the cord.
 
@@ -117,6 +118,9 @@ def trace_outline(
         Start point in mm from voxel (0, 0); must lie inside the cord.
     min_step : float
         Smallest CSF-minus-cord step that counts as entering the CSF.
+    bone_level : float, optional
+        Typical cortical-bone intensity (CT). Where the sac touches bone the profile rises from the CSF
+        level to bone instead of falling; the dura is then put half-way between the two.
     """
     angles = np.linspace(0.0, 2 * np.pi, N_RAYS, endpoint=False)
     radii = np.arange(0.0, SAC_SEARCH_MM + RAY_STEP_MM / 2, RAY_STEP_MM)
@@ -151,6 +155,10 @@ def trace_outline(
     # Dura: where the profile falls back half-way to soft-tissue level (the cord level is soft tissue
     # too: cord ~35 HU, dura/epidural tissue 0-60 HU on CT; cord and muscle are both dark on T2).
     outer = _first_crossing(profiles, half_inner, above=False, start=peak_at)
+    if bone_level is not None:
+        half_bone = (peak + np.maximum(bone_level, peak)) / 2
+        into_bone = _first_crossing(profiles, half_bone, above=True, start=peak_at)
+        outer = np.fmin(outer, into_bone)
     outer = np.where(valid, outer, np.nan)
     valid_fraction = float(np.isfinite(inner).mean())
     cord_radius = _fill_periodic(inner * RAY_STEP_MM)

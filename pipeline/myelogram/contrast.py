@@ -14,6 +14,9 @@ import numpy as np
 
 from pipeline.errors import UsageError
 
+# Cortical bone is about +1000 HU (range 400 to > 1500; uvm.edu CT series, domain-facts §6).
+CORTICAL_BONE_HU = 1000.0
+
 
 class Contrast(StrEnum):
     """Image contrast of the series being segmented."""
@@ -38,6 +41,8 @@ class ContrastModel:
         In-plane Gaussian sigma applied before edges are located.
     units : str
         Unit of the working scale (``"HU"`` for CT, ``"normalised"`` for MRI).
+    bone_level : float or None
+        Cortical bone level on CT, where the sac may touch bone; None on MRI (bone is dark there).
     """
 
     contrast: Contrast
@@ -45,6 +50,7 @@ class ContrastModel:
     min_step: float
     smoothing_mm: float
     units: str
+    bone_level: float | None = None
 
 
 def parse_contrast(contrast: str | Contrast) -> Contrast:
@@ -68,7 +74,7 @@ def working_image(array: np.ndarray, contrast: Contrast) -> tuple[np.ndarray, Co
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     if contrast is Contrast.CT_MYELOGRAM:
         # Levels between cord (~35 HU) and diluted contrast (>= ~200 HU ventrally when layered).
-        model = ContrastModel(contrast, (140.0, 220.0, 320.0), 80.0, 0.5, "HU")
+        model = ContrastModel(contrast, (140.0, 220.0, 320.0), 80.0, 0.5, "HU", CORTICAL_BONE_HU)
         return data, model
     foreground = data[data > 0]
     if foreground.size == 0:

@@ -162,10 +162,14 @@ def _chain_centres(
     return slices, centres
 
 
-def _trace(slice_image: np.ndarray, spacing: np.ndarray, centre: np.ndarray, step: float) -> RayOutline:
-    outline = trace_outline(slice_image, spacing, centre, step)
+def _trace(
+    slice_image: np.ndarray, spacing: np.ndarray, centre: np.ndarray, model: ContrastModel
+) -> RayOutline:
+    outline = trace_outline(slice_image, spacing, centre, model.min_step, model.bone_level)
     if np.isfinite(outline.cord_radius_mm).all():
-        outline = trace_outline(slice_image, spacing, outline.cord_centroid_mm(), step)
+        outline = trace_outline(
+            slice_image, spacing, outline.cord_centroid_mm(), model.min_step, model.bone_level
+        )
     return outline
 
 
@@ -222,7 +226,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     centre_y = np.interp(span, slices, centres[:, 1])
     for k, z in enumerate(span):
         centre = np.array([centre_x[k], centre_y[k]]) - crop_offset_mm
-        outline = _trace(crop[:, :, z], spacing[:2], centre, model.min_step)
+        outline = _trace(crop[:, :, z], spacing[:2], centre, model)
         if _acceptable(outline, model.min_step):
             outlines[int(z)] = outline
     if not outlines:
@@ -231,7 +235,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     for direction, start in ((-1, min(outlines)), (1, max(outlines))):
         z, previous = start + direction, outlines[start]
         while 0 <= z < n_slices:
-            outline = _trace(crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model.min_step)
+            outline = _trace(crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model)
             if not _acceptable(outline, model.min_step):
                 break
             outlines[z] = outline
