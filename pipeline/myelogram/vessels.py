@@ -15,6 +15,7 @@ straight lateral needle path (31 % of cases, Katoh et al. Spine 1990, via Shephe
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -210,7 +211,7 @@ def estimate_arteries(
 
 def _densify(points: np.ndarray, step_mm: float) -> np.ndarray:
     pieces = [points[:1]]
-    for a, b in zip(points[:-1], points[1:], strict=True):
+    for a, b in itertools.pairwise(points):
         n = max(1, int(np.ceil(np.linalg.norm(b - a) / step_mm)))
         t = np.linspace(0.0, 1.0, n + 1)[1:, None]
         pieces.append(a + t * (b - a))
