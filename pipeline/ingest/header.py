@@ -82,6 +82,11 @@ _WANTED: dict[int, tuple[str, str]] = {
 }
 # Sequences whose presence means the per-frame geometry is inside them (enhanced multi-frame, PS3.3 C.7.6.16).
 _FUNCTIONAL_GROUPS = frozenset({0x52009229, 0x52009230})
+_INTEREST = frozenset(_WANTED) | _FUNCTIONAL_GROUPS
+_NOTHING: frozenset[int] = frozenset()
+_EXPLICIT_HEAD = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
+_IMPLICIT_HEAD = struct.Struct("<HHI")  # group, element, 32-bit length
+_UINT32 = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -241,38 +246,41 @@ def _walk(
     Returns the position of the Pixel Data element (top level) or after the item delimiter (nested).
     """
     end = len(buf)
+    interest = _INTEREST if found is not None else _NOTHING
     while pos + 8 <= end:
-        group, element = struct.unpack_from("<HH", buf, pos)
-        tag = (group << 16) | element
-        if tag == _ITEM_END:
-            if not stop_at_item_end:
-                raise _Unsupported("item delimiter at top level")
-            return pos + 8
-        if found is not None and tag == _PIXEL_DATA:
-            return pos
-        if explicit and group != 0xFFFE:
-            vr = buf[pos + 4 : pos + 6]
-            if vr in _LONG_VRS:
-                if pos + 12 > end:
-                    raise _Truncated
-                (length,) = struct.unpack_from("<I", buf, pos + 8)
-                pos += 12
-            else:
-                (length,) = struct.unpack_from("<H", buf, pos + 6)
-                pos += 8
+        if explicit:
+            group, element, vr, length = _EXPLICIT_HEAD.unpack_from(buf, pos)
         else:
+            group, element, length = _IMPLICIT_HEAD.unpack_from(buf, pos)
             vr = None
-            (length,) = struct.unpack_from("<I", buf, pos + 4)
+        tag = (group << 16) | element
+        if group == 0xFFFE:
+            if tag == _ITEM_END:
+                if not stop_at_item_end:
+                    raise _Unsupported("item delimiter at top level")
+                return pos + 8
+            vr = None
+            (length,) = _UINT32.unpack_from(buf, pos + 4)
+            pos += 8
+        elif tag == _PIXEL_DATA and found is not None:
+            return pos
+        elif explicit and vr in _LONG_VRS:
+            if pos + 12 > end:
+                raise _Truncated
+            (length,) = _UINT32.unpack_from(buf, pos + 8)
+            pos += 12
+        else:
             pos += 8
         if length == _UNDEFINED:
-            if found is not None and tag in _FUNCTIONAL_GROUPS:
+            if tag in _FUNCTIONAL_GROUPS and found is not None:
                 found[tag] = (b"", vr)
-            pos = _skip_undefined(buf, pos, explicit)
+            # An undefined-length UN element holds an implicit VR sequence (PS3.5 §6.2.2).
+            pos = _skip_undefined(buf, pos, explicit and vr != b"UN")
             continue
-        if found is not None and (tag in _WANTED or tag in _FUNCTIONAL_GROUPS):
+        if tag in interest:
             if pos + length > end:
                 raise _Truncated
-            found[tag] = (buf[pos : pos + length], vr)
+            found[tag] = (buf[pos : pos + length], vr)  # type: ignore[index]
         pos += length
     if stop_at_item_end or pos < end:
         raise _Truncated
@@ -456,9 +464,14 @@ def read_header(path: str | Path) -> Header | None:
         that is truncated or malformed.
     """
     path = Path(path)
-    check_readable(path)
     try:
-        file_size = path.stat().st_size
+        status = os.stat(path)
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(status.st_mode):  # never open a FIFO or device: it could block forever
+        raise InputDataError(f"{path}: cannot read file (not a regular file)")
+    file_size = status.st_size
+    try:
         with open(path, "rb") as handle:
             buf = handle.read(_FIRST_READ_BYTES)
             try:
