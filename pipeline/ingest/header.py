@@ -54,6 +54,7 @@ _WANTED: dict[int, tuple[str, str]] = {
     0x0008103E: ("description", "str"),
     0x00180024: ("sequence_name", "str"),
     0x00180050: ("slice_thickness_mm", "float"),
+    0x00180088: ("spacing_between_slices_mm", "float"),
     0x00181120: ("gantry_tilt_deg", "float"),
     0x00189087: ("b_value_s_mm2", "fd"),
     0x00189089: ("gradient_lps", "fds"),
@@ -119,6 +120,7 @@ class Header:
     columns: int | None = None
     pixel_spacing_mm: tuple[float, ...] | None = None
     slice_thickness_mm: float | None = None
+    spacing_between_slices_mm: float | None = None
     gantry_tilt_deg: float | None = None
     samples_per_pixel: int = 1
     photometric: str = "MONOCHROME2"
@@ -412,6 +414,7 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
         columns=get("Columns", int),
         pixel_spacing_mm=floats("PixelSpacing"),
         slice_thickness_mm=get("SliceThickness", float),
+        spacing_between_slices_mm=get("SpacingBetweenSlices", float),
         gantry_tilt_deg=get("GantryDetectorTilt", float),
         samples_per_pixel=get("SamplesPerPixel", int) or 1,
         photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
