@@ -36,7 +36,7 @@ import SimpleITK as sitk
 from pydicom.data import get_testdata_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline.ingest import load_series  # noqa: E402
+from pipeline.ingest import load_series
 
 SIZE = 512
 
@@ -127,7 +127,8 @@ def main() -> None:
 
         volume = load_series(ordered)  # warm the page cache and check the result
         reference = sitk.GetArrayFromImage(simpleitk(ordered)).transpose(2, 1, 0)
-        assert volume.array.dtype == np.float32 and volume.shape == (SIZE, SIZE, args.slices)
+        assert volume.array.dtype == np.float32
+        assert volume.shape == (SIZE, SIZE, args.slices)
         assert np.array_equal(volume.array, reference), "our HU volume differs from SimpleITK's"
         run_dcm2niix(ordered, command)
 
@@ -138,12 +139,22 @@ def main() -> None:
         d2n = best_of(lambda: run_dcm2niix(ordered, command), args.repeats)
 
     megabytes = args.slices * SIZE * SIZE * 2 / 1e6
-    print(f"series: {SIZE}x{SIZE}x{args.slices} int16, {megabytes:.0f} MB of pixels; best of {args.repeats} runs")
+    print(
+        f"series: {SIZE}x{SIZE}x{args.slices} int16, {megabytes:.0f} MB of pixels; best of {args.repeats} runs"
+    )
     print(f"raw read floor (read + np.frombuffer): {floor:7.3f} s")
-    print(f"pipeline.ingest.load_series:           {ours:7.3f} s  = {floor / ours:6.1%} of the floor (target >= 35 %)")
-    print(f"  shuffled file order:                 {ours_shuffled:7.3f} s  = {ours_shuffled / ours:5.2f}x the ordered time (target <= ~1)")
-    print(f"SimpleITK ImageSeriesReader:           {itk:7.3f} s  -> ours {itk / ours:5.2f}x faster (target >= 2.5x)")
-    print(f"dcm2niix -z n:                         {d2n:7.3f} s  -> ours {d2n / ours:5.2f}x faster (target >= 1.3x)")
+    print(
+        f"pipeline.ingest.load_series:           {ours:7.3f} s  = {floor / ours:6.1%} of the floor (target >= 35 %)"
+    )
+    print(
+        f"  shuffled file order:                 {ours_shuffled:7.3f} s  = {ours_shuffled / ours:5.2f}x the ordered time (target <= ~1)"
+    )
+    print(
+        f"SimpleITK ImageSeriesReader:           {itk:7.3f} s  -> ours {itk / ours:5.2f}x faster (target >= 2.5x)"
+    )
+    print(
+        f"dcm2niix -z n:                         {d2n:7.3f} s  -> ours {d2n / ours:5.2f}x faster (target >= 1.3x)"
+    )
 
 
 if __name__ == "__main__":

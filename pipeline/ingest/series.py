@@ -177,8 +177,9 @@ def load_series(path: str | Path, series: str | int | None = None, *, resample: 
     if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
         return _load_nifti(path)
     with Prefetcher(wanted=_matches(series)) as prefetch:
-        volume, _stacks_used = load_selected(select_series(path, series, prefetch=prefetch), resample=resample,
-                                             prefetch=prefetch)
+        volume, _stacks_used = load_selected(
+            select_series(path, series, prefetch=prefetch), resample=resample, prefetch=prefetch
+        )
     return volume
 
 

@@ -55,8 +55,9 @@ def dcm2niix() -> str:
 def run_dcm2niix(source: Path, out: Path) -> list[Path]:
     """Convert ``source`` with dcm2niix (uncompressed, default tilt/equalisation); returns the .nii files."""
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run([dcm2niix(), "-z", "n", "-f", "%s_%d", "-o", str(out), str(source)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [dcm2niix(), "-z", "n", "-f", "%s_%d", "-o", str(out), str(source)], check=True, capture_output=True
+    )
     return sorted(out.glob("*.nii"))
 
 
@@ -68,7 +69,9 @@ def copy_series(source: Path, destination: Path) -> Path:
     return destination
 
 
-def aligned_to_reference(volume: Volume, reference: Path, atol_mm: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+def aligned_to_reference(
+    volume: Volume, reference: Path, atol_mm: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
     """Our voxels and the reference NIfTI's voxels at the same world points.
 
     Maps every voxel centre of ``volume`` to RAS and into the reference's index space; asserts the
@@ -84,15 +87,17 @@ def aligned_to_reference(volume: Volume, reference: Path, atol_mm: float = 1e-3)
     permutation = np.round(to_reference[:3, :3])
     assert np.all(np.abs(permutation).sum(axis=0) == 1), f"not an axis permutation:\n{to_reference}"
     shape = np.array(ours.shape[:3])
-    corners = np.array([[i, j, k, 1.0] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)
-                        for k in (0, shape[2] - 1)])
+    corners = np.array(
+        [[i, j, k, 1.0] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1) for k in (0, shape[2] - 1)]
+    )
     ras_ours = (volume.affine_ras @ corners.T).T[:, :3]
     indices = (to_reference @ corners.T).T[:, :3]
     ras_reference = (image.affine @ np.c_[np.round(indices), np.ones(8)].T).T[:, :3]
     assert np.max(np.linalg.norm(ras_ours - ras_reference, axis=1)) < atol_mm
     grid = np.indices(ours.shape[:3]).reshape(3, -1)
     reference_index = (permutation @ grid + np.round(to_reference[:3, 3])[:, None]).astype(int)
-    assert np.all(reference_index >= 0) and np.all(reference_index.max(axis=1) < np.array(data.shape[:3]))
+    assert np.all(reference_index >= 0)
+    assert np.all(reference_index.max(axis=1) < np.array(data.shape[:3]))
     theirs = data[tuple(reference_index)].reshape(ours.shape[:3] + data.shape[3:])
     return ours, theirs
 
@@ -133,8 +138,10 @@ def enhanced_ct_from_series(folder: Path, path: Path, frame_order: list[int] | N
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    sources = sorted((pydicom.dcmread(p) for p in folder.iterdir() if p.is_file()),
-                     key=lambda d: float(d.ImagePositionPatient[2]))
+    sources = sorted(
+        (pydicom.dcmread(p) for p in folder.iterdir() if p.is_file()),
+        key=lambda d: float(d.ImagePositionPatient[2]),
+    )
     order = frame_order if frame_order is not None else list(range(len(sources)))[::-1]
     first = sources[0]
     ds = Dataset()
@@ -143,9 +150,23 @@ def enhanced_ct_from_series(folder: Path, path: Path, frame_order: list[int] | N
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID = ENHANCED_CT_STORAGE
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality",
-                    "Manufacturer", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit",
-                    "PixelRepresentation", "SamplesPerPixel", "PhotometricInterpretation", "StudyDate"):
+    for keyword in (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SeriesNumber",
+        "SeriesDescription",
+        "Modality",
+        "Manufacturer",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "StudyDate",
+    ):
         if keyword in first:
             setattr(ds, keyword, first.get(keyword))
     ds.SeriesInstanceUID = generate_uid()

@@ -15,7 +15,6 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from scipy import ndimage
 from _ingest_support import (
     aligned_to_reference,
     bvecs_to_world_ras,
@@ -26,6 +25,7 @@ from _ingest_support import (
     run_dcm2niix,
     siemens_dwi_folder,
 )
+from scipy import ndimage
 
 from pipeline.errors import InputDataError
 from pipeline.ingest import load_dwi, load_series
@@ -53,7 +53,9 @@ def _padding_hu(path: Path) -> float | None:
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     if "PixelPaddingValue" not in ds:
         return None
-    return float(ds.PixelPaddingValue) * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
+    return float(ds.PixelPaddingValue) * float(ds.get("RescaleSlope", 1)) + float(
+        ds.get("RescaleIntercept", 0)
+    )
 
 
 def _assert_same_voxels(ours: np.ndarray, theirs: np.ndarray, padding_hu: float | None) -> None:
@@ -138,7 +140,8 @@ def test_tilted_ct_corrected_to_dcm2niix_geometry(tilted_reference: tuple[Path, 
     image = nib.load(reference)
     assert volume.shape == image.shape
     corrections = " ".join(volume.metadata["corrections"])
-    assert "gantry tilt 18.50 deg" in corrections and "uneven slice spacing" in corrections
+    assert "gantry tilt 18.50 deg" in corrections
+    assert "uneven slice spacing" in corrections
     ours, theirs = aligned_to_reference(volume, reference)
     # dcm2niix rounds to integers twice (shear, then equalisation) and fills outside the field of view
     # with the series minimum (the -1500 padding); compare where neither touches padding or fill.
@@ -154,7 +157,7 @@ def test_tilted_ct_corrected_to_dcm2niix_geometry(tilted_reference: tuple[Path, 
 
 @pytest.mark.realdata
 def test_tilted_ct_refused_without_resampling(real_data: Path) -> None:
-    with pytest.raises(InputDataError, match="gantry tilt of 18.5 degrees") as caught:
+    with pytest.raises(InputDataError, match=r"gantry tilt of 18\.5 degrees") as caught:
         load_series(real_data / "dcm_qa_ct" / "GE_tilted_head_ct", resample=False)
     assert "uneven slice spacing" in str(caught.value)
     assert "series 2" in str(caught.value)
