@@ -21,6 +21,7 @@ Targets (issue #2): >= 35 % of the floor, >= 2.5x SimpleITK, >= 1.3x dcm2niix, n
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import shutil
 import subprocess
@@ -50,7 +51,7 @@ def build_series(folder: Path, slices: int, seed: int = 0) -> list[Path]:
     series_uid = pydicom.uid.generate_uid()
     paths = []
     for k in range(slices):
-        ds = template.copy()
+        ds = copy.deepcopy(template)
         ds.Rows = ds.Columns = SIZE
         ds.PixelSpacing = [0.5, 0.5]
         ds.SeriesInstanceUID = series_uid
