@@ -107,6 +107,7 @@ def test_nifti_with_sidecars_round_trips(tmp_path: Path) -> None:
     np.testing.assert_allclose(again.bvals_s_mm2, dwi.bvals_s_mm2)
     np.testing.assert_allclose(again.bvecs, dwi.bvecs, atol=1e-6)
     bvals, bvecs = read_bvals_bvecs(bval_path, bvec_path)
+    np.testing.assert_array_equal(bvals, BVALS)
     assert bvecs.shape == (4, 3)
     assert bval_path.read_text().split() == ["0", "1000", "1000", "1000"]
 
