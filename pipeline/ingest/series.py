@@ -208,12 +208,15 @@ def load_selected(
             faults.append(f"uneven slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm)")
         raise InputDataError(
             f"{selected.label}: {' and '.join(faults)}; the slices do not form a regular grid "
-            "(load with resampling to correct it)"
+            "(resample, i.e. convert without --no-resample, to correct it)"
         )
     modality = selected.headers[0].modality
     n_slices, n_volumes = len(stack.frames), len(stacks)
     data = np.empty((n_volumes * n_slices, stack.rows, stack.columns), dtype=np.float32)
-    padded = read_frames([f for s in stacks for f in s.frames], modality, data, prefetch)
+    try:
+        padded = read_frames([f for s in stacks for f in s.frames], modality, data, prefetch)
+    except InputDataError as exc:
+        raise InputDataError(f"{selected.label}: {exc}") from exc
     metadata = _metadata(selected, stacks)
     metadata["padding_voxels"] = padded
     if stack.sheared or stack.uneven:
