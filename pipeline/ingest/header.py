@@ -88,6 +88,10 @@ _NOTHING: frozenset[int] = frozenset()
 _EXPLICIT_HEAD = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
 _IMPLICIT_HEAD = struct.Struct("<HHI")  # group, element, 32-bit length
 _UINT32 = struct.Struct("<I")
+# Most attributes are byte-identical in every file of a series (sizes, spacing, orientation, UIDs of
+# study and series): decode each distinct raw value once. Values are immutable (str, int, float, tuple).
+_DECODED: dict[tuple[int, bytes, bytes | None, int], Any] = {}
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -317,15 +321,22 @@ def _fast_header(path: Path, buf: bytes, file_size: int) -> Header:
     representation = 0
     if 0x00280103 in found:
         representation = _decode("us", found[0x00280103][0], None, 0) or 0
-    for tag, (raw, vr) in found.items():
+    for tag, (raw, element_vr) in found.items():
         if tag in _FUNCTIONAL_GROUPS:
             values["enhanced"] = True
             continue
         name, kind = _WANTED[tag]
-        try:
-            values[name] = _decode(kind, raw, vr, representation)
-        except (ValueError, struct.error) as exc:
-            raise InputDataError(f"{path}: cannot decode {name.replace('_', ' ')} ({exc})") from exc
+        key = (tag, raw, element_vr, representation)
+        value = _DECODED.get(key, _MISSING)
+        if value is _MISSING:
+            try:
+                value = _decode(kind, raw, element_vr, representation)
+            except (ValueError, struct.error) as exc:
+                raise InputDataError(f"{path}: cannot decode {name.replace('_', ' ')} ({exc})") from exc
+            if len(_DECODED) > 65536:
+                _DECODED.clear()
+            _DECODED[key] = value
+        values[name] = value
     pixel_offset = pixel_length = None
     if pixel_pos + 8 <= len(buf):
         if explicit:
@@ -376,9 +387,8 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
         )
 
     siemens_b = None
-    element = ds.get((0x0019, 0x100C))
-    if element is not None and element.value not in (None, b"", ""):
-        raw = element.value
+    raw = ds[0x0019100C].value if 0x0019100C in ds else None
+    if raw not in (None, b"", ""):
         try:
             siemens_b = float(raw.decode("latin-1").strip("\x00 ") if isinstance(raw, bytes) else raw)
         except ValueError:

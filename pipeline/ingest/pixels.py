@@ -87,7 +87,7 @@ def _read_direct(header: Header, frame_index: int, out: np.ndarray) -> None:
     try:
         with open(header.path, "rb") as handle:
             handle.seek(header.pixel_offset + frame_index * frame_bytes)  # type: ignore[operator]
-            got = handle.readinto(memoryview(out).cast("B"))
+            got = handle.readinto(out.data.cast("B"))
     except OSError as exc:
         raise InputDataError(f"{header.path}: cannot read pixel data ({exc.strerror or exc})") from exc
     if got != frame_bytes:
@@ -149,12 +149,14 @@ def _check_rescale(frame: Frame) -> None:
 
 def _read_file(header: Header) -> np.ndarray:
     """All frames of an uncompressed file as a fresh (frames, rows, columns) array of stored values."""
-    array = np.empty((header.frame_count, header.rows, header.columns), dtype=stored_dtype(header))  # type: ignore[arg-type]
+    if header.rows is None or header.columns is None:
+        raise InputDataError(f"{header.path}: Rows/Columns missing")
+    array = np.empty((header.frame_count, header.rows, header.columns), dtype=stored_dtype(header))
     _check_length(header, array[0].nbytes)
     try:
         with open(header.path, "rb") as handle:
             handle.seek(header.pixel_offset)  # type: ignore[arg-type]
-            got = handle.readinto(memoryview(array).cast("B"))
+            got = handle.readinto(array.data.cast("B"))
     except OSError as exc:
         raise InputDataError(f"{header.path}: cannot read pixel data ({exc.strerror or exc})") from exc
     if got != array.nbytes:

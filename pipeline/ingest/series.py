@@ -232,6 +232,7 @@ def load_selected(
     else:
         affine = stack.affine_lps()
     # (V*K, R, C) C-order reversed is an F-ordered (C, R, K, V) view: no copy, and NIfTI writes it as is.
+    array: np.ndarray
     if n_volumes > 1:
         array = data.reshape(n_volumes, n_slices, data.shape[1], data.shape[2]).transpose(3, 2, 1, 0)
     else:
