@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,6 @@ class Header:
     file_size: int = 0
     enhanced: bool = False
     media_sop_instance_uid: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def series_key(self) -> tuple[str, str]:
@@ -445,26 +444,6 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
         enhanced="PerFrameFunctionalGroupsSequence" in ds,
         media_sop_instance_uid=str(meta.get("MediaStorageSOPInstanceUID", "")) if meta is not None else "",
     )
-
-
-def looks_like_dicom(path: Path) -> bool:
-    """True for files with the PS3.10 preamble and 'DICM' magic (how every modern DICOM file starts)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
-
-
-def check_readable(path: Path) -> None:
-    """Raise InputDataError if ``path`` cannot be read as a regular file (unreadable, dangling link, FIFO)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise InputDataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    if not stat.S_ISREG(mode):
-        raise InputDataError(f"{path}: cannot read file (not a regular file)")
 
 
 def read_header(path: str | Path) -> Header | None:

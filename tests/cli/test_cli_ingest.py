@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -153,7 +154,9 @@ def _no_permission(folder: Path) -> str:
 
 def _nan_rescale(folder: Path) -> str:
     path = _files(folder)[2]
-    _edit(path, lambda ds: setattr(ds, "RescaleSlope", "NaN"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pydicom rightly warns that "NaN" is not a valid DS
+        _edit(path, lambda ds: setattr(ds, "RescaleSlope", "NaN"))
     return path.name
 
 
