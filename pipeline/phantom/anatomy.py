@@ -182,8 +182,10 @@ def _c2(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 def _subaxial(x: np.ndarray, y: np.ndarray, z: np.ndarray, top_z: float) -> np.ndarray:
     """A generic C3-C7 vertebra whose body top is at ``top_z`` (height 13 mm)."""
-    ax = np.abs(x)
     bottom = top_z - 13.0
+    if float(z.max()) < bottom - 6.0 or float(z.min()) > top_z + 2.0:
+        return np.zeros(x.shape, dtype=bool)  # this vertebra is outside the field of view
+    ax = np.abs(x)
     body = superellipsoid(x, y, z, (0.0, -17.0, top_z - 6.5), (8.5, 7.5, 6.5), power=3.0)
     pedicles = superellipsoid(ax, y, z, (11.0, -7.0, top_z - 6.5), (2.5, 4.5, 3.5), power=3.0)
     pillars = superellipsoid(ax, y, z, (16.0, 0.0, top_z - 6.0), (5.0, 6.0, 8.0), power=3.0)

@@ -24,6 +24,20 @@ __all__ = [
 ]
 
 
+def _box_candidates(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    centre: tuple[float, float, float],
+    semi: tuple[float, float, float],
+) -> tuple[np.ndarray, ...]:
+    """Indices of the points inside the shape's bounding box: the exact test then runs on few points."""
+    near = np.abs(z - centre[2]) <= semi[2]
+    near &= np.abs(y - centre[1]) <= semi[1]
+    near &= np.abs(x - centre[0]) <= semi[0]
+    return np.nonzero(near)
+
+
 def ellipsoid(
     x: np.ndarray,
     y: np.ndarray,
@@ -32,9 +46,7 @@ def ellipsoid(
     semi: tuple[float, float, float],
 ) -> np.ndarray:
     """Axis-aligned ellipsoid."""
-    return (
-        ((x - centre[0]) / semi[0]) ** 2 + ((y - centre[1]) / semi[1]) ** 2 + ((z - centre[2]) / semi[2]) ** 2
-    ) <= 1.0
+    return superellipsoid(x, y, z, centre, semi, power=2.0)
 
 
 def elliptic_cylinder_z(
@@ -59,11 +71,14 @@ def superellipsoid(
     power: float = 4.0,
 ) -> np.ndarray:
     """Rounded box: ``|dx/a|^p + |dy/b|^p + |dz/c|^p <= 1`` (p=2 ellipsoid, large p a box)."""
-    return (
-        np.abs((x - centre[0]) / semi[0]) ** power
-        + np.abs((y - centre[1]) / semi[1]) ** power
-        + np.abs((z - centre[2]) / semi[2]) ** power
-    ) <= 1.0
+    inside = np.zeros(x.shape, dtype=bool)
+    index = _box_candidates(x, y, z, centre, semi)
+    if index[0].size:
+        total = np.abs((x[index] - centre[0]) / semi[0]) ** power
+        total += np.abs((y[index] - centre[1]) / semi[1]) ** power
+        total += np.abs((z[index] - centre[2]) / semi[2]) ** power
+        inside[index] = total <= 1.0
+    return inside
 
 
 def ring_tube(
