@@ -6,6 +6,7 @@ Public API: :func:`make_ct_case` (CT myelogram + labels + vascular series + trut
 
 from pipeline.phantom.ct import LABELS, VASCULAR_KINDS, CtCase, make_ct_case
 from pipeline.phantom.dwi import DwiPhantom, make_dwi_phantom
+from pipeline.phantom.study import write_study
 from pipeline.phantom.variants import VARIANTS, CtVariant
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "DwiPhantom",
     "make_ct_case",
     "make_dwi_phantom",
+    "write_study",
 ]
