@@ -1,0 +1,365 @@
+"""Spinal cord and CSF (thecal sac) segmentation on a CT myelogram or a T2/T1 MRI.
+
+Method (classical, no trained weights):
+
+1. View the volume in its nearest L-P-S axis order (no resampling) and map it to a CSF-bright working
+   scale (:mod:`pipeline.myelogram.contrast`).
+2. Find the cord without priors: on every axial slice, dark compact holes enclosed by bright CSF, at a
+   few CSF levels; link them across slices with a longest-path search; the cord is the longest tube
+   (:mod:`pipeline.myelogram._candidates`).
+3. Outline cord and sac on each slice from rays cast from the cord centre, with half-maximum edges per
+   ray (:mod:`pipeline.myelogram._rays`); re-centre on the outline and trace again.
+4. 3-D continuity: slices where the outline fails inside the tube (a broken CSF ring) take the outline
+   interpolated from their neighbours; the tube is extended past its ends while the outline holds.
+
+Everything is measured in mm, so anisotropic voxels (a DWI mean b0 with 5 mm slices) need no special
+case. Cords cut obliquely by the slices (a rotated head) give the oblique cross-section on each slice,
+which is exactly the cord's footprint on that slice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import ndimage
+
+from pipeline.errors import AnalysisError
+from pipeline.myelogram._candidates import (
+    MAX_CORD_AREA_MM2,
+    MIN_CORD_AREA_MM2,
+    find_hole_candidates,
+    longest_chain,
+)
+from pipeline.myelogram._grid import AxialGrid
+from pipeline.myelogram._rays import N_RAYS, RayOutline, rasterise, trace_outline
+from pipeline.myelogram.contrast import Contrast, ContrastModel, parse_contrast, working_image
+from pipeline.volume import Volume
+
+# A slice's outline is accepted when at least this fraction of rays found the CSF edge themselves.
+MIN_VALID_RAYS = 0.6
+# Candidate search runs on an in-plane grid no finer than this (speed; the outline uses full resolution).
+SEARCH_PIXEL_MM = 0.8
+# Margin around the cord line kept for the full-resolution work.
+CROP_MARGIN_MM = 30.0
+# Minimum CSF-minus-cord contrast of a contrast-filled sac on CT; below it the sac holds no contrast.
+MIN_CONTRAST_HU = 120.0
+
+
+@dataclass(frozen=True)
+class CordCrossSection:
+    """The cord and sac on one axial slice of the working view.
+
+    Attributes
+    ----------
+    slice_index : int
+        Index along the superior axis of the L-P-S view of the input.
+    center_lps_mm : (3,) ndarray
+        Centroid of the cord outline.
+    area_mm2 : float
+        Cord cross-sectional area on this slice.
+    cord_outline_lps_mm, sac_outline_lps_mm : (N, 3) ndarray
+        Closed outlines (pia, dura) as points in LPS mm, counter-clockwise in the slice plane.
+    interpolated : bool
+        True when the outline was interpolated from neighbouring slices (CSF ring not traceable here).
+    """
+
+    slice_index: int
+    center_lps_mm: np.ndarray
+    area_mm2: float
+    cord_outline_lps_mm: np.ndarray
+    sac_outline_lps_mm: np.ndarray
+    interpolated: bool
+
+
+@dataclass(frozen=True)
+class CordSegmentation:
+    """Result of :func:`segment_cord`.
+
+    Attributes
+    ----------
+    cord_mask, csf_mask : ndarray of bool
+        On the input volume's grid (same shape and axis order as ``volume.array``).
+    centerline_lps_mm : (K, 3) ndarray
+        Cord centre on each segmented axial slice, inferior to superior.
+    cross_sections : tuple of CordCrossSection
+        Per-slice outlines (same order as the centerline).
+    affine_lps : (4, 4) ndarray
+        The input grid's affine (masks live on it).
+    contrast : str
+        Contrast mode used.
+    cord_level, csf_level : float
+        Median cord and CSF intensity (HU on CT, normalised 0-1 on MRI; T1 inverted).
+    """
+
+    cord_mask: np.ndarray
+    csf_mask: np.ndarray
+    centerline_lps_mm: np.ndarray
+    cross_sections: tuple[CordCrossSection, ...]
+    affine_lps: np.ndarray
+    contrast: str
+    cord_level: float
+    csf_level: float
+
+    @property
+    def cord_volume_mm3(self) -> float:
+        return float(self.cord_mask.sum() * abs(np.linalg.det(self.affine_lps[:3, :3])))
+
+
+def describe_volume(volume: Volume) -> str:
+    """Name of a volume for messages: series number/description or file, never patient data."""
+    meta = volume.metadata
+    for key in ("series_description", "SeriesDescription"):
+        if meta.get(key):
+            number = meta.get("series_number", meta.get("SeriesNumber"))
+            return f"series {number} ({meta[key]!r})" if number is not None else f"series {meta[key]!r}"
+    for key in ("path", "source_path", "filename"):
+        if meta.get(key):
+            return str(meta[key])
+    return "the input volume"
+
+
+def _downsample_in_plane(image: np.ndarray, factor: int) -> np.ndarray:
+    if factor == 1:
+        return image
+    nx, ny = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    trimmed = image[:nx, :ny]
+    return trimmed.reshape(nx // factor, factor, ny // factor, factor, -1).mean(axis=(1, 3))
+
+
+def _smooth_in_plane(image: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float) -> np.ndarray:
+    sigma = (sigma_mm / spacing_mm[0], sigma_mm / spacing_mm[1], 0.0)
+    return ndimage.gaussian_filter(image, sigma=sigma, mode="nearest")
+
+
+def _chain_centres(
+    image: np.ndarray, grid: AxialGrid, model: ContrastModel, description: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slice indices and in-plane centres (mm) of the cord tube found by hole linking."""
+    spacing = grid.spacing_mm
+    factor = max(1, int(SEARCH_PIXEL_MM // max(min(spacing[0], spacing[1]), 1e-6)))
+    coarse = _downsample_in_plane(image, factor)
+    coarse_spacing = np.array([spacing[0] * factor, spacing[1] * factor, spacing[2]])
+    coarse = _smooth_in_plane(coarse, coarse_spacing, model.smoothing_mm)
+    candidates = find_hole_candidates(coarse, coarse_spacing, model.hole_levels, model.min_step)
+    chain = longest_chain(candidates, float(spacing[2]))
+    n_slices = image.shape[2]
+    needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
+    if chain.size < needed:
+        if model.contrast is Contrast.CT_MYELOGRAM:
+            raise AnalysisError(
+                f"no contrast in the thecal sac of {description}: no contrast-filled CSF ring around a "
+                f"hypodense cord was found (best run {chain.size} of {n_slices} slices)"
+            )
+        raise AnalysisError(
+            f"cord not found in {description}: no dark cord enclosed by bright CSF along the spine "
+            f"(best run {chain.size} of {n_slices} slices; is --contrast right?)"
+        )
+    slices = candidates.slice_index[chain]
+    # Block-mean pixels: centre of coarse pixel i is at fine index factor*i + (factor-1)/2.
+    offset_mm = (factor - 1) / 2 * spacing[:2]
+    centres = candidates.center_mm[chain] + offset_mm
+    return slices, centres
+
+
+def _trace(
+    slice_image: np.ndarray, spacing: np.ndarray, centre: np.ndarray, model: ContrastModel
+) -> RayOutline:
+    outline = trace_outline(slice_image, spacing, centre, model.min_step, model.bone_level)
+    if np.isfinite(outline.cord_radius_mm).all():
+        outline = trace_outline(
+            slice_image, spacing, outline.cord_centroid_mm(), model.min_step, model.bone_level
+        )
+    return outline
+
+
+def _acceptable(outline: RayOutline, min_step: float) -> bool:
+    if outline.valid_fraction < MIN_VALID_RAYS or not np.isfinite(outline.cord_radius_mm).all():
+        return False
+    if outline.csf_level - outline.cord_level < min_step:
+        return False
+    area = outline.cord_area_mm2()
+    return MIN_CORD_AREA_MM2 <= area <= MAX_CORD_AREA_MM2
+
+
+def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegmentation:
+    """Segment the spinal cord and the CSF around it.
+
+    Parameters
+    ----------
+    volume : Volume
+        3-D image: a CT myelogram in HU, a T2-weighted MRI (or a DWI mean b0), or a T1-weighted MRI.
+        Any axis order and voxel size; slices need not be isotropic.
+    contrast : {"ct-myelogram", "t2", "t1"}
+        ``"ct-myelogram"``: contrast-filled CSF bright (~500 HU), cord dark (~35 HU).
+        ``"t2"``: CSF bright, cord dark, arbitrary scale. ``"t1"``: CSF dark, cord bright (inverted).
+
+    Returns
+    -------
+    CordSegmentation
+
+    Raises
+    ------
+    AnalysisError
+        "no contrast in the thecal sac" (CT without a contrast-filled CSF ring) or "cord not found".
+    """
+    mode = parse_contrast(contrast)
+    description = describe_volume(volume)
+    grid = AxialGrid.from_volume(volume)
+    spacing = grid.spacing_mm
+    image, model = working_image(grid.array, mode)
+    slices, centres = _chain_centres(image, grid, model, description)
+
+    # Full-resolution work on a crop around the tube.
+    lo_mm = centres.min(axis=0) - CROP_MARGIN_MM
+    hi_mm = centres.max(axis=0) + CROP_MARGIN_MM
+    lo = np.maximum(np.floor(lo_mm / spacing[:2]).astype(int), 0)
+    hi = np.minimum(np.ceil(hi_mm / spacing[:2]).astype(int) + 1, np.asarray(image.shape[:2]))
+    crop = _smooth_in_plane(image[lo[0] : hi[0], lo[1] : hi[1], :], spacing, model.smoothing_mm)
+    crop_offset_mm = lo * spacing[:2]
+
+    n_slices = image.shape[2]
+    outlines: dict[int, RayOutline] = {}
+    first, last = int(slices.min()), int(slices.max())
+    span = np.arange(first, last + 1)
+    centre_x = np.interp(span, slices, centres[:, 0])
+    centre_y = np.interp(span, slices, centres[:, 1])
+    for k, z in enumerate(span):
+        centre = np.array([centre_x[k], centre_y[k]]) - crop_offset_mm
+        outline = _trace(crop[:, :, z], spacing[:2], centre, model)
+        if _acceptable(outline, model.min_step):
+            outlines[int(z)] = outline
+    if not outlines:
+        raise AnalysisError(f"cord not found in {description}: no slice gave a closed cord outline")
+    # Extend past the ends of the tube while the outline holds.
+    for direction, start in ((-1, min(outlines)), (1, max(outlines))):
+        z, previous = start + direction, outlines[start]
+        while 0 <= z < n_slices:
+            outline = _trace(crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model)
+            if not _acceptable(outline, model.min_step):
+                break
+            outlines[z] = outline
+            previous = outline
+            z += direction
+
+    cord_view = np.zeros(image.shape, dtype=bool)
+    sac_view = np.zeros(image.shape, dtype=bool)
+    traced = np.array(sorted(outlines))
+    all_slices = np.arange(traced.min(), traced.max() + 1)
+    centre_stack = np.stack([outlines[z].center_mm for z in traced])
+    cord_stack = _consistent_along_cord(
+        traced, centre_stack, np.stack([outlines[z].cord_radius_mm for z in traced]), spacing[2]
+    )
+    sac_stack = _consistent_along_cord(
+        traced, centre_stack, np.stack([outlines[z].sac_radius_mm for z in traced]), spacing[2]
+    )
+    sac_stack = np.maximum(sac_stack, cord_stack)
+    for row, z in enumerate(traced):
+        outlines[int(z)] = replace(
+            outlines[int(z)], cord_radius_mm=cord_stack[row], sac_radius_mm=sac_stack[row]
+        )
+    angles = np.linspace(0.0, 2 * np.pi, N_RAYS, endpoint=False)
+    sections: list[CordCrossSection] = []
+    crop_shape = (crop.shape[0], crop.shape[1])
+    for z in all_slices:
+        if z in outlines:
+            outline = outlines[int(z)]
+            centre, cord_r, sac_r = outline.center_mm, outline.cord_radius_mm, outline.sac_radius_mm
+            interpolated = False
+        else:
+            centre = np.array([np.interp(z, traced, centre_stack[:, i]) for i in range(2)])
+            cord_r = np.array([np.interp(z, traced, cord_stack[:, a]) for a in range(N_RAYS)])
+            sac_r = np.array([np.interp(z, traced, sac_stack[:, a]) for a in range(N_RAYS)])
+            interpolated = True
+        cord_slice = rasterise(crop_shape, spacing[:2], centre, angles, cord_r)
+        sac_slice = rasterise(crop_shape, spacing[:2], centre, angles, sac_r) & ~cord_slice
+        cord_view[lo[0] : hi[0], lo[1] : hi[1], z] = cord_slice
+        sac_view[lo[0] : hi[0], lo[1] : hi[1], z] = sac_slice
+        sections.append(
+            _cross_section(grid, int(z), centre + crop_offset_mm, angles, cord_r, sac_r, interpolated)
+        )
+
+    cord_level = float(np.median([o.cord_level for o in outlines.values()]))
+    csf_level = float(np.median([o.csf_level for o in outlines.values()]))
+    if mode is Contrast.CT_MYELOGRAM and csf_level - cord_level < MIN_CONTRAST_HU:
+        raise AnalysisError(
+            f"no contrast in the thecal sac of {description}: CSF {csf_level:.0f} HU vs cord "
+            f"{cord_level:.0f} HU (contrast-filled CSF is several hundred HU)"
+        )
+    return CordSegmentation(
+        cord_mask=grid.to_input(cord_view),
+        csf_mask=grid.to_input(sac_view),
+        centerline_lps_mm=np.stack([s.center_lps_mm for s in sections]),
+        cross_sections=tuple(sections),
+        affine_lps=np.asarray(volume.affine_lps, dtype=np.float64),
+        contrast=mode.value,
+        cord_level=cord_level,
+        csf_level=csf_level,
+    )
+
+
+def _consistent_along_cord(
+    slices: np.ndarray, centres_mm: np.ndarray, radii_mm: np.ndarray, slice_spacing_mm: float
+) -> np.ndarray:
+    """Replace boundary points that jump away from their neighbours along the cord.
+
+    The pia and dura move smoothly from slice to slice; a single slice whose edge on one ray leaps
+    outwards (a nerve root, a flow artefact in the CSF, fat next to the sac) is an outlier. Each boundary
+    point is compared with the median of the same ray's points over about ±2.5 mm along the cord (at
+    least one slice each side); points more than 1 mm or 15 % from it are moved onto it.
+    """
+    if slices.size < 3:
+        return radii_mm
+    half = max(1, round(2.5 / slice_spacing_mm))
+    angles = np.linspace(0.0, 2 * np.pi, radii_mm.shape[1], endpoint=False)
+    directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    points = centres_mm[:, None, :] + radii_mm[:, :, None] * directions[None, :, :]
+    # Median over neighbouring *traced* slices (rows), limited to the slice window.
+    size = 2 * half + 1
+    median_points = np.stack(
+        [ndimage.median_filter(points[:, :, i], size=(size, 1), mode="nearest") for i in range(2)], axis=2
+    )
+    median_radii = np.einsum("zai,ai->za", median_points - centres_mm[:, None, :], directions)
+    deviation = np.abs(radii_mm - median_radii)
+    outlier = deviation > np.maximum(1.0, 0.15 * median_radii)
+    return np.where(outlier, np.maximum(median_radii, 0.0), radii_mm)
+
+
+def _cross_section(
+    grid: AxialGrid,
+    z: int,
+    centre_mm: np.ndarray,
+    angles: np.ndarray,
+    cord_radius_mm: np.ndarray,
+    sac_radius_mm: np.ndarray,
+    interpolated: bool,
+) -> CordCrossSection:
+    spacing = grid.spacing_mm
+    directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+    def to_lps(points_mm: np.ndarray) -> np.ndarray:
+        ijk = np.column_stack([points_mm / spacing[:2], np.full(len(points_mm), float(z))])
+        return grid.index_to_lps(ijk)
+
+    cord_points = centre_mm + cord_radius_mm[:, None] * directions
+    sac_points = centre_mm + sac_radius_mm[:, None] * directions
+    x, y = cord_points[:, 0], cord_points[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    area = cross.sum() / 2
+    if abs(area) > 1e-9:
+        centroid = np.array(
+            [
+                ((x + np.roll(x, -1)) * cross).sum() / (6 * area),
+                ((y + np.roll(y, -1)) * cross).sum() / (6 * area),
+            ]
+        )
+    else:
+        centroid = centre_mm
+    return CordCrossSection(
+        slice_index=z,
+        center_lps_mm=to_lps(centroid[None, :])[0],
+        area_mm2=float(abs(area)),
+        cord_outline_lps_mm=to_lps(cord_points),
+        sac_outline_lps_mm=to_lps(sac_points),
+        interpolated=interpolated,
+    )
