@@ -31,6 +31,9 @@ neighbouring slices); a cord round on every slice takes the image's left-right a
 MIRROR_SUBSAMPLES = 3
 """Each voxel's area is mirrored as 3 x 3 points (see :func:`mirror_mask`)."""
 
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)
+
 MIN_CORD_PIXELS = 5
 """Slices with fewer cord pixels than this have no usable moments (cord ends, partial volume)."""
 
@@ -196,8 +199,7 @@ def cord_fraction_from_b0(mean_b0: np.ndarray, cord_mask: np.ndarray) -> np.ndar
     """
     cord = np.asarray(cord_mask, dtype=bool)
     b0 = np.asarray(mean_b0, dtype=np.float64)
-    in_plane = np.zeros((3, 3, 3), dtype=bool)
-    in_plane[:, :, 1] = ndimage.generate_binary_structure(2, 1)
+    in_plane = _IN_PLANE
     inner = ndimage.binary_erosion(cord, in_plane)
     near = ndimage.binary_dilation(cord, in_plane)
     ring = ndimage.binary_dilation(cord, in_plane, iterations=3) & ~ndimage.binary_dilation(
@@ -218,9 +220,23 @@ def cord_fraction_from_b0(mean_b0: np.ndarray, cord_mask: np.ndarray) -> np.ndar
     return fraction if any_contrast else None
 
 
+def cord_interior(cord_mask: np.ndarray) -> np.ndarray:
+    """The cord eroded by one pixel in-plane: voxels that share no volume with the CSF around it."""
+    return ndimage.binary_erosion(np.asarray(cord_mask, dtype=bool), _IN_PLANE)
+
+
 def homolog_mask(lesion_mask: np.ndarray, cord_mask: np.ndarray, midline: CordMidline) -> np.ndarray:
-    """Contralateral homolog of a lesion: its mirror image in the cord, minus the lesion itself."""
+    """Contralateral homolog of a lesion: its mirror image in the cord, minus the lesion itself.
+
+    The mirror image is taken inside the cord interior (:func:`cord_interior`) when it reaches it: a
+    pixel on the cord's edge shares its volume with CSF, whose diffusivity is ~3.5 times the cord's, so
+    a few such pixels would bias the healthy reference (the lesion itself is measured as given). Only
+    a lesion whose mirror lies wholly on the edge gets an edge homolog.
+    """
     lesion = np.asarray(lesion_mask, dtype=bool)
+    interior = mirror_mask(lesion, cord_interior(cord_mask), midline) & ~lesion
+    if interior.any():
+        return interior
     return mirror_mask(lesion, cord_mask, midline) & ~lesion
 
 
