@@ -85,7 +85,9 @@ def _signals(tensors: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray, s0: floa
 def test_noise_free_tensors_are_recovered(method: str) -> None:
     """Known truth by construction (as dipy's test_diffusivities): AD = λ1, RD = (λ2+λ3)/2."""
     rng = np.random.default_rng(3)
-    evals = np.array([[1.69e-3, 0.44e-3, 0.44e-3], [1.13e-3, 0.5e-3, 0.5e-3], [3e-3, 3e-3, 3e-3], [1.4e-3, 0.9e-3, 0.4e-3]])
+    evals = np.array(
+        [[1.69e-3, 0.44e-3, 0.44e-3], [1.13e-3, 0.5e-3, 0.5e-3], [3e-3, 3e-3, 3e-3], [1.4e-3, 0.9e-3, 0.4e-3]]
+    )
     rotations = np.linalg.qr(rng.normal(size=(4, 3, 3)))[0]
     tensors = np.einsum("vij,vj,vkj->vik", rotations, evals, rotations)
     bvals, bvecs = _gradients()
