@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_ROOT
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 from pipeline.errors import InputDataError
 from pipeline.seeds import load_seeds, seeds_directory
