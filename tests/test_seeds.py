@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 from pipeline.errors import InputDataError
 from pipeline.seeds import load_seeds, seeds_directory
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Values issue 3 requires, with the number domain-facts gives (primary reference defaults).
 REQUIRED = [
