@@ -21,6 +21,7 @@ from pipeline.errors import InputDataError
 from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import build_stack
 from pipeline.ingest.header import Header, orientation_matrix, read_header
+from pipeline.ingest.mosaic import mosaic_geometry
 from pipeline.ingest.volumes import split_volumes
 
 ROLES = ("ct_myelogram", "vascular", "dwi", "other")
@@ -191,8 +192,9 @@ def describe(key: tuple[str, str], headers: list[Header], extra_problems: Iterab
             frames.extend(frames_of(header))
         orientation = plane_label(frames[0].orientation)
         if mosaic:
-            n_slices, n_volumes = 0, len(headers)
-            shape = ()
+            grid, spacing = mosaic_geometry(first)
+            n_slices, n_volumes = grid[2], len(headers)
+            shape = grid + ((n_volumes,) if n_volumes > 1 else ())
         else:
             volumes = split_volumes(frames, name)
             stacks = [build_stack(v, name) for v in volumes]
