@@ -485,6 +485,10 @@ def read_header(path: str | Path) -> Header | None:
     except OSError as exc:
         raise InputDataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     magic = len(buf) >= 132 and buf[128:132] == b"DICM"
+    # Without the PS3.10 preamble, only a data set that starts with a group 0002 or 0008 element (little
+    # or big endian) can be an old-style DICOM file; anything else is skipped without parsing it.
+    if not magic and buf[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
+        return None
     try:
         return _pydicom_header(path, file_size)
     except InvalidDicomError:

@@ -43,6 +43,8 @@ def test_roles_for_diffusion(tmp_path: Path) -> None:
     (info,) = discover(siemens_dwi_folder(tmp_path))
     assert info.role == "dwi"
     assert info.n_volumes == 2
+    assert info.shape == (128, 128, 48, 2)  # unpacked from the mosaic
+    assert info.problems == ()
 
 
 @pytest.mark.realdata
