@@ -117,9 +117,12 @@ def _stacks(selected: SelectedSeries) -> list[Stack]:
     stacks = [build_stack(v, selected.label) for v in volumes]
     reference = stacks[0]
     for number, stack in enumerate(stacks[1:], start=2):
-        if len(stack.frames) != len(reference.frames) or not np.allclose(
-            stack.distances_mm, reference.distances_mm, atol=1e-2
-        ):
+        same_positions = (
+            len(stack.frames) == len(reference.frames)
+            and np.allclose(stack.distances_mm, reference.distances_mm, atol=1e-2)
+            and np.allclose(stack.origin_lps_mm, reference.origin_lps_mm, atol=1e-2)
+        )
+        if not same_positions:
             raise InputDataError(
                 f"{selected.label}: volume {number} has {len(stack.frames)} slices at different positions "
                 f"from volume 1 ({len(reference.frames)} slices); slices missing?"
