@@ -242,12 +242,14 @@ def series_label(header: Header) -> str:
 
 
 def _assign_myelogram(infos: list[SeriesInfo]) -> list[SeriesInfo]:
-    """Keep role ct_myelogram for the likeliest CT series when several qualify (spine keywords first)."""
-    candidates = [i for i in infos if i.role == "ct_myelogram"]
-    if len(candidates) < 2:
-        return infos
-    keyword = [i for i in candidates if _MYELO.search(i.description)]
-    keep = {id(i) for i in (keyword or candidates)}
+    """One ct_myelogram per study: the CT volume whose description names the spine, else the one with
+    the most slices; other qualifying CT series of that study become ``other``."""
+    keep: set[int] = set()
+    for study in {i.study_uid for i in infos}:
+        candidates = [i for i in infos if i.study_uid == study and i.role == "ct_myelogram"]
+        if candidates:
+            best = max(candidates, key=lambda i: (bool(_MYELO.search(i.description)), i.n_slices))
+            keep.add(id(best))
     return [replace(i, role="other") if i.role == "ct_myelogram" and id(i) not in keep else i for i in infos]
 
 
