@@ -22,6 +22,7 @@ from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import build_stack
 from pipeline.ingest.header import Header, orientation_matrix, read_header
 from pipeline.ingest.mosaic import mosaic_geometry
+from pipeline.ingest.pixels import check_rescale
 from pipeline.ingest.volumes import split_volumes
 
 ROLES = ("ct_myelogram", "vascular", "dwi", "other")
@@ -191,6 +192,12 @@ def describe(key: tuple[str, str], headers: list[Header], extra_problems: Iterab
         for header in headers:
             frames.extend(frames_of(header))
         orientation = plane_label(frames[0].orientation)
+        for frame in frames:
+            try:
+                check_rescale(frame)
+            except InputDataError as exc:
+                problems.append(str(exc))
+                break
         if mosaic:
             grid, spacing = mosaic_geometry(first)
             n_slices, n_volumes = grid[2], len(headers)

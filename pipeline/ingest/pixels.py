@@ -132,7 +132,7 @@ def _padding_mask(header: Header, stored: np.ndarray) -> np.ndarray | None:
     return stored == value
 
 
-def _check_rescale(frame: Frame) -> None:
+def check_rescale(frame: Frame) -> None:
     """Refuse a rescale that makes NaN or infinity from some stored value (checked on the header,
     so no extra pass over the voxels): the largest stored magnitude times the slope plus the
     intercept must stay finite in float32."""
@@ -217,7 +217,7 @@ def read_frames(
     """
     for frame in frames:
         _check_image(frame.header)
-        _check_rescale(frame)
+        check_rescale(frame)
     fill = CT_PADDING_HU if modality == "CT" else 0.0
     decoded: dict[Path, np.ndarray] = {}
     for frame in frames:

@@ -240,6 +240,29 @@ def test_convert_rejects_broken_input(
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("breaker", "fault"),
+    [
+        pytest.param(_truncated, "truncated", id="truncated-file"),
+        pytest.param(_missing_pixels, "no pixel data", id="missing-pixel-data"),
+        pytest.param(_missing_slice, "slice(s) missing", id="missing-slice"),
+        pytest.param(_mixed_orientations, "mixed orientations", id="mixed-orientations"),
+        pytest.param(_unreadable, "cannot read file", id="unreadable-file"),
+        pytest.param(_nan_rescale, "non-finite", id="nan-rescale"),
+        pytest.param(_tilted, "gantry tilt", id="tilt"),
+    ],
+)
+def test_inspect_reports_problems_per_series(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], breaker: Callable[[Path], str], fault: str
+) -> None:
+    folder = _copy_ct(tmp_path)
+    breaker(folder)
+    assert cli.main(["inspect", str(folder), "--json"]) == 0
+    (series,) = json.loads(capsys.readouterr().out)["series"]
+    assert series["series_number"] == 5
+    assert any(fault in problem for problem in series["problems"])
+
+
 def test_inspect_lists_series_with_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = tmp_path / "study"
     shutil.copytree(BUNDLED / "dicomdirtests" / "98892001", study)
