@@ -48,7 +48,7 @@ def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from pipeline.ingest.listing import format_table, inspect_folder
+    from pipeline.ingest import format_table, inspect_folder
 
     infos = inspect_folder(args.dir)
     if args.json:
@@ -80,7 +80,7 @@ def _add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from pipeline.ingest.convert import convert
+    from pipeline.ingest import convert
 
     written = convert(args.dir, args.out, args.series, resample=args.resample, force=args.force)
     for path in written:
