@@ -7,11 +7,9 @@ Exit codes (DESIGN.md §5): 0 success, 1 internal error, 2 usage error, 3 invali
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from pipeline import __version__
 from pipeline.errors import CordotomyError
@@ -35,6 +33,8 @@ _SUBCOMMANDS: list[SubcommandAdder] = []
 
 
 def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
     parser = subparsers.add_parser(
         "inspect",
         help="list the DICOM studies/series under a folder, with roles, geometry and problems",
@@ -48,7 +48,9 @@ def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from pipeline.ingest.listing import format_table, inspect_folder
+    import json
+
+    from pipeline.ingest import format_table, inspect_folder
 
     infos = inspect_folder(args.dir)
     if args.json:
@@ -59,6 +61,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
     parser = subparsers.add_parser(
         "convert",
         help="convert one DICOM series to NIfTI (+ .bval/.bvec for diffusion)",
@@ -80,7 +84,7 @@ def _add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from pipeline.ingest.convert import convert
+    from pipeline.ingest import convert
 
     written = convert(args.dir, args.out, args.series, resample=args.resample, force=args.force)
     for path in written:

@@ -287,8 +287,8 @@ def _walk(
                 raise _Truncated
             found[tag] = (buf[pos : pos + length], vr)  # type: ignore[index]
         pos += length
-    if stop_at_item_end or pos < end:
-        raise _Truncated
+    if stop_at_item_end or pos != end:
+        raise _Truncated  # ran past the bytes we have (an element longer than what is left)
     return pos  # end of data without Pixel Data
 
 
@@ -316,6 +316,8 @@ def _fast_header(path: Path, buf: bytes, file_size: int) -> Header:
         raise _Unsupported(f"transfer syntax {syntax or 'missing'}")
     explicit = syntax != IMPLICIT_LE
     pixel_pos = _walk(buf, pos, explicit, found)
+    if pixel_pos >= len(buf) and len(buf) < file_size:
+        raise _Truncated  # no Pixel Data yet, but only part of the file was read
     values: dict[str, Any] = {}
     representation = 0
     if 0x00280103 in found:
@@ -331,7 +333,9 @@ def _fast_header(path: Path, buf: bytes, file_size: int) -> Header:
             try:
                 value = _decode(kind, raw, element_vr, representation)
             except (ValueError, struct.error) as exc:
-                raise InputDataError(f"{path}: cannot decode {name.replace('_', ' ')} ({exc})") from exc
+                raise InputDataError(
+                    f"{path}: malformed DICOM file: cannot decode {name.replace('_', ' ')} ({exc})"
+                ) from exc
             if len(_DECODED) > 65536:
                 _DECODED.clear()
             _DECODED[key] = value
@@ -410,7 +414,7 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
         description=str(ds.get("SeriesDescription", "") or ""),
         modality=str(ds.get("Modality", "") or ""),
         manufacturer=str(ds.get("Manufacturer", "") or ""),
-        image_type=tuple(str(v) for v in image_type)
+        image_type=tuple(str(v).strip() for v in image_type)
         if isinstance(image_type, (list, tuple, pydicom.multival.MultiValue))
         else ((str(image_type),) if image_type else ()),
         sequence_name=str(ds.get("SequenceName", "") or ""),
@@ -481,6 +485,10 @@ def read_header(path: str | Path) -> Header | None:
     except OSError as exc:
         raise InputDataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     magic = len(buf) >= 132 and buf[128:132] == b"DICM"
+    # Without the PS3.10 preamble, only a data set that starts with a group 0002 or 0008 element (little
+    # or big endian) can be an old-style DICOM file; anything else is skipped without parsing it.
+    if not magic and buf[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
+        return None
     try:
         return _pydicom_header(path, file_size)
     except InvalidDicomError:

@@ -1,8 +1,10 @@
 """Pixel data: read stored values of many frames fast, then rescale to real-world values.
 
-Uncompressed little-endian frames are read straight from disk into one preallocated array
-(``readinto``, no intermediate copies) by a small thread pool: file reads and numpy ufuncs release
-the GIL, so I/O and the rescale overlap. Everything else (JPEG 2000, JPEG-LS, JPEG lossless, RLE, big
+Uncompressed little-endian frames are read by a small thread pool, each straight from its file
+(``readinto``) into a per-thread frame buffer that stays in cache, and rescaled from there into its
+slot of the preallocated float32 output: file reads and numpy ufuncs release the GIL, so I/O and the
+rescale of different frames overlap, and no frame is copied twice. (Reading ahead while headers are
+still parsed was tried: it needs fresh buffers for every file and was slower on a busy 2-core machine.) Everything else (JPEG 2000, JPEG-LS, JPEG lossless, RLE, big
 endian, deflate) goes through pydicom's pixel-data plugins (pylibjpeg-openjpeg, -libjpeg, -rle,
 pyjpegls), one file at a time.
 
@@ -16,10 +18,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Self
 
 import numpy as np
 import pydicom
@@ -30,7 +31,6 @@ from pipeline.ingest.header import EXPLICIT_BE, UNCOMPRESSED, Header
 
 CT_PADDING_HU = -1024.0
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
-_PREFETCH_LIMIT_BYTES = 2**30  # stop reading ahead beyond 1 GiB (a folder with many series)
 
 
 def stored_dtype(header: Header) -> np.dtype:
@@ -132,7 +132,7 @@ def _padding_mask(header: Header, stored: np.ndarray) -> np.ndarray | None:
     return stored == value
 
 
-def _check_rescale(frame: Frame) -> None:
+def check_rescale(frame: Frame) -> None:
     """Refuse a rescale that makes NaN or infinity from some stored value (checked on the header,
     so no extra pass over the voxels): the largest stored magnitude times the slope plus the
     intercept must stay finite in float32."""
@@ -147,69 +147,7 @@ def _check_rescale(frame: Frame) -> None:
         )
 
 
-def _read_file(header: Header) -> np.ndarray:
-    """All frames of an uncompressed file as a fresh (frames, rows, columns) array of stored values."""
-    if header.rows is None or header.columns is None:
-        raise InputDataError(f"{header.path}: Rows/Columns missing")
-    array = np.empty((header.frame_count, header.rows, header.columns), dtype=stored_dtype(header))
-    _check_length(header, array[0].nbytes)
-    try:
-        with open(header.path, "rb") as handle:
-            handle.seek(header.pixel_offset)  # type: ignore[arg-type]
-            got = handle.readinto(array.data.cast("B"))
-    except OSError as exc:
-        raise InputDataError(f"{header.path}: cannot read pixel data ({exc.strerror or exc})") from exc
-    if got != array.nbytes:
-        raise InputDataError(f"{header.path}: DICOM file is truncated (pixel data end early)")
-    return array
-
-
-class Prefetcher:
-    """Reads uncompressed pixel data in background threads while the caller is still parsing headers.
-
-    File reads release the GIL, so the disk (or page cache) work overlaps the pure-Python header
-    parsing; :func:`read_frames` then only converts. Reading ahead stops at 1 GiB so that a folder
-    with many series cannot exhaust memory. Use as a context manager.
-    """
-
-    def __init__(self, wanted: Callable[[Header], bool] | None = None) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=_WORKERS)
-        self._futures: dict[Path, Future[np.ndarray]] = {}
-        self._budget = _PREFETCH_LIMIT_BYTES
-        self._wanted = wanted
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._futures.clear()
-
-    @property
-    def pool(self) -> ThreadPoolExecutor:
-        return self._pool
-
-    def submit(self, header: Header) -> None:
-        """Start reading ``header``'s pixel data if it is uncompressed, complete and wanted."""
-        if not _fast_path(header) or header.truncated or header.rows is None or header.columns is None:
-            return
-        if header.samples_per_pixel != 1 or (self._wanted is not None and not self._wanted(header)):
-            return
-        size = header.frame_count * (header.frame_bytes or 0)
-        if size > self._budget:
-            return
-        self._budget -= size
-        self._futures[header.path] = self._pool.submit(_read_file, header)
-
-    def get(self, header: Header) -> np.ndarray | None:
-        """The prefetched stored values of ``header``'s file (re-raising its read error), or None."""
-        future = self._futures.get(header.path)
-        return None if future is None else future.result()
-
-
-def read_frames(
-    frames: Sequence[Frame], modality: str, out: np.ndarray, prefetched: Prefetcher | None = None
-) -> int:
+def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
     """Fill ``out[k]`` (float32, shape (K, rows, columns)) with frame k's real-world values.
 
     Returns the number of padding pixels replaced. Raises InputDataError on unreadable, truncated,
@@ -217,7 +155,7 @@ def read_frames(
     """
     for frame in frames:
         _check_image(frame.header)
-        _check_rescale(frame)
+        check_rescale(frame)
     fill = CT_PADDING_HU if modality == "CT" else 0.0
     decoded: dict[Path, np.ndarray] = {}
     for frame in frames:
@@ -229,8 +167,6 @@ def read_frames(
         frame = frames[k]
         header = frame.header
         stored_all = decoded.get(header.path)
-        if stored_all is None and prefetched is not None:
-            stored_all = prefetched.get(header)
         if stored_all is not None:
             stored = stored_all[frame.frame_index]
         else:
@@ -253,7 +189,5 @@ def read_frames(
 
     if len(frames) <= 8 or _WORKERS == 1:
         return sum(work(k) for k in range(len(frames)))
-    if prefetched is not None:
-        return sum(prefetched.pool.map(work, range(len(frames))))
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         return sum(pool.map(work, range(len(frames))))

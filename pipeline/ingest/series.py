@@ -9,7 +9,6 @@ resample onto a regular grid (:mod:`.tilt`) or refuse. The array's axes are (col
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import Stack, build_stack
 from pipeline.ingest.header import Header
 from pipeline.ingest.mosaic import is_mosaic, load_mosaic
-from pipeline.ingest.pixels import CT_PADDING_HU, Prefetcher, read_frames
+from pipeline.ingest.pixels import CT_PADDING_HU, read_frames
 from pipeline.ingest.tilt import regularise
 from pipeline.ingest.volumes import split_volumes
 from pipeline.volume import Volume
@@ -54,9 +53,7 @@ def _choices(found: Scan) -> str:
     return "\n".join(lines)
 
 
-def select_series(
-    path: str | Path, series: str | int | None = None, *, prefetch: Prefetcher | None = None
-) -> SelectedSeries:
+def select_series(path: str | Path, series: str | int | None = None) -> SelectedSeries:
     """Find the files of one series under ``path``.
 
     ``series`` is a SeriesInstanceUID or a SeriesNumber; it may be omitted when ``path`` holds exactly
@@ -70,7 +67,7 @@ def select_series(
         Several series and no (or an unknown, or an ambiguous) choice.
     """
     path = Path(path)
-    found = scan(path, on_header=None if prefetch is None else prefetch.submit)
+    found = scan(path)
     if not found.groups:
         if found.unreadable:
             file, reason = next(iter(found.unreadable.items()))
@@ -117,9 +114,12 @@ def _stacks(selected: SelectedSeries) -> list[Stack]:
     stacks = [build_stack(v, selected.label) for v in volumes]
     reference = stacks[0]
     for number, stack in enumerate(stacks[1:], start=2):
-        if len(stack.frames) != len(reference.frames) or not np.allclose(
-            stack.distances_mm, reference.distances_mm, atol=1e-2
-        ):
+        same_positions = (
+            len(stack.frames) == len(reference.frames)
+            and np.allclose(stack.distances_mm, reference.distances_mm, atol=1e-2)
+            and np.allclose(stack.origin_lps_mm, reference.origin_lps_mm, atol=1e-2)
+        )
+        if not same_positions:
             raise InputDataError(
                 f"{selected.label}: volume {number} has {len(stack.frames)} slices at different positions "
                 f"from volume 1 ({len(reference.frames)} slices); slices missing?"
@@ -176,24 +176,11 @@ def load_series(path: str | Path, series: str | int | None = None, *, resample: 
     path = Path(path)
     if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
         return _load_nifti(path)
-    with Prefetcher(wanted=_matches(series)) as prefetch:
-        volume, _stacks_used = load_selected(
-            select_series(path, series, prefetch=prefetch), resample=resample, prefetch=prefetch
-        )
+    volume, _stacks_used = load_selected(select_series(path, series), resample=resample)
     return volume
 
 
-def _matches(series: str | int | None) -> Callable[[Header], bool] | None:
-    """Which headers to read ahead: all, or those of the requested series (by UID or number)."""
-    if series is None:
-        return None
-    wanted = str(series).strip()
-    return lambda h: h.series_uid == wanted or str(h.series_number) == wanted
-
-
-def load_selected(
-    selected: SelectedSeries, *, resample: bool = True, prefetch: Prefetcher | None = None
-) -> tuple[Volume, list[Stack] | None]:
+def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[Volume, list[Stack] | None]:
     """Load an already selected series; also returns its volumes' stacks (None for mosaics)."""
     if is_mosaic(selected.headers):
         return load_mosaic(selected.headers, selected.label), None
@@ -214,7 +201,7 @@ def load_selected(
     n_slices, n_volumes = len(stack.frames), len(stacks)
     data = np.empty((n_volumes * n_slices, stack.rows, stack.columns), dtype=np.float32)
     try:
-        padded = read_frames([f for s in stacks for f in s.frames], modality, data, prefetch)
+        padded = read_frames([f for s in stacks for f in s.frames], modality, data)
     except InputDataError as exc:
         raise InputDataError(f"{selected.label}: {exc}") from exc
     metadata = _metadata(selected, stacks)

@@ -7,11 +7,11 @@ or series and the fault, no traceback, and nothing in the output folder.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
 import shutil
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,9 +25,6 @@ from pydicom.data import get_testdata_file
 from pipeline import cli
 from pipeline.ingest import load_series
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
-from _ingest_support import siemens_dwi_folder
-
 BUNDLED = Path(get_testdata_file("CT_small.dcm", download=False)).parent
 CT5N = BUNDLED / "dicomdirtests" / "98892001" / "CT5N"
 SCOUT = BUNDLED / "dicomdirtests" / "98892001" / "CT2N"
@@ -39,6 +36,16 @@ def _fresh_logging() -> Iterator[None]:
     (pydicom warns through logging) never go to a stream pytest has already closed."""
     yield
     logging.getLogger().handlers.clear()
+
+
+def _siemens_dwi(tmp_path: Path) -> Path:
+    """nibabel's two real Siemens mosaic DWI files (b=0, b=1000), gunzipped into a folder."""
+    folder = tmp_path / "dwi"
+    folder.mkdir()
+    data = Path(nib.__file__).parent / "nicom" / "tests" / "data"
+    for name in ("siemens_dwi_0.dcm.gz", "siemens_dwi_1000.dcm.gz"):
+        (folder / name.removesuffix(".gz")).write_bytes(gzip.decompress((data / name).read_bytes()))
+    return folder
 
 
 def _copy_ct(tmp_path: Path) -> Path:
@@ -233,6 +240,29 @@ def test_convert_rejects_broken_input(
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("breaker", "fault"),
+    [
+        pytest.param(_truncated, "truncated", id="truncated-file"),
+        pytest.param(_missing_pixels, "no pixel data", id="missing-pixel-data"),
+        pytest.param(_missing_slice, "slice(s) missing", id="missing-slice"),
+        pytest.param(_mixed_orientations, "mixed orientations", id="mixed-orientations"),
+        pytest.param(_unreadable, "cannot read file", id="unreadable-file"),
+        pytest.param(_nan_rescale, "non-finite", id="nan-rescale"),
+        pytest.param(_tilted, "gantry tilt", id="tilt"),
+    ],
+)
+def test_inspect_reports_problems_per_series(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], breaker: Callable[[Path], str], fault: str
+) -> None:
+    folder = _copy_ct(tmp_path)
+    breaker(folder)
+    assert cli.main(["inspect", str(folder), "--json"]) == 0
+    (series,) = json.loads(capsys.readouterr().out)["series"]
+    assert series["series_number"] == 5
+    assert any(fault in problem for problem in series["problems"])
+
+
 def test_inspect_lists_series_with_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = tmp_path / "study"
     shutil.copytree(BUNDLED / "dicomdirtests" / "98892001", study)
@@ -288,7 +318,7 @@ def test_convert_needs_nifti_suffix(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_convert_dwi_writes_bval_bvec(tmp_path: Path) -> None:
-    source = siemens_dwi_folder(tmp_path)
+    source = _siemens_dwi(tmp_path)
     out = tmp_path / "out" / "dwi.nii.gz"
     assert cli.main(["convert", str(source), str(out)]) == 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["dwi.bval", "dwi.bvec", "dwi.nii.gz"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from _ingest_support import pydicom_folder, siemens_dwi_folder
 
-from pipeline.ingest import discover
+from pipeline.ingest import SeriesInfo, discover
+from pipeline.ingest.discover import _assign_myelogram
 
 
 def test_dicomdir_tree_with_non_dicom_files(tmp_path: Path) -> None:
@@ -43,6 +44,8 @@ def test_roles_for_diffusion(tmp_path: Path) -> None:
     (info,) = discover(siemens_dwi_folder(tmp_path))
     assert info.role == "dwi"
     assert info.n_volumes == 2
+    assert info.shape == (128, 128, 48, 2)  # unpacked from the mosaic
+    assert info.problems == ()
 
 
 @pytest.mark.realdata
@@ -56,3 +59,36 @@ def test_real_ct_series(real_data: Path) -> None:
     assert anonymised.series_uid == ""  # the public files were stripped of their UIDs
     assert anonymised.shape == (512, 512, 20)
     assert any("no SeriesInstanceUID" in p for p in anonymised.problems)
+
+
+def _info(study: str, description: str, n_slices: int) -> SeriesInfo:
+    return SeriesInfo(
+        study,
+        f"{study}.{description}",
+        1,
+        description,
+        "CT",
+        n_slices,
+        n_slices,
+        1,
+        (512, 512, n_slices),
+        (0.5, 0.5, 1.0),
+        "axial",
+        "ct_myelogram",
+    )
+
+
+def test_one_myelogram_guess_per_study() -> None:
+    infos = [
+        _info("1", "Head 5mm", 40),
+        _info("1", "C-spine myelo 0.6", 200),
+        _info("1", "Bone 1mm", 300),
+        _info("2", "Body", 100),
+    ]
+    roles = {(i.study_uid, i.description): i.role for i in _assign_myelogram(infos)}
+    assert roles == {
+        ("1", "Head 5mm"): "other",
+        ("1", "C-spine myelo 0.6"): "ct_myelogram",  # the description names the spine
+        ("1", "Bone 1mm"): "other",
+        ("2", "Body"): "ct_myelogram",  # the only CT volume of its study
+    }
