@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_ROOT
 
 from pipeline.errors import InputDataError
 from pipeline.seeds import load_seeds, seeds_directory
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Values issue 3 requires, with the number domain-facts gives (primary reference defaults).
 REQUIRED = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -98,8 +98,11 @@ def _walk(path: Path) -> Iterable[Path]:
         # os.walk lists dangling links and FIFOs among files; links to folders among dirs.
 
 
-def scan(path: str | Path) -> Scan:
+def scan(path: str | Path, on_header: Callable[[Header], None] | None = None) -> Scan:
     """Read the header of every file under ``path`` and group images by (study, series).
+
+    ``on_header`` is called with each image header as soon as it is read (the loader uses it to start
+    reading pixel data in the background while later headers are parsed).
 
     Raises
     ------
@@ -128,6 +131,8 @@ def scan(path: str | Path) -> Scan:
         if header.rows is None and not header.has_pixel_data:
             continue  # not an image (structured report, presentation state, ...)
         groups.setdefault(header.series_key, []).append(header)
+        if on_header is not None:
+            on_header(header)
     return Scan(groups=groups, unreadable=unreadable, non_dicom=non_dicom, dicom_files=dicom_files)
 
 

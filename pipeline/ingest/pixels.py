@@ -15,9 +15,11 @@ and 0 otherwise, instead of an arbitrary number such as -2000 or -3024.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pydicom
@@ -27,7 +29,8 @@ from pipeline.ingest.frames import Frame
 from pipeline.ingest.header import EXPLICIT_BE, UNCOMPRESSED, Header
 
 CT_PADDING_HU = -1024.0
-_WORKERS = min(4, os.cpu_count() or 1)
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+_PREFETCH_LIMIT_BYTES = 2**30  # stop reading ahead beyond 1 GiB (a folder with many series)
 
 
 def stored_dtype(header: Header) -> np.dtype:
@@ -65,23 +68,26 @@ def _fast_path(header: Header) -> bool:
         and header.pixel_length is not None
         and header.pixel_length >= 0
         and header.bits_allocated in (8, 16, 32)
-        and header.bits_stored in (None, header.bits_allocated)
     )
 
 
-def _read_direct(header: Header, frame_index: int, out: np.ndarray) -> None:
-    """Read one uncompressed frame's bytes into ``out`` (a C-contiguous (rows, columns) array)."""
-    frame_bytes = out.nbytes
+def _check_length(header: Header, frame_bytes: int) -> None:
     if header.pixel_length is not None and header.pixel_length < frame_bytes * header.frame_count:
         raise InputDataError(
             f"{header.path}: PixelData holds {header.pixel_length} bytes, "
             f"{frame_bytes * header.frame_count} expected for {header.frame_count} frame(s) of "
             f"{header.columns}x{header.rows}"
         )
+
+
+def _read_direct(header: Header, frame_index: int, out: np.ndarray) -> None:
+    """Read one uncompressed frame's bytes into ``out`` (a C-contiguous (rows, columns) array)."""
+    frame_bytes = out.nbytes
+    _check_length(header, frame_bytes)
     try:
         with open(header.path, "rb") as handle:
             handle.seek(header.pixel_offset + frame_index * frame_bytes)  # type: ignore[operator]
-            got = handle.readinto(memoryview(out).cast("B"))
+            got = handle.readinto(out.data.cast("B"))
     except OSError as exc:
         raise InputDataError(f"{header.path}: cannot read pixel data ({exc.strerror or exc})") from exc
     if got != frame_bytes:
@@ -102,6 +108,18 @@ def _read_pydicom(header: Header) -> np.ndarray:
             f"{header.path}: decoded image is {array.shape[1:]}, header says {header.rows}x{header.columns}"
         )
     return array
+
+
+_local = threading.local()
+
+
+def _buffer(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    """A per-thread reusable frame buffer: fresh 0.5 MB allocations would each be page-faulted in."""
+    buffer = getattr(_local, "buffer", None)
+    if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+        buffer = np.empty(shape, dtype=dtype)
+        _local.buffer = buffer
+    return buffer
 
 
 def _padding_mask(header: Header, stored: np.ndarray) -> np.ndarray | None:
@@ -129,15 +147,76 @@ def _check_rescale(frame: Frame) -> None:
         )
 
 
-def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
+def _read_file(header: Header) -> np.ndarray:
+    """All frames of an uncompressed file as a fresh (frames, rows, columns) array of stored values."""
+    if header.rows is None or header.columns is None:
+        raise InputDataError(f"{header.path}: Rows/Columns missing")
+    array = np.empty((header.frame_count, header.rows, header.columns), dtype=stored_dtype(header))
+    _check_length(header, array[0].nbytes)
+    try:
+        with open(header.path, "rb") as handle:
+            handle.seek(header.pixel_offset)  # type: ignore[arg-type]
+            got = handle.readinto(array.data.cast("B"))
+    except OSError as exc:
+        raise InputDataError(f"{header.path}: cannot read pixel data ({exc.strerror or exc})") from exc
+    if got != array.nbytes:
+        raise InputDataError(f"{header.path}: DICOM file is truncated (pixel data end early)")
+    return array
+
+
+class Prefetcher:
+    """Reads uncompressed pixel data in background threads while the caller is still parsing headers.
+
+    File reads release the GIL, so the disk (or page cache) work overlaps the pure-Python header
+    parsing; :func:`read_frames` then only converts. Reading ahead stops at 1 GiB so that a folder
+    with many series cannot exhaust memory. Use as a context manager.
+    """
+
+    def __init__(self, wanted: Callable[[Header], bool] | None = None) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=_WORKERS)
+        self._futures: dict[Path, Future[np.ndarray]] = {}
+        self._budget = _PREFETCH_LIMIT_BYTES
+        self._wanted = wanted
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._futures.clear()
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        return self._pool
+
+    def submit(self, header: Header) -> None:
+        """Start reading ``header``'s pixel data if it is uncompressed, complete and wanted."""
+        if not _fast_path(header) or header.truncated or header.rows is None or header.columns is None:
+            return
+        if header.samples_per_pixel != 1 or (self._wanted is not None and not self._wanted(header)):
+            return
+        size = header.frame_count * (header.frame_bytes or 0)
+        if size > self._budget:
+            return
+        self._budget -= size
+        self._futures[header.path] = self._pool.submit(_read_file, header)
+
+    def get(self, header: Header) -> np.ndarray | None:
+        """The prefetched stored values of ``header``'s file (re-raising its read error), or None."""
+        future = self._futures.get(header.path)
+        return None if future is None else future.result()
+
+
+def read_frames(
+    frames: Sequence[Frame], modality: str, out: np.ndarray, prefetched: Prefetcher | None = None
+) -> int:
     """Fill ``out[k]`` (float32, shape (K, rows, columns)) with frame k's real-world values.
 
     Returns the number of padding pixels replaced. Raises InputDataError on unreadable, truncated,
-    undecodable or non-finite data.
+    undecodable data, or a rescale that would give non-finite values.
     """
     for frame in frames:
         _check_image(frame.header)
-    for frame in frames:
         _check_rescale(frame)
     fill = CT_PADDING_HU if modality == "CT" else 0.0
     decoded: dict[Path, np.ndarray] = {}
@@ -149,10 +228,13 @@ def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
     def work(k: int) -> int:
         frame = frames[k]
         header = frame.header
-        if header.path in decoded:
-            stored = decoded[header.path][frame.frame_index]
+        stored_all = decoded.get(header.path)
+        if stored_all is None and prefetched is not None:
+            stored_all = prefetched.get(header)
+        if stored_all is not None:
+            stored = stored_all[frame.frame_index]
         else:
-            stored = np.empty((header.rows, header.columns), dtype=stored_dtype(header))  # type: ignore[arg-type]
+            stored = _buffer((header.rows, header.columns), stored_dtype(header))  # type: ignore[arg-type]
             _read_direct(header, frame.frame_index, stored)
         target = out[k]
         slope, intercept = frame.rescale_slope, frame.rescale_intercept
@@ -169,7 +251,9 @@ def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
                 target[mask] = fill
         return padded
 
-    if len(frames) > 8 and _WORKERS > 1:
-        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-            return sum(pool.map(work, range(len(frames))))
-    return sum(work(k) for k in range(len(frames)))
+    if len(frames) <= 8 or _WORKERS == 1:
+        return sum(work(k) for k in range(len(frames)))
+    if prefetched is not None:
+        return sum(prefetched.pool.map(work, range(len(frames))))
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        return sum(pool.map(work, range(len(frames))))

@@ -9,6 +9,7 @@ resample onto a regular grid (:mod:`.tilt`) or refuse. The array's axes are (col
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import Stack, build_stack
 from pipeline.ingest.header import Header
 from pipeline.ingest.mosaic import is_mosaic, load_mosaic
-from pipeline.ingest.pixels import CT_PADDING_HU, read_frames
+from pipeline.ingest.pixels import CT_PADDING_HU, Prefetcher, read_frames
 from pipeline.ingest.tilt import regularise
 from pipeline.ingest.volumes import split_volumes
 from pipeline.volume import Volume
@@ -53,7 +54,9 @@ def _choices(found: Scan) -> str:
     return "\n".join(lines)
 
 
-def select_series(path: str | Path, series: str | int | None = None) -> SelectedSeries:
+def select_series(
+    path: str | Path, series: str | int | None = None, *, prefetch: Prefetcher | None = None
+) -> SelectedSeries:
     """Find the files of one series under ``path``.
 
     ``series`` is a SeriesInstanceUID or a SeriesNumber; it may be omitted when ``path`` holds exactly
@@ -67,7 +70,7 @@ def select_series(path: str | Path, series: str | int | None = None) -> Selected
         Several series and no (or an unknown, or an ambiguous) choice.
     """
     path = Path(path)
-    found = scan(path)
+    found = scan(path, on_header=None if prefetch is None else prefetch.submit)
     if not found.groups:
         if found.unreadable:
             file, reason = next(iter(found.unreadable.items()))
@@ -173,11 +176,24 @@ def load_series(path: str | Path, series: str | int | None = None, *, resample: 
     path = Path(path)
     if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
         return _load_nifti(path)
-    volume, _stacks_used = load_selected(select_series(path, series), resample=resample)
+    with Prefetcher(wanted=_matches(series)) as prefetch:
+        volume, _stacks_used = load_selected(
+            select_series(path, series, prefetch=prefetch), resample=resample, prefetch=prefetch
+        )
     return volume
 
 
-def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[Volume, list[Stack] | None]:
+def _matches(series: str | int | None) -> Callable[[Header], bool] | None:
+    """Which headers to read ahead: all, or those of the requested series (by UID or number)."""
+    if series is None:
+        return None
+    wanted = str(series).strip()
+    return lambda h: h.series_uid == wanted or str(h.series_number) == wanted
+
+
+def load_selected(
+    selected: SelectedSeries, *, resample: bool = True, prefetch: Prefetcher | None = None
+) -> tuple[Volume, list[Stack] | None]:
     """Load an already selected series; also returns its volumes' stacks (None for mosaics)."""
     if is_mosaic(selected.headers):
         return load_mosaic(selected.headers, selected.label), None
@@ -192,12 +208,15 @@ def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[V
             faults.append(f"uneven slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm)")
         raise InputDataError(
             f"{selected.label}: {' and '.join(faults)}; the slices do not form a regular grid "
-            "(load with resampling to correct it)"
+            "(resample, i.e. convert without --no-resample, to correct it)"
         )
     modality = selected.headers[0].modality
     n_slices, n_volumes = len(stack.frames), len(stacks)
     data = np.empty((n_volumes * n_slices, stack.rows, stack.columns), dtype=np.float32)
-    padded = read_frames([f for s in stacks for f in s.frames], modality, data)
+    try:
+        padded = read_frames([f for s in stacks for f in s.frames], modality, data, prefetch)
+    except InputDataError as exc:
+        raise InputDataError(f"{selected.label}: {exc}") from exc
     metadata = _metadata(selected, stacks)
     metadata["padding_voxels"] = padded
     if stack.sheared or stack.uneven:
@@ -213,6 +232,7 @@ def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[V
     else:
         affine = stack.affine_lps()
     # (V*K, R, C) C-order reversed is an F-ordered (C, R, K, V) view: no copy, and NIfTI writes it as is.
+    array: np.ndarray
     if n_volumes > 1:
         array = data.reshape(n_volumes, n_slices, data.shape[1], data.shape[2]).transpose(3, 2, 1, 0)
     else:
