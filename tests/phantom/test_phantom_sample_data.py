@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROJECT_ROOT
 
 from pipeline import cli, ingest
+
+# Not imported from conftest: other test folders' conftest modules shadow the root one.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 SAMPLE = PROJECT_ROOT / "sample_data" / "normal"
 # The exact command documented in sample_data/README.md.
