@@ -220,7 +220,7 @@ def write_mr_series(
     study: StudyInfo,
     series: SeriesInfo,
     *,
-    bvals_s_mm2: Sequence[float] | None = None,
+    bvals_s_mm2: Sequence[float] | np.ndarray | None = None,
     directions_lps: np.ndarray | None = None,
     transfer_syntax: str = "explicit",
 ) -> list[Path]:
