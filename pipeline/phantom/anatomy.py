@@ -198,12 +198,15 @@ def _subaxial(x: np.ndarray, y: np.ndarray, z: np.ndarray, top_z: float) -> np.n
 
 
 def _occiput(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Occipital bone around the foramen magnum, with the condyles resting on the C1 lateral masses."""
-    floor = 23.0 - 0.06 * y
-    slab = (z >= floor) & ((x / 40.0) ** 2 + ((y + 2.0) / 40.0) ** 2 <= 1.0)
+    """Occipital bone: a 6 mm plate, the floor of the posterior fossa, rising laterally and posteriorly
+    from the rim of the foramen magnum; the condyles rest on the C1 lateral masses."""
+    floor = (
+        20.5 + 0.006 * x**2 + 0.012 * np.clip(y - 6.0, 0.0, None) ** 2 + 0.5 * np.clip(-y - 16.0, 0.0, None)
+    )
+    plate = (z >= floor) & (z <= floor + 6.0)
     foramen_magnum = (x / 15.0) ** 2 + ((y + 3.0) / 18.0) ** 2 <= 1.0
     condyles = ellipsoid(np.abs(x), y, z, (15.0, -8.0, 23.5), (6.0, 9.0, 3.5))
-    return (slab & ~foramen_magnum) | condyles
+    return (plate & ~foramen_magnum) | condyles
 
 
 def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anatomy) -> Regions:
@@ -278,7 +281,7 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
     # Intermuscular fat: a smooth random field (fixed, so the CT and the vascular series agree) thresholded
     # into fat planes between the posterior neck muscles, plus the suboccipital triangle and the nape.
     marbling = smooth_field(x, y, z, seed=11, wavelength_mm=(14.0, 30.0))
-    posterior_neck = (y > 10.0) | (ax > 24.0)
+    posterior_neck = (y > 9.0) | ((ax > 30.0) & (y > -12.0))
     fat = (
         ((np.abs(marbling) < 0.12) & posterior_neck)
         | (ax < 0.8) & (y > 18.0)  # nuchal midline

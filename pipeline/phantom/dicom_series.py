@@ -151,7 +151,8 @@ def _set_pixels(ds: Dataset, slice_array: np.ndarray, signed: bool, bits_stored:
 def _save(ds: Dataset, path: Path, transfer_syntax: str) -> None:
     syntax = _TRANSFER_SYNTAXES[transfer_syntax]
     if syntax != ExplicitVRLittleEndian:
-        ds.compress(syntax, encoding_plugin="pydicom")
+        # Lossless: the same image, so the same SOP Instance UID (PS3.5 8.2; pydicom would mint a new one).
+        ds.compress(syntax, encoding_plugin="pydicom", generate_instance_uid=False)
     ds.save_as(path, enforce_file_format=True)
 
 
@@ -219,7 +220,7 @@ def write_mr_series(
     study: StudyInfo,
     series: SeriesInfo,
     *,
-    bvals_s_mm2: Sequence[float] | None = None,
+    bvals_s_mm2: Sequence[float] | np.ndarray | None = None,
     directions_lps: np.ndarray | None = None,
     transfer_syntax: str = "explicit",
 ) -> list[Path]:

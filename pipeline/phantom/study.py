@@ -20,13 +20,14 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 
-from pipeline.phantom.ct import make_ct_case
+from pipeline.phantom.ct import CtCase, make_ct_case
 from pipeline.phantom.dicom_series import (
     SeriesInfo,
     StudyInfo,
@@ -34,7 +35,7 @@ from pipeline.phantom.dicom_series import (
     write_ct_series,
     write_mr_series,
 )
-from pipeline.phantom.dwi import make_dwi_phantom
+from pipeline.phantom.dwi import DwiPhantom, make_dwi_phantom
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
 
@@ -69,6 +70,40 @@ def _geometry(volume: Volume) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Study:
+    """A generated study in memory: the CT case (with its vascular series) and the DWI phantom."""
+
+    case: CtCase
+    dwi: DwiPhantom
+    vascular_kind: str
+    seed: int
+    seeds: Seeds
+
+
+def make_study(
+    *, variant: str = "normal", seed: int = 0, vascular: str = "cta", seeds: Seeds | None = None
+) -> Study:
+    """Generate a study in memory (see :func:`write_study` for the parameters)."""
+    seeds = seeds if seeds is not None else load_seeds()
+    case = make_ct_case(variant, seed=seed, vascular=vascular, seeds=seeds)
+    cord_size = {
+        "small": seeds.numbers("anatomy.cord.small_ap_transverse_mm"),
+        "large": seeds.numbers("anatomy.cord.large_ap_transverse_mm"),
+    }.get(case.variant.cord_size)
+    dwi = make_dwi_phantom(
+        seed=seed,
+        snr=seeds.number("diffusion.dwi_protocol.snr_b0_cord"),
+        cordotomy_side=case.truth["case"]["cordotomy_side"],
+        cord_offset_mm=_DWI_CORD_OFFSET_MM,
+        rotation_deg=_DWI_ROTATION_DEG,
+        cord_ap_mm=None if cord_size is None else cord_size[0],
+        cord_transverse_mm=None if cord_size is None else cord_size[1],
+        seeds=seeds,
+    )
+    return Study(case=case, dwi=dwi, vascular_kind=vascular, seed=seed, seeds=seeds)
+
+
 def write_study(
     folder: str | Path,
     *,
@@ -95,25 +130,22 @@ def write_study(
         DICOM encoding: Explicit VR Little Endian or RLE Lossless (smaller, for committed samples).
     seeds : Seeds, optional
     """
+    study = make_study(variant=variant, seed=seed, vascular=vascular, seeds=seeds)
+    return save_study(study, folder, transfer_syntax=transfer_syntax)
+
+
+def save_study(study_data: Study, folder: str | Path, *, transfer_syntax: str = "explicit") -> dict[str, Any]:
+    """Write a generated study into ``folder``; return the truth dict (also written as truth.json)."""
     folder = Path(folder)
-    seeds = seeds if seeds is not None else load_seeds()
-    case = make_ct_case(variant, seed=seed, vascular=vascular, seeds=seeds)
-    truth = dict(case.truth)
-    cord_size = {
-        "small": seeds.numbers("anatomy.cord.small_ap_transverse_mm"),
-        "large": seeds.numbers("anatomy.cord.large_ap_transverse_mm"),
-    }.get(case.variant.cord_size)
-    cordotomy_side = truth["case"]["cordotomy_side"]
-    dwi = make_dwi_phantom(
-        seed=seed,
-        snr=seeds.number("diffusion.dwi_protocol.snr_b0_cord"),
-        cordotomy_side=cordotomy_side,
-        cord_offset_mm=_DWI_CORD_OFFSET_MM,
-        rotation_deg=_DWI_ROTATION_DEG,
-        cord_ap_mm=None if cord_size is None else cord_size[0],
-        cord_transverse_mm=None if cord_size is None else cord_size[1],
-        seeds=seeds,
+    case, dwi, seeds, vascular, seed = (
+        study_data.case,
+        study_data.dwi,
+        study_data.seeds,
+        study_data.vascular_kind,
+        study_data.seed,
     )
+    variant = case.variant.name
+    truth = dict(case.truth)
     study = StudyInfo(key=f"{variant}-seed{seed}-{vascular}")
     dicom = folder / "dicom"
     write_ct_series(case.ct, dicom / "ct_myelogram", study, CT_SERIES, transfer_syntax=transfer_syntax)

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 import pytest
+from phantom_cases import ct_case
 from scipy import ndimage
 
-from pipeline.phantom import LABELS, VARIANTS, CtCase, make_ct_case
+from pipeline.phantom import LABELS, VARIANTS, CtCase
 from pipeline.phantom.variants import get_variant
 from pipeline.volume import Volume
-
-
-@cache
-def case(variant: str, vascular: str | None = None, seed: int = 0) -> CtCase:
-    return make_ct_case(variant, seed=seed, vascular=vascular)
 
 
 def _vec(values) -> np.ndarray:
@@ -59,7 +53,7 @@ def test_variant_table_complete() -> None:
 
 
 def test_normal_case_labels_and_geometry() -> None:
-    c = case("normal")
+    c = ct_case("normal")
     counts = np.bincount(c.labels.array.ravel(), minlength=9)
     assert all(counts[v] > 0 for v in LABELS.values())
     assert c.labels.array.dtype == np.uint8
@@ -72,7 +66,7 @@ def test_normal_case_labels_and_geometry() -> None:
 
 
 def test_normal_case_tissue_values() -> None:
-    c = case("normal")
+    c = ct_case("normal")
     ct, labels = c.ct.array.astype(np.float64), c.labels.array
     # Interior voxels only (partial volume at edges is realistic but not what the ranges describe).
     csf = ndimage.binary_erosion(labels == LABELS["csf"], iterations=2)
@@ -104,12 +98,12 @@ def _muscle_noise_sd(c: CtCase) -> float:
 
 @pytest.mark.parametrize(("variant", "low", "high"), [("normal", 18, 45), ("high-noise", 50, 95)])
 def test_image_noise(variant: str, low: float, high: float) -> None:
-    c = case(variant)
+    c = ct_case(variant)
     assert low <= _muscle_noise_sd(c) <= high
 
 
 def test_no_contrast_variant() -> None:
-    c = case("no-contrast")
+    c = ct_case("no-contrast")
     csf = ndimage.binary_erosion(c.labels.array == LABELS["csf"], iterations=2)
     assert c.ct.array[csf].mean() < 60
     assert c.truth["contrast"]["intrathecal"] is False
@@ -117,7 +111,7 @@ def test_no_contrast_variant() -> None:
 
 
 def test_outside_fov_variant() -> None:
-    c = case("outside-fov")
+    c = ct_case("outside-fov")
     present = set(np.unique(c.labels.array).tolist())
     assert LABELS["c1"] not in present
     assert LABELS["c2"] not in present
@@ -133,7 +127,7 @@ POINT_VARIANTS = ["normal", "head-rotated", "cord-displaced", "large-cord", "fin
 
 @pytest.mark.parametrize("variant", POINT_VARIANTS)
 def test_truth_points_lie_on_the_structures_they_name(variant: str) -> None:
-    c = case(variant)
+    c = ct_case(variant)
     truth = c.truth
     reach = float(np.linalg.norm(c.labels.spacing_mm)) * 0.75
     anterior, left = _vec(truth["axes_lps"]["anterior"]), _vec(truth["axes_lps"]["left"])
@@ -155,7 +149,7 @@ def test_truth_points_lie_on_the_structures_they_name(variant: str) -> None:
 
 @pytest.mark.parametrize("variant", ["normal", "small-cord", "large-cord", "head-rotated", "coarse"])
 def test_cord_cross_section_matches_truth_and_published_ranges(variant: str) -> None:
-    c = case(variant)
+    c = ct_case(variant)
     cord, step = _cross_section(c)
     rows = np.nonzero(cord.any(axis=1))[0]
     cols = np.nonzero(cord.any(axis=0))[0]
@@ -173,7 +167,7 @@ def test_cord_cross_section_matches_truth_and_published_ranges(variant: str) -> 
 
 
 def test_head_rotation_is_a_true_3d_rotation() -> None:
-    c = case("head-rotated")
+    c = ct_case("head-rotated")
     superior = _vec(c.truth["axes_lps"]["superior"])
     # Tilt of the anatomy against the scanner axes: yaw 12°, pitch 3°, roll 5° (not about one axis).
     assert 4.0 < np.degrees(np.arccos(superior[2])) < 8.0
@@ -195,7 +189,7 @@ OVERLAP = [
 
 @pytest.mark.parametrize(("variant", "expected"), OVERLAP)
 def test_vertebral_artery_in_the_straight_lateral_path(variant: str, expected: dict[str, bool]) -> None:
-    c = case(variant)
+    c = ct_case(variant)
     truth = c.truth
     assert truth["vertebral_artery"]["overlaps_window"] == expected
     left = _vec(truth["axes_lps"]["left"])
@@ -219,7 +213,7 @@ def test_vertebral_artery_in_the_straight_lateral_path(variant: str, expected: d
 
 
 def test_dentate_ligament_is_a_partial_volume_line() -> None:
-    c = case("normal")
+    c = ct_case("normal")
     ct, labels = c.ct.array.astype(np.float64), c.labels.array
     ligament = np.argwhere(labels == LABELS["dentate_ligament"])
     shift = 3  # voxels = 1.2 mm along +/- posterior (axis 1 here, the head is straight)
@@ -233,8 +227,8 @@ def test_dentate_ligament_is_a_partial_volume_line() -> None:
 
 
 def test_seeded_noise_and_fixed_anatomy() -> None:
-    a, b = case("normal"), case("normal", "cta")  # the CT noise is drawn before the vascular noise
-    other = case("normal", seed=1)
+    a, b = ct_case("normal"), ct_case("normal", "cta")  # the CT noise is drawn before the vascular noise
+    other = ct_case("normal", seed=1)
     np.testing.assert_array_equal(a.ct.array, b.ct.array)
     np.testing.assert_array_equal(a.labels.array, other.labels.array)
     assert not np.array_equal(a.ct.array, other.ct.array)
@@ -242,7 +236,7 @@ def test_seeded_noise_and_fixed_anatomy() -> None:
 
 @pytest.mark.parametrize("kind", ["cta", "t2"])
 def test_vascular_series_in_its_own_frame(kind: str) -> None:
-    c = case("normal", kind)
+    c = ct_case("normal", kind)
     vascular, v_labels = c.vascular, c.vascular_labels
     assert vascular is not None
     assert v_labels is not None
