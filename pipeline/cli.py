@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pipeline import __version__
 from pipeline.errors import CordotomyError
@@ -33,7 +34,6 @@ _SUBCOMMANDS: list[SubcommandAdder] = []
 
 
 def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pathlib import Path
 
     parser = subparsers.add_parser(
         "inspect",
@@ -61,7 +61,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pathlib import Path
 
     parser = subparsers.add_parser(
         "convert",
