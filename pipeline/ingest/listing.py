@@ -1,0 +1,43 @@
+"""The series listing of ``cordotomy inspect``: checked discovery plus a human-readable table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.errors import InputDataError
+from pipeline.ingest.discover import SeriesInfo, discover, scan
+
+
+def inspect_folder(path: str | Path) -> list[SeriesInfo]:
+    """:func:`discover`, but a folder without any DICOM image is an error (exit 3), naming why."""
+    infos = discover(path)
+    if infos:
+        return infos
+    found = scan(path)
+    if found.unreadable:
+        reason = next(iter(found.unreadable.values()))
+        raise InputDataError(
+            f"{path}: no readable DICOM images ({len(found.unreadable)} file(s) failed; first: {reason})"
+        )
+    raise InputDataError(f"{path}: no DICOM images found ({found.non_dicom} other file(s) skipped)")
+
+
+def format_table(infos: list[SeriesInfo]) -> str:
+    """Plain-text table, one series per line, problems indented below it."""
+    header = f"{'number':>6}  {'modality':8}  {'role':12}  {'shape':18}  {'spacing mm':20}  {'plane':9}  description"
+    lines = [header, "-" * len(header)]
+    study = None
+    for info in infos:
+        if info.study_uid != study:
+            study = info.study_uid
+            lines.append(f"study {study or '(no StudyInstanceUID)'}")
+        number = "-" if info.series_number is None else str(info.series_number)
+        shape = "x".join(str(s) for s in info.shape) or "?"
+        spacing = "x".join(f"{s:.3g}" for s in info.spacing_mm) or "?"
+        lines.append(
+            f"{number:>6}  {info.modality:8}  {info.role:12}  {shape:18}  {spacing:20}  {info.orientation:9}  "
+            f"{info.description}"
+        )
+        lines.append(f"{'':8}uid {info.series_uid or '(none)'}  ({info.n_files} files)")
+        lines.extend(f"{'':8}problem: {problem}" for problem in info.problems)
+    return "\n".join(lines)

@@ -1,0 +1,30 @@
+"""Write a Volume as NIfTI-1 (RAS, sform and qform code 1), atomically.
+
+Real-world values are written as float32 (HU for CT): no scaling factors, so every reader sees the same
+numbers as :func:`pipeline.ingest.load_series` returned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from pipeline.outputs import staged_files
+from pipeline.volume import Volume
+
+
+def save_nifti(volume: Volume, path: str | Path) -> None:
+    """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) through :meth:`Volume.to_nifti`."""
+    array = volume.array
+    dtype = np.float32 if array.dtype.kind == "f" else None
+    nib.save(volume.to_nifti(dtype=dtype), str(path))
+
+
+def write_nifti(volume: Volume, path: str | Path, *, force: bool = False) -> Path:
+    """Write ``volume`` to ``path`` atomically (nothing appears on failure); returns the path."""
+    path = Path(path)
+    with staged_files(path, force=force) as (temporary,):
+        save_nifti(volume, temporary)
+    return path

@@ -1,0 +1,254 @@
+"""Load one series into a :class:`~pipeline.volume.Volume` with its exact LPS affine (DESIGN.md §4).
+
+Steps: find the series' files (:mod:`.discover`), expand them into frames (:mod:`.frames`), group
+frames into volumes (:mod:`.volumes`), sort and validate each volume's slices along the normal
+(:mod:`.geometry`), read and rescale pixels (:mod:`.pixels`), and, for a gantry tilt or uneven spacing,
+resample onto a regular grid (:mod:`.tilt`) or refuse. The array's axes are (column, row, slice
+[, volume]): axis 0 runs along a row, axis 1 down a column, as in :mod:`pipeline.volume`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+
+from pipeline.errors import InputDataError, UsageError
+from pipeline.ingest.discover import Scan, scan, series_label
+from pipeline.ingest.frames import Frame, frames_of
+from pipeline.ingest.geometry import Stack, build_stack
+from pipeline.ingest.header import Header
+from pipeline.ingest.mosaic import is_mosaic, load_mosaic
+from pipeline.ingest.pixels import CT_PADDING_HU, read_frames
+from pipeline.ingest.tilt import regularise
+from pipeline.ingest.volumes import split_volumes
+from pipeline.volume import Volume
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+@dataclass(frozen=True)
+class SelectedSeries:
+    """The headers of the chosen series and the label used in messages."""
+
+    key: tuple[str, str]
+    headers: list[Header]
+    label: str
+
+
+def _choices(found: Scan) -> str:
+    lines = []
+    for _key, headers in sorted(
+        found.groups.items(), key=lambda item: (item[1][0].series_number or -1, item[0])
+    ):
+        first = headers[0]
+        uid = first.series_uid or "(no SeriesInstanceUID)"
+        lines.append(
+            f"  {first.series_number if first.series_number is not None else '-':>5}  {uid}  "
+            f"{first.modality} {first.description!r} ({len(headers)} files)"
+        )
+    return "\n".join(lines)
+
+
+def select_series(path: str | Path, series: str | int | None = None) -> SelectedSeries:
+    """Find the files of one series under ``path``.
+
+    ``series`` is a SeriesInstanceUID or a SeriesNumber; it may be omitted when ``path`` holds exactly
+    one series.
+
+    Raises
+    ------
+    InputDataError
+        No DICOM images under ``path``; a file of the folder cannot be read or is broken.
+    UsageError
+        Several series and no (or an unknown, or an ambiguous) choice.
+    """
+    path = Path(path)
+    found = scan(path)
+    if not found.groups:
+        if found.unreadable:
+            file, reason = next(iter(found.unreadable.items()))
+            raise InputDataError(reason if str(file) in reason else f"{file}: {reason}")
+        raise InputDataError(f"{path}: no DICOM images found ({found.non_dicom} other file(s) skipped)")
+    keys = list(found.groups)
+    if series is None:
+        if len(keys) > 1:
+            raise UsageError(
+                f"{path} holds {len(keys)} series; choose one with --series (SeriesNumber or "
+                f"SeriesInstanceUID):\n{_choices(found)}"
+            )
+        chosen = keys
+    else:
+        wanted = str(series).strip()
+        chosen = [k for k in keys if k[1] == wanted]
+        if not chosen and wanted.lstrip("-").isdigit():
+            chosen = [k for k in keys if found.groups[k][0].series_number == int(wanted)]
+        if not chosen:
+            raise UsageError(f"{path}: no series {wanted!r}; available:\n{_choices(found)}")
+        if len(chosen) > 1:
+            raise UsageError(
+                f"{path}: series number {wanted} is ambiguous ({len(chosen)} series); use the "
+                f"SeriesInstanceUID:\n{_choices(found)}"
+            )
+    key = chosen[0]
+    headers = found.groups[key]
+    label = series_label(headers[0])
+    folders = {h.path.parent for h in headers}
+    for file, reason in found.unreadable.items():
+        if file.parent in folders or len(found.groups) == 1:
+            raise InputDataError(f"{label}: {reason}")
+    modalities = sorted({h.modality for h in headers})
+    if len(modalities) > 1:
+        raise InputDataError(f"{label}: mixed modalities in one series ({', '.join(modalities)})")
+    return SelectedSeries(key=key, headers=headers, label=label)
+
+
+def _stacks(selected: SelectedSeries) -> list[Stack]:
+    frames: list[Frame] = []
+    for header in selected.headers:
+        frames.extend(frames_of(header))
+    volumes = split_volumes(frames, selected.label)
+    stacks = [build_stack(v, selected.label) for v in volumes]
+    reference = stacks[0]
+    for number, stack in enumerate(stacks[1:], start=2):
+        same_positions = (
+            len(stack.frames) == len(reference.frames)
+            and np.allclose(stack.distances_mm, reference.distances_mm, atol=1e-2)
+            and np.allclose(stack.origin_lps_mm, reference.origin_lps_mm, atol=1e-2)
+        )
+        if not same_positions:
+            raise InputDataError(
+                f"{selected.label}: volume {number} has {len(stack.frames)} slices at different positions "
+                f"from volume 1 ({len(reference.frames)} slices); slices missing?"
+            )
+    return stacks
+
+
+def _metadata(selected: SelectedSeries, stacks: list[Stack]) -> dict[str, Any]:
+    first = selected.headers[0]
+    files = [[str(f.header.path) for f in s.frames] for s in stacks]
+    return {
+        "source": "dicom",
+        "series_number": first.series_number,
+        "series_uid": first.series_uid,
+        "study_uid": first.study_uid,
+        "description": first.description,
+        "modality": first.modality,
+        "manufacturer": first.manufacturer,
+        "source_files": files[0] if len(files) == 1 else files,
+        "n_volumes": len(stacks),
+        "corrections": [],
+    }
+
+
+def load_series(path: str | Path, series: str | int | None = None, *, resample: bool = True) -> Volume:
+    """Load one series (or a NIfTI file) as a :class:`Volume` in float32 real-world values (HU for CT).
+
+    Parameters
+    ----------
+    path : folder or file
+        A folder searched recursively for DICOM files (any names, DICOMDIR not needed), a single
+        DICOM file, or a ``.nii``/``.nii.gz`` file.
+    series : SeriesInstanceUID or SeriesNumber, optional
+        Required when the folder holds several series.
+    resample : bool
+        For a gantry tilt or uneven slice spacing: resample onto a regular orthogonal grid (recorded
+        in ``metadata["corrections"]``), or, if False, refuse.
+
+    Returns
+    -------
+    Volume
+        ``array`` (columns, rows, slices[, volumes]) float32; ``affine_lps`` exact; ``metadata`` with
+        series_number, series_uid, study_uid, description, modality, source_files (slice order) and
+        corrections. No patient identifiers.
+
+    Raises
+    ------
+    UsageError
+        Several series and no valid choice.
+    InputDataError
+        Missing, duplicate or inconsistent slices; unreadable, truncated or undecodable files; tilt or
+        uneven spacing when ``resample`` is False.
+    """
+    path = Path(path)
+    if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
+        return _load_nifti(path)
+    volume, _stacks_used = load_selected(select_series(path, series), resample=resample)
+    return volume
+
+
+def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[Volume, list[Stack] | None]:
+    """Load an already selected series; also returns its volumes' stacks (None for mosaics)."""
+    if is_mosaic(selected.headers):
+        return load_mosaic(selected.headers, selected.label), None
+    stacks = _stacks(selected)
+    stack = stacks[0]
+    if (stack.sheared or stack.uneven) and not resample:
+        faults = []
+        if stack.sheared:
+            faults.append(f"gantry tilt of {stack.tilt_deg:.1f} degrees")
+        if stack.uneven:
+            gaps = np.diff(stack.distances_mm)
+            faults.append(f"uneven slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm)")
+        raise InputDataError(
+            f"{selected.label}: {' and '.join(faults)}; the slices do not form a regular grid "
+            "(resample, i.e. convert without --no-resample, to correct it)"
+        )
+    modality = selected.headers[0].modality
+    n_slices, n_volumes = len(stack.frames), len(stacks)
+    data = np.empty((n_volumes * n_slices, stack.rows, stack.columns), dtype=np.float32)
+    try:
+        padded = read_frames([f for s in stacks for f in s.frames], modality, data)
+    except InputDataError as exc:
+        raise InputDataError(f"{selected.label}: {exc}") from exc
+    metadata = _metadata(selected, stacks)
+    metadata["padding_voxels"] = padded
+    if stack.sheared or stack.uneven:
+        fill = CT_PADDING_HU if modality == "CT" else 0.0
+        volumes = []
+        for v in range(n_volumes):
+            resampled, affine, corrections = regularise(data[v * n_slices : (v + 1) * n_slices], stack, fill)
+            volumes.append(resampled)
+        data = np.concatenate(volumes) if n_volumes > 1 else volumes[0]
+        n_slices = volumes[0].shape[0]
+        metadata["corrections"] = corrections
+        metadata["gantry_tilt_deg"] = round(stack.tilt_deg, 4)
+    else:
+        affine = stack.affine_lps()
+    # (V*K, R, C) C-order reversed is an F-ordered (C, R, K, V) view: no copy, and NIfTI writes it as is.
+    array: np.ndarray
+    if n_volumes > 1:
+        array = data.reshape(n_volumes, n_slices, data.shape[1], data.shape[2]).transpose(3, 2, 1, 0)
+    else:
+        array = data.transpose(2, 1, 0)
+    return Volume(array, affine, metadata), stacks
+
+
+def _load_nifti(path: Path) -> Volume:
+    try:
+        volume = Volume.from_nifti(path)
+    except Exception as exc:  # nibabel raises several types on corrupt files
+        raise InputDataError(f"{path}: cannot read NIfTI file ({exc})") from exc
+    array = volume.array if volume.array.dtype == np.float32 else volume.array.astype(np.float32)
+    return Volume(
+        array, volume.affine_lps, {"source": "nifti", "source_files": [str(path)], "corrections": []}
+    )
+
+
+def series_datasets(path: str | Path, series: str | int | None = None) -> list[pydicom.Dataset]:
+    """Headers (no pixel data) of the series' instances, in the loaded slice order.
+
+    For building objects that reference the series (a DICOM SEG needs every source instance's
+    SOP Class/Instance UIDs and its geometry). Multi-frame files appear once.
+    """
+    selected = select_series(path, series)
+    if is_mosaic(selected.headers):
+        ordered = sorted(selected.headers, key=lambda h: (h.instance_number or 0, str(h.path)))
+        paths = [h.path for h in ordered]
+    else:
+        unique = {frame.header.path: None for frame in _stacks(selected)[0].frames}
+        paths = list(unique)
+    return [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]

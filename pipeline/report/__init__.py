@@ -1,0 +1,1 @@
+"""Report stage: the output layer (JSON documents, NIfTI maps, figures, DICOM SEG/SR)."""

@@ -1,0 +1,135 @@
+"""The whole DTI stage (analyse_dwi) on DWI phantoms, against their truth.
+
+Accuracy at the phantom's SNR (30) is checked on the 0.4 mm grid (lesion ~65 voxels, see conftest.py).
+Per noise realisation the ROI means are within 3 % of the true tensors. The change in percent is a ratio
+of two noisy means: with ~65-voxel ROIs its noise alone is ~1.5 points (RD), so the ±2-point bound is
+checked on the mean over eight noise realisations (the estimator's accuracy) and, per realisation, on
+noise-free data (the method's own error).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.dti import analyse_dwi
+from pipeline.dti.roi import lesion_cord_fraction_percent
+from pipeline.errors import AnalysisError, InputDataError, UsageError
+from pipeline.phantom.dwi import DwiPhantom, make_dwi_phantom
+
+KEYS = {"fa": "fa", "md": "md_mm2_s", "ad": "ad_mm2_s", "rd": "rd_mm2_s"}
+
+POSES = [
+    pytest.param("left", (0.0, 0.0), 0.0, id="left-centred"),
+    pytest.param("right", (3.1, -2.3), 17.0, id="right-offcentre-rot17"),
+    pytest.param("left", (-2.5, 1.7), -30.0, id="left-offcentre-rot-30"),
+]
+
+
+def _analyse(phantom: DwiPhantom, **kwargs):
+    return analyse_dwi(
+        phantom.volume,
+        phantom.bvals_s_mm2,
+        phantom.bvecs,
+        cord_mask=kwargs.pop("cord_mask", phantom.cord_mask),
+        **kwargs,
+    )
+
+
+def _errors_percent(analysis, phantom: DwiPhantom) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lesion = [100 * (analysis.lesion.value(m) / phantom.truth["lesion"][k] - 1) for m, k in KEYS.items()]
+    homolog = [100 * (analysis.homolog.value(m) / phantom.truth["homolog"][k] - 1) for m, k in KEYS.items()]
+    change = [analysis.change_percent[m] - phantom.change_percent[m] for m in KEYS]
+    return np.array(lesion), np.array(homolog), np.array(change)
+
+
+@pytest.mark.parametrize(("side", "offset", "rotation"), POSES)
+def test_roi_metrics_within_3_percent_each_realisation(fine_phantom, side, offset, rotation) -> None:
+    for seed in range(3):  # a few realisations; each one must hold
+        phantom = fine_phantom(seed=seed, cordotomy_side=side, cord_offset_mm=offset, rotation_deg=rotation)
+        analysis = _analyse(phantom, lesion_mask=phantom.lesion_mask)
+        lesion, homolog, _ = _errors_percent(analysis, phantom)
+        assert np.abs(lesion).max() < 3.0, (seed, lesion)
+        assert np.abs(homolog).max() < 3.0, (seed, homolog)
+        assert analysis.lesion_side == side
+        assert analysis.lesion_source == "mask"
+
+
+@pytest.mark.parametrize(("side", "offset", "rotation"), POSES)
+def test_change_within_2_points_on_average(fine_phantom, side, offset, rotation) -> None:
+    changes = []
+    for seed in range(8):
+        phantom = fine_phantom(seed=seed, cordotomy_side=side, cord_offset_mm=offset, rotation_deg=rotation)
+        changes.append(_errors_percent(_analyse(phantom, lesion_mask=phantom.lesion_mask), phantom)[2])
+    assert np.abs(np.mean(changes, axis=0)).max() < 2.0
+
+
+@pytest.mark.parametrize(("side", "offset", "rotation"), POSES)
+def test_change_within_1_point_without_noise(fine_phantom, side, offset, rotation) -> None:
+    phantom = fine_phantom(snr=None, cordotomy_side=side, cord_offset_mm=offset, rotation_deg=rotation)
+    lesion, homolog, change = _errors_percent(_analyse(phantom, lesion_mask=phantom.lesion_mask), phantom)
+    assert np.abs(lesion).max() < 1e-4  # pure voxels: exact fit up to the float32 storage
+    assert np.abs(homolog).max() < 1.0
+    assert np.abs(change).max() < 1.0
+
+
+def test_detected_lesion_and_segmented_cord_default_phantom() -> None:
+    """No mask at all: cord from the myelogram segmenter on the mean b0, lesion detected on its side."""
+    phantom = make_dwi_phantom(seed=5, cordotomy_side="right", cord_offset_mm=(3.1, -2.3), rotation_deg=17.0)
+    analysis = analyse_dwi(phantom.volume, phantom.bvals_s_mm2, phantom.bvecs)
+    assert analysis.cord_source == "segmented"
+    assert analysis.lesion_source == "detected"
+    assert analysis.lesion_side == "right"
+    cord_dice = (
+        2
+        * (analysis.cord_mask & phantom.cord_mask).sum()
+        / (analysis.cord_mask.sum() + phantom.cord_mask.sum())
+    )
+    assert cord_dice > 0.95
+    overlap = (analysis.lesion_mask & phantom.lesion_mask).sum()
+    assert 2 * overlap / (analysis.lesion_mask.sum() + phantom.lesion_mask.sum()) >= 0.7
+    # The detected lesion's changes carry the sign of the truth for the large ones (FA, MD, AD).
+    for metric in ("fa", "md", "ad"):
+        assert np.sign(analysis.change_percent[metric]) == np.sign(phantom.change_percent[metric])
+    assert analysis.parameters["detection_md_threshold_percent"]["value"] == -12.0
+    assert "Shepherd" in analysis.parameters["detection_md_threshold_percent"]["source"]
+
+
+def test_reference_and_threshold_come_from_seeds() -> None:
+    phantom = make_dwi_phantom()
+    analysis = _analyse(phantom, lesion_mask=phantom.lesion_mask)
+    assert analysis.reference_change_percent == {"fa": -30.0, "md": -12.0, "ad": -33.0, "rd": 13.0}
+    assert analysis.cord_fraction_threshold_percent == 6.2
+    assert "Berger" in analysis.parameters["lesion_cord_fraction_min_percent"]["source"]
+
+
+def test_lesion_mask_on_the_other_side_is_refused() -> None:
+    phantom = make_dwi_phantom(cordotomy_side="left")
+    with pytest.raises(AnalysisError, match="left side of the cord midline, not the right"):
+        _analyse(phantom, lesion_mask=phantom.lesion_mask, lesion_side="right")
+
+
+BAD_CALLS = [
+    pytest.param({"lesion_side": "up"}, UsageError, "lesion side", id="bad-side"),
+    pytest.param({"fit_method": "magic"}, UsageError, "unknown tensor fit method", id="bad-method"),
+    pytest.param(
+        {"cord_mask": np.ones((3, 3, 3), bool)}, InputDataError, "does not match", id="cord-mask-grid"
+    ),
+    pytest.param({"cord_mask": np.zeros((40, 40, 10), bool)}, AnalysisError, "empty", id="empty-cord"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "words"), BAD_CALLS)
+def test_bad_calls(kwargs: dict, error: type, words: str) -> None:
+    phantom = make_dwi_phantom()
+    with pytest.raises(error, match=words):
+        _analyse(phantom, **kwargs)
+
+
+def test_cord_fraction_is_area_share_over_lesion_slices() -> None:
+    cord = np.zeros((10, 10, 4), bool)
+    cord[2:8, 2:8, :] = True  # 36 pixels per slice
+    lesion = np.zeros_like(cord)
+    lesion[2:5, 2:5, 1] = True  # 9 pixels on slice 1
+    lesion[2:4, 2:5, 2] = True  # 6 pixels on slice 2
+    assert lesion_cord_fraction_percent(lesion, cord) == pytest.approx(100 * 15 / 72)
