@@ -128,6 +128,7 @@ def analyse_myelogram(
             frame=frame,
             exclude=vertebrae.bone_mask | cord.csf_mask | cord.cord_mask,
             ct_hu=np.asarray(image.array),
+            field_of_view=registration.field_of_view,
         )
         source = ArterySource.VASCULAR_SERIES
     elif vertebrae is not None:

@@ -64,6 +64,7 @@ def segment_arteries(
     frame: AnatomicalFrame,
     exclude: np.ndarray,
     ct_hu: np.ndarray,
+    field_of_view: np.ndarray | None = None,
 ) -> dict[str, VertebralArtery]:
     """Vertebral arteries on a vascular image already resampled onto the CT grid.
 
@@ -79,6 +80,8 @@ def segment_arteries(
         Voxels that cannot be artery: the CT's bone, thecal sac and cord.
     ct_hu : ndarray
         The CT myelogram (air, below -500 HU, is excluded too: it is dark on T2).
+    field_of_view : ndarray of bool, optional
+        CT voxels covered by the vascular series (outside it the resampled image is only padding).
     """
     image = np.asarray(vascular_on_ct.array, dtype=np.float32)
     index = np.indices(image.shape, dtype=np.float32).reshape(3, -1).T
@@ -92,6 +95,8 @@ def segment_arteries(
         & (local[..., 2] >= SEARCH_Z_MM[0])
         & (local[..., 2] <= SEARCH_Z_MM[1])
     )
+    if field_of_view is not None:
+        region &= ndimage.binary_erosion(field_of_view, iterations=2)
     spacing = vascular_on_ct.spacing_mm
     # One voxel around the CT's bone also removes the partial-volume rim of cortex, which passes
     # through the lumen's intensity range on CTA.
