@@ -25,6 +25,8 @@ CORD_SEARCH_MM = 11.0
 SAC_SEARCH_MM = 30.0
 # Thickness of the bright CSF layer over which its level is measured once the ray has entered it.
 PEAK_WINDOW_MM = 1.5
+# The dura is where the profile leaves the CSF for good: it must stay out for this length.
+SUSTAIN_MM = 0.4
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,26 @@ def _circular_median(values: np.ndarray, width: int = 5) -> np.ndarray:
     return ndimage.median_filter(values, size=width, mode="wrap")
 
 
-def _first_crossing(profiles: np.ndarray, level: np.ndarray, above: bool, start: np.ndarray) -> np.ndarray:
-    """Sub-sample index of the first crossing of ``level`` at or after ``start`` on each row (NaN if none)."""
+def _first_crossing(
+    profiles: np.ndarray, level: np.ndarray, above: bool, start: np.ndarray, sustain: int = 1
+) -> np.ndarray:
+    """Sub-sample index of the first crossing of ``level`` at or after ``start`` on each row (NaN if none).
+
+    With ``sustain`` > 1 the profile must stay across the level for that many samples, so a single noisy
+    sample does not end a region (a noise dip inside the CSF is not the dura).
+    """
     n_samples = profiles.shape[1]
     positions = np.arange(n_samples)[None, :]
-    hit = (profiles >= level[:, None]) if above else (profiles < level[:, None])
+    if sustain > 1:
+        # Forward-looking window [i, i + sustain): the extreme that must stay across the level.
+        origin = -(sustain // 2)
+        if above:
+            ahead = ndimage.minimum_filter1d(profiles, sustain, axis=1, mode="nearest", origin=origin)
+        else:
+            ahead = ndimage.maximum_filter1d(profiles, sustain, axis=1, mode="nearest", origin=origin)
+        hit = (ahead >= level[:, None]) if above else (ahead < level[:, None])
+    else:
+        hit = (profiles >= level[:, None]) if above else (profiles < level[:, None])
     hit &= positions >= start[:, None]
     found = hit.any(axis=1)
     first = np.argmax(hit, axis=1)
@@ -154,10 +171,11 @@ def trace_outline(
     inner = np.where(valid & (inner <= peak_at + 0.5), inner, np.nan)
     # Dura: where the profile falls back half-way to soft-tissue level (the cord level is soft tissue
     # too: cord ~35 HU, dura/epidural tissue 0-60 HU on CT; cord and muscle are both dark on T2).
-    outer = _first_crossing(profiles, half_inner, above=False, start=peak_at)
+    sustain = round(SUSTAIN_MM / RAY_STEP_MM)
+    outer = _first_crossing(profiles, half_inner, above=False, start=peak_at, sustain=sustain)
     if bone_level is not None:
         half_bone = (peak + np.maximum(bone_level, peak)) / 2
-        into_bone = _first_crossing(profiles, half_bone, above=True, start=peak_at)
+        into_bone = _first_crossing(profiles, half_bone, above=True, start=peak_at, sustain=sustain)
         outer = np.fmin(outer, into_bone)
     outer = np.where(valid, outer, np.nan)
     valid_fraction = float(np.isfinite(inner).mean())

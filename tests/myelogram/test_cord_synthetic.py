@@ -61,6 +61,7 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 CASES = [
     pytest.param({}, id="plain"),
     pytest.param({"noise_hu": 60.0}, id="high-noise"),
+    pytest.param({"noise_hu": 90.0, "seed": 4}, id="very-high-noise"),
     pytest.param({"tilt_deg": 20.0}, id="tilted-20deg"),
     pytest.param({"cord_shift_mm": 2.5}, id="cord-displaced"),
     pytest.param({"layering_hu": 200.0}, id="layered-contrast"),
