@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from pipeline.myelogram._morphology import fill_holes_in_planes
+
 # In-plane 8-connectivity, nothing along the slice axis: every operation is per axial slice.
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
 _IN_PLANE[:, :, 1] = True
@@ -62,16 +64,12 @@ def find_hole_candidates(
     """
     pixel_mm2 = float(spacing_mm[0] * spacing_mm[1])
     rows: list[tuple[np.ndarray, ...]] = []
-    # Pad one empty slice at each end: binary_fill_holes treats the whole array border as outside,
-    # which would otherwise include the entire first and last slices.
-    padded = np.pad(image, ((0, 0), (0, 0), (1, 1)), mode="constant", constant_values=np.inf)
     ring_size = max(3, round(1.5 / min(spacing_mm[0], spacing_mm[1])) * 2 + 1)
     ring_footprint = np.zeros((ring_size, ring_size, 1), dtype=bool)
     ring_footprint[:, :, 0] = True
     for level in levels:
-        bright = padded > level
-        holes = ndimage.binary_fill_holes(bright, structure=_IN_PLANE) & ~bright
-        holes = holes[:, :, 1:-1]
+        bright = image > level
+        holes = fill_holes_in_planes(bright, axis=2) & ~bright
         labels, count = ndimage.label(holes, structure=_IN_PLANE)
         if count == 0:
             continue
@@ -84,18 +82,20 @@ def find_hole_candidates(
         remap = np.zeros(count + 1, dtype=np.int64)
         remap[keep] = np.arange(1, int(keep.sum()) + 1)
         labels = remap[labels]
-        flat = labels.ravel()
         n = int(keep.sum())
-        area = np.bincount(flat, minlength=n + 1)[1:].astype(np.float64)
-        ii, jj, kk = np.indices(labels.shape, sparse=True)
-        x = np.broadcast_to(ii * spacing_mm[0], labels.shape).ravel()
-        y = np.broadcast_to(jj * spacing_mm[1], labels.shape).ravel()
-        z = np.broadcast_to(kk, labels.shape).ravel()
-        values = image.ravel()
+        # Sums over the labelled voxels only (holes are a small part of the volume).
+        flat_index = np.flatnonzero(labels)
+        member = labels.ravel()[flat_index]
+        ii, jj, kk = np.unravel_index(flat_index, labels.shape)
+        x = ii * spacing_mm[0]
+        y = jj * spacing_mm[1]
+        z = kk.astype(np.float64)
+        values = image.ravel()[flat_index]
 
-        def total(weights: np.ndarray, flat: np.ndarray = flat, n: int = n) -> np.ndarray:
-            return np.bincount(flat, weights=weights, minlength=n + 1)[1:]
+        def total(weights: np.ndarray, member: np.ndarray = member, n: int = n) -> np.ndarray:
+            return np.bincount(member, weights=weights, minlength=n + 1)[1:]
 
+        area = total(np.ones_like(x))
         mx, my = total(x) / area, total(y) / area
         sxx = total(x * x) / area - mx**2 + spacing_mm[0] ** 2 / 12
         syy = total(y * y) / area - my**2 + spacing_mm[1] ** 2 / 12
@@ -114,7 +114,9 @@ def find_hole_candidates(
         ring = (grown > 0) & (labels == 0)
         ring_flat = np.where(ring.ravel(), grown.ravel(), 0)
         ring_count = np.bincount(ring_flat, minlength=n + 1)[1:]
-        ring_mean = np.bincount(ring_flat, weights=values, minlength=n + 1)[1:] / np.maximum(ring_count, 1)
+        ring_mean = np.bincount(ring_flat, weights=image.ravel(), minlength=n + 1)[1:] / np.maximum(
+            ring_count, 1
+        )
         contrast = ring_mean - hole_mean
         good = (compactness >= 0.75) & (axis_ratio >= 0.35) & (contrast >= min_step)
         if max_ring is not None:

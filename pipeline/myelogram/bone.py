@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from pipeline.errors import AnalysisError
 from pipeline.myelogram._grid import AxialGrid
+from pipeline.myelogram._morphology import fill_holes_in_planes
 from pipeline.myelogram.cord import CordSegmentation
 from pipeline.myelogram.frame import centerline_direction, cord_shape_posterior
 from pipeline.volume import Volume
@@ -41,6 +42,8 @@ POSTERIOR_V_MM = (5.0, 40.0)
 # with its lamina).
 MIN_DENS_RISE_MM = 6.0
 LATERAL_FORAMEN_MM = 15.0
+# In-plane half-width of the box analysed around the cord (C1 transverse processes reach ~35 mm).
+ANALYSIS_HALF_WIDTH_MM = 45.0
 # Bone more than this far above/below the lateral atlanto-axial joint level seeds C1/C2 when they touch.
 JOINT_MARGIN_MM = 2.0
 
@@ -88,19 +91,9 @@ def _enclosed_in_planes(mask: np.ndarray) -> np.ndarray:
     in one orientation; it is rarely open in all three. The spinal canal and the foramina are open along
     the cord, so only the axial planes enclose them (their contents are excluded by intensity).
     """
-    enclosed = np.zeros(mask.shape, dtype=bool)
-    for axis in range(3):
-        structure = np.zeros((3, 3, 3), dtype=bool)
-        plane = [slice(None)] * 3
-        plane[axis] = slice(1, 2)
-        structure[tuple(plane)] = True
-        pad = [(0, 0)] * 3
-        pad[axis] = (1, 1)
-        padded = np.pad(mask, pad)
-        filled = ndimage.binary_fill_holes(padded, structure=structure)
-        crop = [slice(None)] * 3
-        crop[axis] = slice(1, -1)
-        enclosed |= filled[tuple(crop)]
+    enclosed = fill_holes_in_planes(mask, axis=2)
+    for axis in (0, 1):
+        enclosed |= fill_holes_in_planes(mask, axis=axis)
     return enclosed
 
 
@@ -157,10 +150,16 @@ def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = 
     AnalysisError
         "C1-C2 not in the field of view" when no vertebra with a dens, or no C1 ring, is found.
     """
-    grid = AxialGrid.from_volume(ct)
-    spacing = grid.spacing_mm
+    full_grid = AxialGrid.from_volume(ct)
+    spacing = full_grid.spacing_mm
+    # C1 and C2 lie within ~40 mm of the cord (C1 transverse processes); only that box is analysed.
+    lo, hi = _box_around_cord(full_grid, cord, ANALYSIS_HALF_WIDTH_MM)
+    box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(None))
+    box_affine = full_grid.affine_lps.copy()
+    box_affine[:3, 3] = full_grid.index_to_lps(np.array([lo[0], lo[1], 0], dtype=float))
+    grid = AxialGrid.from_volume(Volume(full_grid.array[box], box_affine))
     hu = np.asarray(grid.array, dtype=np.float32)
-    soft = grid.from_input(cord.csf_mask | cord.cord_mask)
+    soft = full_grid.from_input(cord.csf_mask | cord.cord_mask)[box]
     bone = _bone_view(hu, soft, spacing)
     if not bone.any():
         raise AnalysisError(f"C1-C2 not in the field of view of {description}: no bone found")
@@ -235,22 +234,27 @@ def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = 
     dens_band = c2_anterior & (w >= arch_w.min()) & (w <= arch_w.max())
     dens_center = lps[dens_band].mean(axis=0) if dens_band.any() else highest(c2_anterior)
 
-    c1_view = pieces == c1_label
-    c2_view = pieces == c2_label
-    other_view = bone & ~c1_view & ~c2_view
+    c1_view = np.zeros(full_grid.shape, dtype=bool)
+    c2_view = np.zeros(full_grid.shape, dtype=bool)
+    c1_view[box] = pieces == c1_label
+    c2_view[box] = pieces == c2_label
+    # Outside the analysed box, bone is only "other bone": cortex by threshold.
+    other_view = np.asarray(full_grid.array) > CORTEX_HU
+    other_view[box] = bone
+    other_view &= ~c1_view & ~c2_view
 
     foramina: dict[str, dict[str, np.ndarray | None]] = {
         "left": {"C1": None, "C2": None},
         "right": {"C1": None, "C2": None},
     }
-    for name, piece in (("C1", c1_view), ("C2", c2_view)):
+    for name, piece in (("C1", c1_view[box]), ("C2", c2_view[box])):
         for side, point in _foramina(piece, grid, cord).items():
             foramina[side][name] = point
 
     return Vertebrae(
-        c1_mask=grid.to_input(c1_view),
-        c2_mask=grid.to_input(c2_view),
-        other_bone_mask=grid.to_input(other_view),
+        c1_mask=full_grid.to_input(c1_view),
+        c2_mask=full_grid.to_input(c2_view),
+        other_bone_mask=full_grid.to_input(other_view),
         dens_tip_lps_mm=highest(c2_anterior),
         dens_center_lps_mm=dens_center,
         c1_arch_inferior_lps_mm=lowest(c1_posterior),
@@ -258,6 +262,18 @@ def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = 
         c2_lamina_superior_lps_mm=highest(c2_posterior),
         foramina_lps_mm=foramina,
     )
+
+
+def _box_around_cord(
+    grid: AxialGrid, cord: CordSegmentation, half_width_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """In-plane index bounds (lo, hi) of the view within ``half_width_mm`` of the cord centerline."""
+    inverse = np.linalg.inv(grid.affine_lps)
+    index = cord.centerline_lps_mm @ inverse[:3, :3].T + inverse[:3, 3]
+    margin = half_width_mm / grid.spacing_mm[:2]
+    lo = np.maximum(np.floor(index[:, :2].min(axis=0) - margin).astype(int), 0)
+    hi = np.minimum(np.ceil(index[:, :2].max(axis=0) + margin).astype(int) + 1, np.asarray(grid.shape[:2]))
+    return lo, hi
 
 
 def _posterior_gap(w_posterior: np.ndarray) -> tuple[float, float] | None:
@@ -376,10 +392,7 @@ def mean_cord_posterior(cord: CordSegmentation, superior: np.ndarray) -> np.ndar
 
 def _foramina(piece: np.ndarray, grid: AxialGrid, cord: CordSegmentation) -> dict[str, np.ndarray]:
     """Centres of the transverse foramina of one vertebra: enclosed holes lateral to the canal."""
-    in_plane = np.zeros((3, 3, 3), dtype=bool)
-    in_plane[:, :, 1] = True
-    padded = np.pad(piece, ((0, 0), (0, 0), (1, 1)))
-    holes = (ndimage.binary_fill_holes(padded, structure=in_plane) & ~padded)[:, :, 1:-1]
+    holes = fill_holes_in_planes(piece, axis=2) & ~piece
     if not holes.any():
         return {}
     index = np.argwhere(holes)
