@@ -106,7 +106,7 @@ def analyse_myelogram(
     vertebrae: Vertebrae | None = None
     if mode is Contrast.CT_MYELOGRAM:
         vertebrae = segment_vertebrae(image, cord, description=description)
-        frame = planning_frame(cord, vertebrae)
+        frame = planning_frame(cord, vertebrae, image.affine_lps)
     else:
         frame = cord_frame(cord)
     dentate = find_dentate_ligaments(

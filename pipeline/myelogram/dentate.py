@@ -10,7 +10,7 @@ denser dorsally (domain-facts §6).
 
 Where no dip stands out of the noise, the classic anatomical rule is used instead: the ligament attaches
 at the lateral point of the cord's coronal equator (its transverse diameter line), which the ligament is
-known to follow within about 0-1 mm dorsally (EST, domain-facts §2). Each result says which source it
+known to follow within about 0-1 mm dorsally (EST, domain-facts §2); the rule takes 0.5 mm dorsal. Each result says which source it
 came from and carries an uncertainty in mm.
 """
 
@@ -39,8 +39,10 @@ EDGE_MARGIN_MM = 0.4
 POOL_HALF_LENGTH_MM = 1.5
 # A dip counts as a visible filling defect when it is this many noise standard deviations deep.
 MIN_DIP_SNR = 4.0
-# Fallback uncertainty: the ligament lies 0-1 mm dorsal to the transverse diameter (EST, domain-facts §2).
-EQUATOR_RULE_UNCERTAINTY_MM = 1.0
+# Fallback rule: the ligament lies 0-1 mm dorsal to the transverse diameter (EST, domain-facts §2); the
+# rule takes the middle of that range, so the attachment is within about half of it (plus the outline).
+EQUATOR_RULE_DORSAL_OFFSET_MM = 0.5
+EQUATOR_RULE_UNCERTAINTY_MM = 0.7
 
 
 class DentateSource(StrEnum):
@@ -306,7 +308,7 @@ def _detect_dip(
     """
     offsets = OFFSETS_MM
     searched = np.abs(offsets) <= SEARCH_HALF_RANGE_MM + 1e-9
-    equator = int(np.argmin(np.abs(offsets)))
+    equator = int(np.argmin(np.abs(offsets - EQUATOR_RULE_DORSAL_OFFSET_MM)))
     stack = np.stack([item.profile for item in items])
     valid_rows = np.isfinite(stack)
     count = valid_rows.sum(axis=0)
@@ -314,7 +316,13 @@ def _detect_dip(
     valid = np.isfinite(profile)
 
     def fallback(snr: float) -> tuple[float, int, float, float, DentateSource]:
-        return 0.0, equator, snr, EQUATOR_RULE_UNCERTAINTY_MM, DentateSource.CORD_EQUATOR
+        return (
+            float(offsets[equator]),
+            equator,
+            snr,
+            EQUATOR_RULE_UNCERTAINTY_MM,
+            DentateSource.CORD_EQUATOR,
+        )
 
     if (valid & searched).sum() < 0.6 * searched.sum():
         return fallback(0.0)

@@ -4,8 +4,9 @@ Planning must not depend on how the head lies in the scanner (one reference pati
 the procedure, Shepherd et al. AJNR 2017). The frame is built from anatomy only:
 
 * superior: the cord centerline's direction (a straight-line fit over ±``TANGENT_HALF_LENGTH_MM``);
-* posterior: from the dens (C2's anterior midline column) to the cord centre, made perpendicular to
-  superior; before the dens is known, the cord's minor axis signed by the image's posterior direction;
+* posterior: the short in-plane axis of C1 (a symmetric ring much wider than deep), signed from the
+  dens towards the cord; failing that, from the dens to the cord centre; on MRI without C1/C2, the
+  cord's own short axis signed by the image's posterior direction;
 * left: posterior × superior, which is the patient's left in a right-handed LPS system.
 
 The frame is right-handed and orthonormal, so coordinates in it are the patient's (x left, y posterior,
@@ -32,7 +33,8 @@ class AnatomicalFrame:
     left_lps, posterior_lps, superior_lps : (3,) ndarray
         Unit axes in LPS.
     posterior_source : str
-        What fixed the posterior axis: ``"dens"`` (C2 anatomy) or ``"cord_shape"``.
+        What fixed the posterior axis: ``"atlas"`` (C1's symmetry axis), ``"dens"`` (dens to cord) or
+        ``"cord_shape"``.
     """
 
     origin_lps_mm: np.ndarray

@@ -24,7 +24,29 @@ def centerline_point_at_height(
     return np.array([np.interp(height_mm, heights[order], centerline_lps_mm[order, a]) for a in range(3)])
 
 
-def planning_frame(cord: CordSegmentation, vertebrae: Vertebrae) -> AnatomicalFrame:
+def atlas_posterior(vertebrae: Vertebrae, affine_lps: np.ndarray, superior: np.ndarray) -> np.ndarray | None:
+    """Posterior direction from the atlas: the short in-plane principal axis of C1.
+
+    C1 is bilaterally symmetric and much wider (transverse processes ~70 mm apart) than deep, so the long
+    axis of its voxels, seen along the cord, is left-right and the short one anteroposterior. Unlike the
+    dens-to-cord direction this does not move when the cord is displaced inside the sac.
+    """
+    index = np.argwhere(vertebrae.c1_mask)[::4]
+    if len(index) < 50:
+        return None
+    points = index @ affine_lps[:3, :3].T + affine_lps[:3, 3]
+    centred = points - points.mean(axis=0)
+    centred = centred - np.outer(centred @ superior, superior)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    if singular[1] < 1e-6 or singular[0] < 1.3 * singular[1]:
+        return None  # not clearly elongated: no reliable axis
+    posterior = np.cross(superior, vt[0])
+    return posterior / np.linalg.norm(posterior)
+
+
+def planning_frame(
+    cord: CordSegmentation, vertebrae: Vertebrae, affine_lps: np.ndarray | None = None
+) -> AnatomicalFrame:
     """Anatomical frame at the C1-C2 planning level (CT myelogram with C1 and C2 found)."""
     superior = centerline_direction(cord.centerline_lps_mm)
     arch = vertebrae.c1_arch_inferior_lps_mm
@@ -35,8 +57,15 @@ def planning_frame(cord: CordSegmentation, vertebrae: Vertebrae) -> AnatomicalFr
     origin = centerline_point_at_height(
         cord.centerline_lps_mm, arch, superior, 0.5 * float(np.dot(lamina - arch, superior))
     )
-    # Posterior: from the dens to the cord, the anteroposterior axis of the atlanto-axial complex.
-    return build_frame(origin, superior, origin - vertebrae.dens_center_lps_mm, "dens")
+    # Posterior: the atlas's short axis (signed from the dens towards the cord); without it, from the
+    # dens to the cord.
+    dens_to_cord = origin - vertebrae.dens_center_lps_mm
+    posterior = atlas_posterior(vertebrae, affine_lps, superior) if affine_lps is not None else None
+    if posterior is None:
+        return build_frame(origin, superior, dens_to_cord, "dens")
+    if np.dot(posterior, dens_to_cord) < 0:
+        posterior = -posterior
+    return build_frame(origin, superior, posterior, "atlas")
 
 
 def cord_frame(cord: CordSegmentation, *, at_lps_mm: np.ndarray | None = None) -> AnatomicalFrame:
