@@ -34,7 +34,6 @@ _SUBCOMMANDS: list[SubcommandAdder] = []
 
 
 def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pathlib import Path
 
     parser = subparsers.add_parser(
         "inspect",
@@ -62,7 +61,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pathlib import Path
 
     parser = subparsers.add_parser(
         "convert",
