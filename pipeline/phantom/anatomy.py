@@ -29,6 +29,7 @@ __all__ = ["Anatomy", "Regions", "evaluate_regions", "smooth_field"]
 C1_POSTERIOR_ARCH_Z = (6.5, 15.0)
 C2_LAMINA_TOP_Z = -5.0
 C1_TRANSVERSE_FORAMEN_XY = (27.0, -7.5)
+BONE_WARP_MM = 0.5  # amplitude (SD) of the smooth warp of bone shapes
 
 
 @dataclass(frozen=True)
@@ -219,11 +220,20 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
     """
     shape = x.shape
     ax = np.abs(x)
-    c1 = _c1(x, y, z)
-    c2 = _c2(x, y, z)
-    other = _occiput(x, y, z)
+    # Bones are drawn in slightly warped coordinates (smooth, <= ~1 mm): real vertebrae are neither
+    # exactly symmetric nor made of perfect ellipses. The cord, sac and arteries are not warped, so the
+    # truth points (on the cord) stay exact and the arteries still carve their own foramina.
+    wx, wy, wz = (
+        x + BONE_WARP_MM * smooth_field(x, y, z, seed=31, wavelength_mm=(18.0, 40.0), terms=6),
+        y + BONE_WARP_MM * smooth_field(x, y, z, seed=37, wavelength_mm=(18.0, 40.0), terms=6),
+        z + BONE_WARP_MM * smooth_field(x, y, z, seed=41, wavelength_mm=(18.0, 40.0), terms=6),
+    )
+    c1 = _c1(wx, wy, wz)
+    c2 = _c2(wx, wy, wz)
+    other = _occiput(wx, wy, wz)
     for top in (-25.0, -41.0, -57.0, -73.0):
-        other |= _subaxial(x, y, z, top)
+        other |= _subaxial(wx, wy, wz, top)
+    del wx, wy, wz
     disc = np.zeros(shape, dtype=bool)
     for top, bottom in ((-22.0, -25.0), (-38.0, -41.0), (-54.0, -57.0), (-70.0, -73.0)):
         disc |= elliptic_cylinder_z(x, y, z, (0.0, -16.8), (8.3, 7.3), (bottom, top))
