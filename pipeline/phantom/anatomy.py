@@ -151,7 +151,7 @@ def _c1(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     lateral_masses = superellipsoid(ax, y, z, (18.5, -9.0, 11.0), (6.5, 9.0, 8.5), power=2.6)
     posterior_tubercle = ellipsoid(x, y, z, (0.0, 15.5, 10.75), (6.0, 3.0, 4.5))
     anterior_tubercle = ellipsoid(x, y, z, (0.0, -23.0, 12.0), (4.0, 2.0, 4.0))
-    transverse = superellipsoid(ax, y, z, (28.0, -7.5, 10.75), (7.0, 4.6, 3.3), power=3.0)
+    transverse = superellipsoid(ax, y, z, (28.0, -7.5, 10.75), (7.0, 5.8, 4.2), power=3.0)
     foramen = elliptic_cylinder_z(ax, y, z, C1_TRANSVERSE_FORAMEN_XY, (3.2, 3.2), (0.0, 20.0))
     return (ring | lateral_masses | posterior_tubercle | anterior_tubercle | transverse) & ~foramen
 
@@ -179,7 +179,7 @@ def _c2(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         & ((x / half_width) ** 2 + ((z + 12.5 + 3.0 * along) / (5.5 - 1.5 * along)) ** 2 <= 1.0)
         & ~((ax < 1.0) & (y > 26.0))
     )
-    transverse = superellipsoid(ax, y, z, (22.5, -8.5, -9.5), (5.5, 4.5, 3.5), power=3.0)
+    transverse = superellipsoid(ax, y, z, (22.5, -8.5, -9.5), (6.0, 5.8, 3.5), power=3.0)
     return body | dens | pedicles | superior_facets | inferior_facets | laminae | spinous | transverse
 
 
