@@ -17,7 +17,6 @@ from pipeline.dti.gradients import gradient_table
 from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_midline, homolog_mask, side_of
 from pipeline.dti.lesion import detect_lesion
 from pipeline.dti.maps import TensorMaps
-from pipeline.dti.motion import MotionCorrection, correct_motion
 from pipeline.dti.roi import METRICS, RoiMetrics, change_percent, lesion_cord_fraction_percent, roi_metrics
 from pipeline.errors import AnalysisError, InputDataError, UsageError
 from pipeline.seeds import Seeds, load_seeds
@@ -53,9 +52,8 @@ class DtiAnalysis:
     parameters : dict
         Every parameter used, with value and source.
     midline : CordMidline
-    motion : MotionCorrection or None
     bvals_s_mm2, bvecs : ndarrays
-        The encoding the tensors were fitted with (b-vectors rotated when motion-corrected).
+        The encoding the tensors were fitted with (after dipy's normalisation).
     """
 
     maps: TensorMaps
@@ -73,7 +71,6 @@ class DtiAnalysis:
     lesion_cord_fraction_percent: float
     parameters: dict[str, Any]
     midline: CordMidline
-    motion: MotionCorrection | None
     bvals_s_mm2: np.ndarray
     bvecs: np.ndarray
     detection: dict[str, float] = field(default_factory=dict)
@@ -109,7 +106,6 @@ def analyse_dwi(
     lesion_mask: np.ndarray | None = None,
     lesion_side: str | None = None,
     fit_method: str = "WLS",
-    motion_correction: bool = False,
     detection_threshold_percent: float | None = None,
     seeds: Seeds | None = None,
 ) -> DtiAnalysis:
@@ -130,8 +126,6 @@ def analyse_dwi(
         Side to search (detection) or to check (given mask); either side when omitted.
     fit_method : str
         ``WLS`` (default), ``OLS``, ``NLLS`` or ``RESTORE`` (see :func:`pipeline.dti.fit_tensors`).
-    motion_correction : bool
-        Register each volume rigidly to the mean b0 and rotate its gradient first.
     detection_threshold_percent : float, optional
         MD asymmetry threshold of the detection; default the reference MD change from seeds/.
     seeds : Seeds, optional
@@ -161,12 +155,7 @@ def analyse_dwi(
         if mask is not None and np.asarray(mask).shape != shape:
             raise InputDataError(f"{name} shape {np.asarray(mask).shape} does not match the DWI grid {shape}")
 
-    motion = None
     bvals, vectors = table.bvals_s_mm2, table.bvecs
-    if motion_correction:
-        motion = correct_motion(dwi, bvals, vectors, table.b0_mask)
-        data = np.asarray(motion.volume.array)
-        vectors = motion.bvecs
     mean_b0 = data[..., table.b0_mask].astype(np.float64).mean(axis=-1)
     grid = Volume(mean_b0, dwi.affine_lps, {**dwi.metadata, "image": "mean b0"})
 
@@ -190,7 +179,6 @@ def analyse_dwi(
             "value": 1e-4,
             "source": "dipy MIN_POSITIVE_SIGNAL (signal floor before the logarithm)",
         },
-        "motion_correction": {"value": bool(motion_correction), "source": "user choice"},
         "reference_change_percent": {m: _parameter(seeds, f"{REFERENCE_CHANGE_KEY}.{m}") for m in METRICS},
         "lesion_cord_fraction_min_percent": _parameter(seeds, CORD_FRACTION_KEY),
         "b_values_s_mm2": sorted({round(float(b), 1) for b in bvals}),
@@ -243,7 +231,6 @@ def analyse_dwi(
         lesion_cord_fraction_percent=lesion_cord_fraction_percent(lesion, cord),
         parameters=parameters,
         midline=midline,
-        motion=motion,
         bvals_s_mm2=np.asarray(bvals),
         bvecs=np.asarray(vectors),
         detection=detection,

@@ -96,16 +96,6 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
     }
     if analysis.detection:
         document["detection"] = {k: _rounded(v) for k, v in analysis.detection.items()}
-    if analysis.motion is not None:
-        document["motion_correction"] = {
-            "applied": True,
-            "max_rotation_deg": _rounded(float(analysis.motion.rotation_deg.max())),
-            "max_translation_mm": _rounded(
-                float(np.linalg.norm(analysis.motion.translations_mm, axis=1).max())
-            ),
-        }
-    else:
-        document["motion_correction"] = {"applied": False}
     return document
 
 
