@@ -131,9 +131,9 @@ def _is_number(value: Any) -> bool:
 
 def seeds_directory() -> Path:
     """Folder holding the seed YAML files (source tree first, then the installed package copy)."""
-    source_tree = Path(__file__).resolve().parents[1] / "seeds"
-    if source_tree.is_dir():
-        return source_tree
+    root = Path(__file__).resolve().parents[1]
+    if (root / "seeds").is_dir() and (root / "pyproject.toml").is_file():
+        return root / "seeds"
     installed = importlib.resources.files("pipeline") / "_seeds"
     return Path(str(installed))
 
@@ -171,8 +171,10 @@ def _packaged_seeds() -> Seeds:
         raise InputDataError(f"no seed files found in {directory}")
     entries: dict[str, Seed] = {}
     for path in files:
-        with path.open(encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise InputDataError(f"seed file {path}: not valid YAML ({exc})") from None
         _flatten(document, path.stem, path.name, entries)
     return Seeds(entries)
 

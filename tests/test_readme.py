@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import PROJECT_ROOT
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -7,10 +7,14 @@ Public face of the subpackage (DESIGN.md §4):
 * :func:`series_datasets` returns the headers of a series' instances in slice order.
 * :func:`load_dwi` loads a diffusion series with b-values and b-vectors (:class:`DiffusionData`).
 * :func:`write_nifti`, :func:`write_bvals_bvecs`, :func:`read_bvals_bvecs` write and read files.
+* :func:`convert` (one series to NIfTI + .bval/.bvec) and :func:`inspect_folder`/:func:`format_table`
+  back the ``cordotomy convert`` and ``cordotomy inspect`` commands.
 """
 
+from pipeline.ingest.convert import convert
 from pipeline.ingest.diffusion import DiffusionData, load_dwi, read_bvals_bvecs, write_bvals_bvecs
 from pipeline.ingest.discover import ROLES, SeriesInfo, discover
+from pipeline.ingest.listing import format_table, inspect_folder
 from pipeline.ingest.nifti import save_nifti, write_nifti
 from pipeline.ingest.series import load_series, series_datasets
 
@@ -18,7 +22,10 @@ __all__ = [
     "ROLES",
     "DiffusionData",
     "SeriesInfo",
+    "convert",
     "discover",
+    "format_table",
+    "inspect_folder",
     "load_dwi",
     "load_series",
     "read_bvals_bvecs",

@@ -21,6 +21,8 @@ from pipeline.errors import InputDataError
 from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import build_stack
 from pipeline.ingest.header import Header, orientation_matrix, read_header
+from pipeline.ingest.mosaic import mosaic_geometry
+from pipeline.ingest.pixels import check_rescale
 from pipeline.ingest.volumes import split_volumes
 
 ROLES = ("ct_myelogram", "vascular", "dwi", "other")
@@ -185,9 +187,16 @@ def describe(key: tuple[str, str], headers: list[Header], extra_problems: Iterab
         for header in headers:
             frames.extend(frames_of(header))
         orientation = plane_label(frames[0].orientation)
+        for frame in frames:
+            try:
+                check_rescale(frame)
+            except InputDataError as exc:
+                problems.append(str(exc))
+                break
         if mosaic:
-            n_slices, n_volumes = 0, len(headers)
-            shape = ()
+            grid, spacing = mosaic_geometry(first)
+            n_slices, n_volumes = grid[2], len(headers)
+            shape = grid + ((n_volumes,) if n_volumes > 1 else ())
         else:
             volumes = split_volumes(frames, name)
             stacks = [build_stack(v, name) for v in volumes]
@@ -235,12 +244,14 @@ def series_label(header: Header) -> str:
 
 
 def _assign_myelogram(infos: list[SeriesInfo]) -> list[SeriesInfo]:
-    """Keep role ct_myelogram for the likeliest CT series when several qualify (spine keywords first)."""
-    candidates = [i for i in infos if i.role == "ct_myelogram"]
-    if len(candidates) < 2:
-        return infos
-    keyword = [i for i in candidates if _MYELO.search(i.description)]
-    keep = {id(i) for i in (keyword or candidates)}
+    """One ct_myelogram per study: the CT volume whose description names the spine, else the one with
+    the most slices; other qualifying CT series of that study become ``other``."""
+    keep: set[int] = set()
+    for study in {i.study_uid for i in infos}:
+        candidates = [i for i in infos if i.study_uid == study and i.role == "ct_myelogram"]
+        if candidates:
+            best = max(candidates, key=lambda i: (bool(_MYELO.search(i.description)), i.n_slices))
+            keep.add(id(best))
     return [replace(i, role="other") if i.role == "ct_myelogram" and id(i) not in keep else i for i in infos]
 
 

@@ -82,8 +82,12 @@ class Stack:
     def slice_spacing_mm(self) -> float:
         """Mean spacing along the normal (the true spacing when the stack is regular)."""
         if len(self.frames) < 2:
-            thickness = self.frames[0].header.slice_thickness_mm
-            return float(thickness) if thickness and thickness > 0 else 1.0
+            # One slice has no spacing; like dcm2niix, use SpacingBetweenSlices, else SliceThickness.
+            header = self.frames[0].header
+            for value in (header.spacing_between_slices_mm, header.slice_thickness_mm):
+                if value is not None and value > 0:
+                    return float(value)
+            return 1.0
         return float(self.distances_mm[-1] / (len(self.frames) - 1))
 
     def affine_lps(self) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ _WANTED: dict[int, tuple[str, str]] = {
     0x0008103E: ("description", "str"),
     0x00180024: ("sequence_name", "str"),
     0x00180050: ("slice_thickness_mm", "float"),
+    0x00180088: ("spacing_between_slices_mm", "float"),
     0x00181120: ("gantry_tilt_deg", "float"),
     0x00189087: ("b_value_s_mm2", "fd"),
     0x00189089: ("gradient_lps", "fds"),
@@ -82,6 +83,15 @@ _WANTED: dict[int, tuple[str, str]] = {
 }
 # Sequences whose presence means the per-frame geometry is inside them (enhanced multi-frame, PS3.3 C.7.6.16).
 _FUNCTIONAL_GROUPS = frozenset({0x52009229, 0x52009230})
+_INTEREST = frozenset(_WANTED) | _FUNCTIONAL_GROUPS
+_NOTHING: frozenset[int] = frozenset()
+_EXPLICIT_HEAD = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
+_IMPLICIT_HEAD = struct.Struct("<HHI")  # group, element, 32-bit length
+_UINT32 = struct.Struct("<I")
+# Most attributes are byte-identical in every file of a series (sizes, spacing, orientation, UIDs of
+# study and series): decode each distinct raw value once. Values are immutable (str, int, float, tuple).
+_DECODED: dict[tuple[int, bytes, bytes | None, int], Any] = {}
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,7 @@ class Header:
     columns: int | None = None
     pixel_spacing_mm: tuple[float, ...] | None = None
     slice_thickness_mm: float | None = None
+    spacing_between_slices_mm: float | None = None
     gantry_tilt_deg: float | None = None
     samples_per_pixel: int = 1
     photometric: str = "MONOCHROME2"
@@ -133,7 +144,6 @@ class Header:
     file_size: int = 0
     enhanced: bool = False
     media_sop_instance_uid: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def series_key(self) -> tuple[str, str]:
@@ -241,41 +251,44 @@ def _walk(
     Returns the position of the Pixel Data element (top level) or after the item delimiter (nested).
     """
     end = len(buf)
+    interest = _INTEREST if found is not None else _NOTHING
     while pos + 8 <= end:
-        group, element = struct.unpack_from("<HH", buf, pos)
-        tag = (group << 16) | element
-        if tag == _ITEM_END:
-            if not stop_at_item_end:
-                raise _Unsupported("item delimiter at top level")
-            return pos + 8
-        if found is not None and tag == _PIXEL_DATA:
-            return pos
-        if explicit and group != 0xFFFE:
-            vr = buf[pos + 4 : pos + 6]
-            if vr in _LONG_VRS:
-                if pos + 12 > end:
-                    raise _Truncated
-                (length,) = struct.unpack_from("<I", buf, pos + 8)
-                pos += 12
-            else:
-                (length,) = struct.unpack_from("<H", buf, pos + 6)
-                pos += 8
+        if explicit:
+            group, element, vr, length = _EXPLICIT_HEAD.unpack_from(buf, pos)
         else:
+            group, element, length = _IMPLICIT_HEAD.unpack_from(buf, pos)
             vr = None
-            (length,) = struct.unpack_from("<I", buf, pos + 4)
+        tag = (group << 16) | element
+        if group == 0xFFFE:
+            if tag == _ITEM_END:
+                if not stop_at_item_end:
+                    raise _Unsupported("item delimiter at top level")
+                return pos + 8
+            vr = None
+            (length,) = _UINT32.unpack_from(buf, pos + 4)
+            pos += 8
+        elif tag == _PIXEL_DATA and found is not None:
+            return pos
+        elif explicit and vr in _LONG_VRS:
+            if pos + 12 > end:
+                raise _Truncated
+            (length,) = _UINT32.unpack_from(buf, pos + 8)
+            pos += 12
+        else:
             pos += 8
         if length == _UNDEFINED:
-            if found is not None and tag in _FUNCTIONAL_GROUPS:
+            if tag in _FUNCTIONAL_GROUPS and found is not None:
                 found[tag] = (b"", vr)
-            pos = _skip_undefined(buf, pos, explicit)
+            # An undefined-length UN element holds an implicit VR sequence (PS3.5 §6.2.2).
+            pos = _skip_undefined(buf, pos, explicit and vr != b"UN")
             continue
-        if found is not None and (tag in _WANTED or tag in _FUNCTIONAL_GROUPS):
+        if tag in interest:
             if pos + length > end:
                 raise _Truncated
-            found[tag] = (buf[pos : pos + length], vr)
+            found[tag] = (buf[pos : pos + length], vr)  # type: ignore[index]
         pos += length
-    if stop_at_item_end or pos < end:
-        raise _Truncated
+    if stop_at_item_end or pos != end:
+        raise _Truncated  # ran past the bytes we have (an element longer than what is left)
     return pos  # end of data without Pixel Data
 
 
@@ -303,19 +316,30 @@ def _fast_header(path: Path, buf: bytes, file_size: int) -> Header:
         raise _Unsupported(f"transfer syntax {syntax or 'missing'}")
     explicit = syntax != IMPLICIT_LE
     pixel_pos = _walk(buf, pos, explicit, found)
+    if pixel_pos >= len(buf) and len(buf) < file_size:
+        raise _Truncated  # no Pixel Data yet, but only part of the file was read
     values: dict[str, Any] = {}
     representation = 0
     if 0x00280103 in found:
         representation = _decode("us", found[0x00280103][0], None, 0) or 0
-    for tag, (raw, vr) in found.items():
+    for tag, (raw, element_vr) in found.items():
         if tag in _FUNCTIONAL_GROUPS:
             values["enhanced"] = True
             continue
         name, kind = _WANTED[tag]
-        try:
-            values[name] = _decode(kind, raw, vr, representation)
-        except (ValueError, struct.error) as exc:
-            raise InputDataError(f"{path}: cannot decode {name.replace('_', ' ')} ({exc})") from exc
+        key = (tag, raw, element_vr, representation)
+        value = _DECODED.get(key, _MISSING)
+        if value is _MISSING:
+            try:
+                value = _decode(kind, raw, element_vr, representation)
+            except (ValueError, struct.error) as exc:
+                raise InputDataError(
+                    f"{path}: malformed DICOM file: cannot decode {name.replace('_', ' ')} ({exc})"
+                ) from exc
+            if len(_DECODED) > 65536:
+                _DECODED.clear()
+            _DECODED[key] = value
+        values[name] = value
     pixel_offset = pixel_length = None
     if pixel_pos + 8 <= len(buf):
         if explicit:
@@ -366,9 +390,8 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
         )
 
     siemens_b = None
-    element = ds.get((0x0019, 0x100C))
-    if element is not None and element.value not in (None, b"", ""):
-        raw = element.value
+    raw = ds[0x0019100C].value if 0x0019100C in ds else None
+    if raw not in (None, b"", ""):
         try:
             siemens_b = float(raw.decode("latin-1").strip("\x00 ") if isinstance(raw, bytes) else raw)
         except ValueError:
@@ -391,7 +414,7 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
         description=str(ds.get("SeriesDescription", "") or ""),
         modality=str(ds.get("Modality", "") or ""),
         manufacturer=str(ds.get("Manufacturer", "") or ""),
-        image_type=tuple(str(v) for v in image_type)
+        image_type=tuple(str(v).strip() for v in image_type)
         if isinstance(image_type, (list, tuple, pydicom.multival.MultiValue))
         else ((str(image_type),) if image_type else ()),
         sequence_name=str(ds.get("SequenceName", "") or ""),
@@ -404,6 +427,7 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
         columns=get("Columns", int),
         pixel_spacing_mm=floats("PixelSpacing"),
         slice_thickness_mm=get("SliceThickness", float),
+        spacing_between_slices_mm=get("SpacingBetweenSlices", float),
         gantry_tilt_deg=get("GantryDetectorTilt", float),
         samples_per_pixel=get("SamplesPerPixel", int) or 1,
         photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
@@ -426,26 +450,6 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
     )
 
 
-def looks_like_dicom(path: Path) -> bool:
-    """True for files with the PS3.10 preamble and 'DICM' magic (how every modern DICOM file starts)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
-
-
-def check_readable(path: Path) -> None:
-    """Raise InputDataError if ``path`` cannot be read as a regular file (unreadable, dangling link, FIFO)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise InputDataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    if not stat.S_ISREG(mode):
-        raise InputDataError(f"{path}: cannot read file (not a regular file)")
-
-
 def read_header(path: str | Path) -> Header | None:
     """Header of one file, or ``None`` if the file is not DICOM.
 
@@ -456,9 +460,14 @@ def read_header(path: str | Path) -> Header | None:
         that is truncated or malformed.
     """
     path = Path(path)
-    check_readable(path)
     try:
-        file_size = path.stat().st_size
+        status = os.stat(path)
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(status.st_mode):  # never open a FIFO or device: it could block forever
+        raise InputDataError(f"{path}: cannot read file (not a regular file)")
+    file_size = status.st_size
+    try:
         with open(path, "rb") as handle:
             buf = handle.read(_FIRST_READ_BYTES)
             try:
@@ -476,6 +485,10 @@ def read_header(path: str | Path) -> Header | None:
     except OSError as exc:
         raise InputDataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     magic = len(buf) >= 132 and buf[128:132] == b"DICM"
+    # Without the PS3.10 preamble, only a data set that starts with a group 0002 or 0008 element (little
+    # or big endian) can be an old-style DICOM file; anything else is skipped without parsing it.
+    if not magic and buf[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
+        return None
     try:
         return _pydicom_header(path, file_size)
     except InvalidDicomError:

@@ -30,7 +30,7 @@ def format_table(infos: list[SeriesInfo]) -> str:
     for info in infos:
         if info.study_uid != study:
             study = info.study_uid
-            lines.append(f"study {study}")
+            lines.append(f"study {study or '(no StudyInstanceUID)'}")
         number = "-" if info.series_number is None else str(info.series_number)
         shape = "x".join(str(s) for s in info.shape) or "?"
         spacing = "x".join(f"{s:.3g}" for s in info.spacing_mm) or "?"
@@ -38,6 +38,6 @@ def format_table(infos: list[SeriesInfo]) -> str:
             f"{number:>6}  {info.modality:8}  {info.role:12}  {shape:18}  {spacing:20}  {info.orientation:9}  "
             f"{info.description}"
         )
-        lines.append(f"{'':8}uid {info.series_uid}  ({info.n_files} files)")
+        lines.append(f"{'':8}uid {info.series_uid or '(none)'}  ({info.n_files} files)")
         lines.extend(f"{'':8}problem: {problem}" for problem in info.problems)
     return "\n".join(lines)

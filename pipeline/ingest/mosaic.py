@@ -47,6 +47,20 @@ def _wrapper(header: Header) -> dicomwrappers.MosaicWrapper:
     return wrapper
 
 
+def mosaic_geometry(header: Header) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """Unpacked (columns, rows, slices) and voxel size of one mosaic file, from its headers only."""
+    try:
+        ds = pydicom.dcmread(header.path, stop_before_pixels=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            wrapper = dicomwrappers.wrapper_from_data(ds)
+            rows, columns, slices = (int(n) for n in wrapper.image_shape)
+            row_mm, column_mm, slice_mm = (float(v) for v in wrapper.voxel_sizes)
+    except Exception as exc:
+        raise InputDataError(f"{header.path}: cannot read Siemens mosaic header ({exc})") from exc
+    return (columns, rows, slices), (column_mm, row_mm, slice_mm)
+
+
 def load_mosaic(headers: Sequence[Header], label: str) -> Volume:
     """Load a mosaic series: each file one volume; 4-D when there are several files."""
     ordered = mosaic_order(headers)

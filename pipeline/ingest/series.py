@@ -114,9 +114,12 @@ def _stacks(selected: SelectedSeries) -> list[Stack]:
     stacks = [build_stack(v, selected.label) for v in volumes]
     reference = stacks[0]
     for number, stack in enumerate(stacks[1:], start=2):
-        if len(stack.frames) != len(reference.frames) or not np.allclose(
-            stack.distances_mm, reference.distances_mm, atol=1e-2
-        ):
+        same_positions = (
+            len(stack.frames) == len(reference.frames)
+            and np.allclose(stack.distances_mm, reference.distances_mm, atol=1e-2)
+            and np.allclose(stack.origin_lps_mm, reference.origin_lps_mm, atol=1e-2)
+        )
+        if not same_positions:
             raise InputDataError(
                 f"{selected.label}: volume {number} has {len(stack.frames)} slices at different positions "
                 f"from volume 1 ({len(reference.frames)} slices); slices missing?"
@@ -192,12 +195,15 @@ def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[V
             faults.append(f"uneven slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm)")
         raise InputDataError(
             f"{selected.label}: {' and '.join(faults)}; the slices do not form a regular grid "
-            "(load with resampling to correct it)"
+            "(resample, i.e. convert without --no-resample, to correct it)"
         )
     modality = selected.headers[0].modality
     n_slices, n_volumes = len(stack.frames), len(stacks)
     data = np.empty((n_volumes * n_slices, stack.rows, stack.columns), dtype=np.float32)
-    padded = read_frames([f for s in stacks for f in s.frames], modality, data)
+    try:
+        padded = read_frames([f for s in stacks for f in s.frames], modality, data)
+    except InputDataError as exc:
+        raise InputDataError(f"{selected.label}: {exc}") from exc
     metadata = _metadata(selected, stacks)
     metadata["padding_voxels"] = padded
     if stack.sheared or stack.uneven:
@@ -213,6 +219,7 @@ def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[V
     else:
         affine = stack.affine_lps()
     # (V*K, R, C) C-order reversed is an F-ordered (C, R, K, V) view: no copy, and NIfTI writes it as is.
+    array: np.ndarray
     if n_volumes > 1:
         array = data.reshape(n_volumes, n_slices, data.shape[1], data.shape[2]).transpose(3, 2, 1, 0)
     else:

@@ -91,9 +91,11 @@ def regularise(data: np.ndarray, stack: Stack, fill: float) -> tuple[np.ndarray,
         if k not in cache:
             if len(cache) > 2:
                 cache.pop(min(cache))
+            # NaN marks "no acquired data here" through both interpolation steps; it becomes ``fill``
+            # at the end, so a voxel is never a blend of tissue and an invented background value.
             image = data[k]
-            image = _shift_axis(image, 0, row_start, n_rows, float(shift_rows[k]), fill)
-            cache[k] = _shift_axis(image, 1, col_start, n_cols, float(shift_cols[k]), fill)
+            image = _shift_axis(image, 0, row_start, n_rows, float(shift_rows[k]), np.nan)
+            cache[k] = _shift_axis(image, 1, col_start, n_cols, float(shift_cols[k]), np.nan)
         return cache[k]
 
     out = np.empty((len(targets), n_rows, n_cols), dtype=np.float32)
@@ -106,6 +108,7 @@ def regularise(data: np.ndarray, stack: Stack, fill: float) -> tuple[np.ndarray,
             continue
         weight = (target - distances[low]) / (distances[high] - distances[low])
         out[index] = (1.0 - weight) * shifted(low) + weight * shifted(high)
+    np.nan_to_num(out, copy=False, nan=fill)
     step = float(targets[1] - targets[0]) if len(targets) > 1 else stack.slice_spacing_mm
     affine = np.eye(4)
     affine[:3, 0] = stack.rotation[:, 0] * spacing_col_mm

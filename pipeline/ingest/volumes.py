@@ -78,6 +78,13 @@ def split_volumes(frames: Sequence[Frame], series: str) -> list[list[Frame]]:
             continue
         volumes = [[frames[i] for i in members] for members in groups.values()]
         return sorted(volumes, key=_order_key)
+    if any(f.b_value_s_mm2 is not None for f in frames):
+        b_values = sorted({f.b_value_s_mm2 for f in frames if f.b_value_s_mm2 is not None})
+        raise InputDataError(
+            f"{series}: slice positions repeat, but grouping by diffusion encoding (b-values "
+            f"{', '.join(f'{b:g}' for b in b_values)} s/mm²) does not give volumes with the same slices: "
+            "inconsistent b-values or gradients, or slices missing from some volume"
+        )
     # Name the first repeated position for the message.
     seen: dict[float, Frame] = {}
     for frame, position in zip(frames, positions, strict=True):

@@ -62,6 +62,8 @@ class CordCrossSection:
         Closed outlines (pia, dura) as points in LPS mm, counter-clockwise in the slice plane.
     interpolated : bool
         True when the outline was interpolated from neighbouring slices (CSF ring not traceable here).
+    ray_origin_lps_mm : (3,) ndarray
+        The point the outline's rays start from (outline point k lies along ray k from it).
     """
 
     slice_index: int
@@ -70,6 +72,7 @@ class CordCrossSection:
     cord_outline_lps_mm: np.ndarray
     sac_outline_lps_mm: np.ndarray
     interpolated: bool
+    ray_origin_lps_mm: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -362,4 +365,5 @@ def _cross_section(
         cord_outline_lps_mm=to_lps(cord_points),
         sac_outline_lps_mm=to_lps(sac_points),
         interpolated=interpolated,
+        ray_origin_lps_mm=to_lps(np.asarray(centre_mm)[None, :])[0],
     )

@@ -6,6 +6,7 @@ Public API: :func:`make_ct_case` (CT myelogram + labels + vascular series + trut
 
 from pipeline.phantom.ct import LABELS, VASCULAR_KINDS, CtCase, make_ct_case
 from pipeline.phantom.dwi import DwiPhantom, make_dwi_phantom
+from pipeline.phantom.study import Study, make_study, save_study, write_study
 from pipeline.phantom.variants import VARIANTS, CtVariant
 
 __all__ = [
@@ -15,6 +16,10 @@ __all__ = [
     "CtCase",
     "CtVariant",
     "DwiPhantom",
+    "Study",
     "make_ct_case",
     "make_dwi_phantom",
+    "make_study",
+    "save_study",
+    "write_study",
 ]

@@ -14,10 +14,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.phantom.cord_section import CordSection
-from pipeline.phantom.shapes import box, ellipsoid, elliptic_cylinder_z, near_polyline_distance_mm
+from pipeline.phantom.shapes import (
+    ellipsoid,
+    elliptic_cylinder_z,
+    near_polyline_distance_mm,
+    ring_tube,
+    superellipsoid,
+)
 from pipeline.phantom.vessels import vertebral_artery_path
 
-__all__ = ["Anatomy", "Regions", "evaluate_regions"]
+__all__ = ["Anatomy", "Regions", "evaluate_regions", "smooth_field"]
 
 # Vertical landmarks of the model (anatomical z, mm).
 C1_POSTERIOR_ARCH_Z = (6.5, 15.0)
@@ -70,6 +76,33 @@ class Anatomy:
         return vertebral_artery_path(1.0 if side == "left" else -1.0, self.va_courses[side])
 
 
+def smooth_field(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    *,
+    seed: int,
+    wavelength_mm: tuple[float, float],
+    terms: int = 8,
+) -> np.ndarray:
+    """Smooth pseudo-random field of unit variance: a sum of random plane waves (anatomical frame).
+
+    Used for tissue heterogeneity (fat planes, muscle texture). Its own fixed seed keeps anatomy identical
+    across series of the same patient, whatever the noise seed.
+    """
+    rng = np.random.default_rng(seed)
+    field = np.zeros(x.shape, dtype=np.float32)
+    for _ in range(terms):
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        k = (2.0 * np.pi / rng.uniform(*wavelength_mm)) * direction
+        phase = rng.uniform(0.0, 2.0 * np.pi)
+        field += np.cos(
+            np.float32(k[0]) * x + np.float32(k[1]) * y + np.float32(k[2]) * z + np.float32(phase)
+        )
+    return field * np.float32(np.sqrt(2.0 / terms))
+
+
 @dataclass
 class Regions:
     """Boolean masks (same shape as the coordinates) and a few continuous fields."""
@@ -98,18 +131,24 @@ class Regions:
 
 def _c1(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Atlas: ring (anterior arch, posterior arch), lateral masses, transverse processes with foramina."""
-    outer = ((x / 23.0) ** 2 + ((y + 4.0) / 20.0) ** 2) <= 1.0
-    inner = ((x / 14.0) ** 2 + ((y + 5.0) / 15.0) ** 2) <= 1.0
-    front = y <= -5.0
-    ring_z = np.where(
-        front, (z >= 7.0) & (z <= 17.0), (z >= C1_POSTERIOR_ARCH_Z[0]) & (z <= C1_POSTERIOR_ARCH_Z[1])
-    )
-    ring = outer & ~inner & ring_z
     ax = np.abs(x)
-    lateral_masses = ellipsoid(ax, y, z, (18.5, -9.0, 11.0), (6.5, 9.0, 8.5))
-    posterior_tubercle = ellipsoid(x, y, z, (0.0, 16.0, 10.5), (5.0, 3.0, 4.5))
-    anterior_tubercle = ellipsoid(x, y, z, (0.0, -23.5, 12.0), (4.0, 2.0, 4.0))
-    transverse = box(ax, y, z, (21.0, 35.0), (-12.0, -3.5), (7.5, 14.0))
+    # Arch cross-sections blend from the slim anterior arch to the taller, thicker posterior arch.
+    back = np.clip((y + 8.0) / 10.0, 0.0, 1.0)
+    top, bottom = C1_POSTERIOR_ARCH_Z[1], C1_POSTERIOR_ARCH_Z[0]
+    ring = ring_tube(
+        x,
+        y,
+        z,
+        centre_y=-4.5,
+        semi_xy=(18.5, 17.5),
+        half_thickness=2.4 + 0.9 * back,
+        half_height=5.2 + ((top - bottom) / 2.0 - 5.2) * back,
+        centre_z=12.0 + ((top + bottom) / 2.0 - 12.0) * back,
+    )
+    lateral_masses = superellipsoid(ax, y, z, (18.5, -9.0, 11.0), (6.5, 9.0, 8.5), power=2.6)
+    posterior_tubercle = ellipsoid(x, y, z, (0.0, 15.5, 10.75), (6.0, 3.0, 4.5))
+    anterior_tubercle = ellipsoid(x, y, z, (0.0, -23.0, 12.0), (4.0, 2.0, 4.0))
+    transverse = superellipsoid(ax, y, z, (28.0, -7.5, 10.75), (7.0, 4.6, 3.3), power=3.0)
     foramen = elliptic_cylinder_z(ax, y, z, C1_TRANSVERSE_FORAMEN_XY, (3.2, 3.2), (0.0, 20.0))
     return (ring | lateral_masses | posterior_tubercle | anterior_tubercle | transverse) & ~foramen
 
@@ -118,55 +157,56 @@ def _c2(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Axis: body, dens, pedicles/pars, superior and inferior articular processes, laminae, spinous
     process (bifid), transverse processes (foramina are carved by the artery itself)."""
     ax = np.abs(x)
-    body = elliptic_cylinder_z(x, y, z, (0.0, -16.5), (8.0, 7.0), (-22.0, 1.0))
-    body_rounding = ~(((z + 22.0) < 1.5) & ((x / 8.0) ** 2 + ((y + 16.5) / 7.0) ** 2 > 0.75))
-    dens = elliptic_cylinder_z(x, y, z, (0.0, -14.5), (4.5, 4.75), (0.0, 15.0)) | ellipsoid(
-        x, y, z, (0.0, -14.5, 15.0), (4.5, 4.75, 4.0)
+    body = superellipsoid(x, y, z, (0.0, -16.5, -10.5), (8.0, 7.0, 11.5), power=3.0)
+    dens = elliptic_cylinder_z(x, y, z, (0.0, -14.0), (4.5, 4.75), (-2.0, 15.0)) | ellipsoid(
+        x, y, z, (0.0, -14.0, 15.0), (4.5, 4.75, 4.0)
     )
-    pedicles = box(ax, y, z, (9.0, 15.0), (-12.0, 2.0), (-14.0, -3.0))
+    pedicles = superellipsoid(ax, y, z, (12.0, -5.0, -8.5), (3.5, 7.5, 5.5), power=3.0)
     superior_facets = ellipsoid(ax, y, z, (17.0, -9.0, -2.0), (6.0, 8.0, 4.5))
     inferior_facets = ellipsoid(ax, y, z, (15.5, 2.0, -19.0), (5.0, 6.5, 4.0))
     outer = (x / 16.0) ** 2 + ((y + 3.0) / 17.0) ** 2 <= 1.0
     inner = (x / 11.5) ** 2 + ((y + 3.0) / 12.0) ** 2 <= 1.0
-    laminae = outer & ~inner & (y >= -1.0) & (z >= -18.0) & (z <= C2_LAMINA_TOP_Z)
-    spinous = box(ax, y, z, (0.0, 4.5), (12.0, 30.0), (-19.0, -8.0)) & ~(
-        (ax < 1.2) & (y > 25.0)  # bifid tip
+    laminae = outer & ~inner & (y >= -1.0) & (z >= -18.0 - 0.1 * y) & (z <= C2_LAMINA_TOP_Z)
+    # Spinous process: a tapering, downward-sloping wedge with a bifid tip.
+    along = np.clip((y - 12.0) / 18.0, 0.0, 1.0)
+    half_width = 4.5 - 1.5 * along
+    spinous = (
+        (y >= 11.0)
+        & (y <= 30.0)
+        & ((x / half_width) ** 2 + ((z + 12.5 + 3.0 * along) / (5.5 - 1.5 * along)) ** 2 <= 1.0)
+        & ~((ax < 1.0) & (y > 26.0))
     )
-    transverse = box(ax, y, z, (17.0, 28.0), (-13.0, -4.0), (-13.0, -6.0))
-    return (
-        (body & body_rounding)
-        | dens
-        | pedicles
-        | superior_facets
-        | inferior_facets
-        | laminae
-        | spinous
-        | transverse
-    )
+    transverse = superellipsoid(ax, y, z, (22.5, -8.5, -9.5), (5.5, 4.5, 3.5), power=3.0)
+    return body | dens | pedicles | superior_facets | inferior_facets | laminae | spinous | transverse
 
 
 def _subaxial(x: np.ndarray, y: np.ndarray, z: np.ndarray, top_z: float) -> np.ndarray:
     """A generic C3-C7 vertebra whose body top is at ``top_z`` (height 13 mm)."""
-    ax = np.abs(x)
     bottom = top_z - 13.0
-    body = elliptic_cylinder_z(x, y, z, (0.0, -17.0), (8.5, 7.5), (bottom, top_z))
-    pedicles = box(ax, y, z, (8.5, 13.5), (-11.0, -3.0), (bottom + 4.0, top_z - 3.0))
-    pillars = elliptic_cylinder_z(ax, y, z, (16.0, 0.0), (5.0, 6.0), (bottom - 1.0, top_z + 1.0))
+    if float(z.max()) < bottom - 6.0 or float(z.min()) > top_z + 2.0:
+        return np.zeros(x.shape, dtype=bool)  # this vertebra is outside the field of view
+    ax = np.abs(x)
+    body = superellipsoid(x, y, z, (0.0, -17.0, top_z - 6.5), (8.5, 7.5, 6.5), power=3.0)
+    pedicles = superellipsoid(ax, y, z, (11.0, -7.0, top_z - 6.5), (2.5, 4.5, 3.5), power=3.0)
+    pillars = superellipsoid(ax, y, z, (16.0, 0.0, top_z - 6.0), (5.0, 6.0, 8.0), power=3.0)
     outer = (x / 15.0) ** 2 + ((y + 2.0) / 15.0) ** 2 <= 1.0
     inner = (x / 11.0) ** 2 + ((y + 2.0) / 10.5) ** 2 <= 1.0
     laminae = outer & ~inner & (y >= 0.0) & (z >= bottom - 1.0) & (z <= top_z - 3.0)
-    spinous = box(ax, y, z, (0.0, 3.0), (12.0, 24.0), (bottom - 2.0, top_z - 5.0))
-    transverse = box(ax, y, z, (13.0, 24.0), (-15.0, -6.0), (bottom + 3.0, top_z - 3.0))
+    spinous = superellipsoid(x, y, z, (0.0, 18.0, bottom + 1.5), (2.8, 6.5, 4.0), power=3.0)
+    transverse = superellipsoid(ax, y, z, (18.5, -10.5, top_z - 6.5), (5.5, 4.5, 3.5), power=3.0)
     return body | pedicles | pillars | laminae | spinous | transverse
 
 
 def _occiput(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Occipital bone around the foramen magnum, with the condyles resting on the C1 lateral masses."""
-    floor = 23.0 - 0.06 * y
-    slab = (z >= floor) & ((x / 40.0) ** 2 + ((y + 2.0) / 40.0) ** 2 <= 1.0)
+    """Occipital bone: a 6 mm plate, the floor of the posterior fossa, rising laterally and posteriorly
+    from the rim of the foramen magnum; the condyles rest on the C1 lateral masses."""
+    floor = (
+        20.5 + 0.006 * x**2 + 0.012 * np.clip(y - 6.0, 0.0, None) ** 2 + 0.5 * np.clip(-y - 16.0, 0.0, None)
+    )
+    plate = (z >= floor) & (z <= floor + 6.0)
     foramen_magnum = (x / 15.0) ** 2 + ((y + 3.0) / 18.0) ** 2 <= 1.0
     condyles = ellipsoid(np.abs(x), y, z, (15.0, -8.0, 23.5), (6.0, 9.0, 3.5))
-    return (slab & ~foramen_magnum) | condyles
+    return (plate & ~foramen_magnum) | condyles
 
 
 def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anatomy) -> Regions:
@@ -238,12 +278,15 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
         & ~sac
         & ~bone
     )
+    # Intermuscular fat: a smooth random field (fixed, so the CT and the vascular series agree) thresholded
+    # into fat planes between the posterior neck muscles, plus the suboccipital triangle and the nape.
+    marbling = smooth_field(x, y, z, seed=11, wavelength_mm=(14.0, 30.0))
+    posterior_neck = (y > 9.0) | ((ax > 30.0) & (y > -12.0))
     fat = (
-        (ax < 1.0) & (y > 17.0)  # nuchal midline
-        | (np.abs(np.hypot(x / 30.0, (y - 12.0) / 30.0) - 1.0) < 0.05) & (y > 14.0)  # intermuscular planes
-        | (np.abs(np.hypot(x / 40.0, (y - 14.0) / 38.0) - 1.0) < 0.035) & (y > 10.0)
+        ((np.abs(marbling) < 0.12) & posterior_neck)
+        | (ax < 0.8) & (y > 18.0)  # nuchal midline
         | ellipsoid(ax, y, z, (22.0, 8.0, 9.0), (7.0, 6.0, 8.0))  # suboccipital triangle fat
-        | (y > 41.0)  # subcutaneous fat
+        | (y > 41.0 + 2.0 * marbling)  # subcutaneous fat
     ) & ~bone
     air = ((x / 15.0) ** 2 + ((y + 42.0) / 6.5) ** 2 <= 1.0) & ~bone
     return Regions(

@@ -18,10 +18,16 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from pipeline.phantom.anatomy import Anatomy, Regions, evaluate_regions
+from pipeline.phantom.anatomy import Anatomy, Regions, evaluate_regions, smooth_field
 from pipeline.phantom.cord_section import CordSection
 from pipeline.phantom.imaging import blur, correlated_noise, sheet_profile
-from pipeline.phantom.pose import Pose, axial_grid_affine, voxel_centres_anatomical
+from pipeline.phantom.pose import (
+    SAGITTAL_AXES_LPS,
+    Pose,
+    axial_grid_affine,
+    grid_affine,
+    voxel_centres_anatomical,
+)
 from pipeline.phantom.tissues import ct_hu_map, t2_signal_map
 from pipeline.phantom.truth import case_truth
 from pipeline.phantom.variants import CtVariant, get_variant
@@ -49,7 +55,17 @@ _CT_FOV_CENTRE_ANAT_MM = (1.0, 4.0, -1.0)  # scan centred near, not on, the cana
 _OUTSIDE_FOV_CENTRE_Z_MM = -55.0
 # The vascular scan: another day, another pose and grid.
 _VASCULAR_POSE = {"origin_lps_mm": (-6.0, 31.0, -42.0), "yaw_deg": -4.0, "pitch_deg": -7.0, "roll_deg": 2.5}
-_VASCULAR_GRID = {"cta": ((0.6, 0.6, 1.0), (96.0, 96.0, 60.0)), "t2": ((0.8, 0.8, 0.8), (96.0, 96.0, 64.0))}
+# (spacing, field of view, array axes in LPS): CTA axial; 3D T2 sagittal, tilted 6° about left-right
+# (an oblique acquisition, so ImageOrientationPatient is not a unit-vector pair).
+_T2_TILT = np.deg2rad(6.0)
+_T2_AXES = (
+    np.array([[1, 0, 0], [0, np.cos(_T2_TILT), -np.sin(_T2_TILT)], [0, np.sin(_T2_TILT), np.cos(_T2_TILT)]])
+    @ SAGITTAL_AXES_LPS
+)
+_VASCULAR_GRID = {
+    "cta": ((0.6, 0.6, 1.0), (96.0, 96.0, 60.0), np.eye(3)),
+    "t2": ((0.8, 0.8, 0.8), (88.0, 64.0, 72.0), _T2_AXES),
+}
 
 
 @dataclass(frozen=True)
@@ -103,9 +119,13 @@ def _anatomy_for(variant: CtVariant, seeds: Seeds) -> Anatomy:
 
 
 def _sheet_geometry(
-    normal_lps: np.ndarray, spacing_mm: np.ndarray, psf_fwhm_mm: np.ndarray
+    normal_voxel_axes: np.ndarray, spacing_mm: np.ndarray, psf_fwhm_mm: np.ndarray
 ) -> tuple[float, float]:
-    """(effective Gaussian sigma across a sheet, half-width of the voxels it passes through)."""
+    """(effective Gaussian sigma across a sheet, half-width of the voxels it passes through).
+
+    ``normal_voxel_axes`` is the sheet's unit normal in the grid's axes; the PSF and the voxel's box
+    response (variance s²/12) add along it."""
+    normal_lps = normal_voxel_axes
     n2 = normal_lps**2
     psf_sigma = psf_fwhm_mm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     sigma = float(np.sqrt(np.sum(n2 * psf_sigma**2) + np.sum(n2 * spacing_mm**2) / 12.0))
@@ -132,6 +152,14 @@ def _bone_depth_mm(bone: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
     return ndimage.distance_transform_edt(bone, sampling=spacing_mm).astype(np.float32)
 
 
+def _trabecular_texture(
+    shape: tuple[int, int, int], spacing_mm: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Unit-variance texture with ~0.6 mm grain: cancellous bone is not uniform on CT."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma=0.3 / spacing_mm)
+    return field / np.float32(field.std())
+
+
 def _render(
     anatomy: Anatomy,
     pose: Pose,
@@ -148,9 +176,10 @@ def _render(
     x, y, z = voxel_centres_anatomical(affine, shape, pose)
     regions = evaluate_regions(x, y, z, anatomy)
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    normal_lps = pose.rotation[:, 1]  # the ligament sheet is normal to the anatomical AP axis
+    # The ligament sheet is normal to the anatomical AP axis; express that normal along the grid's axes.
+    normal_voxel_axes = (affine[:3, :3] / spacing).T @ pose.rotation[:, 1]
     psf = np.asarray(seeds.numbers("ct.psf_fwhm_mm")) if kind != "t2" else np.array([1.0, 1.0, 1.0])
-    sigma_sheet, half_width = _sheet_geometry(normal_lps, spacing, psf)
+    sigma_sheet, half_width = _sheet_geometry(normal_voxel_axes, spacing, psf)
     labels = _labels(regions, half_width)
     depth = _bone_depth_mm(regions.bone, spacing)
     _, sac_anterior, sac_posterior = anatomy.sac_semi_axes(z)
@@ -169,6 +198,8 @@ def _render(
             enhanced_vessels=kind == "cta",
             sac_anterior_mm=float(anatomy.sac_ap_mm * 0.47),
             sac_ap_mm=anatomy.sac_ap_mm,
+            muscle_texture=smooth_field(x, y, z, seed=23, wavelength_mm=(10.0, 30.0)),
+            trabecular_texture=_trabecular_texture(shape, spacing, rng),
         )
         csf_value = clean
         ligament_value = seeds.number("ct.hu.dentate_ligament_tissue")
@@ -247,9 +278,9 @@ def make_ct_case(
     vascular_truth: dict[str, Any] | None = None
     if vascular is not None:
         v_pose = Pose(**_VASCULAR_POSE)  # type: ignore[arg-type]
-        v_spacing, v_fov = _VASCULAR_GRID[vascular]
+        v_spacing, v_fov, v_axes = _VASCULAR_GRID[vascular]
         v_shape = tuple(round(f / s) for f, s in zip(v_fov, v_spacing, strict=True))
-        v_affine = axial_grid_affine(v_pose.to_lps(np.array([0.0, 3.0, 0.0])), v_shape, v_spacing)  # type: ignore[arg-type]
+        v_affine = grid_affine(v_pose.to_lps(np.array([0.0, 3.0, 0.0])), v_shape, v_spacing, v_axes)  # type: ignore[arg-type]
         v_noise = 25.0 if vascular == "cta" else 18.0
         v_image, v_labels = _render(
             anatomy,

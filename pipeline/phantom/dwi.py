@@ -14,6 +14,7 @@ complex Gaussian noise on the magnitude signal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +74,7 @@ class DwiPhantom:
         return "right" if self.lesion_side == "left" else "left"
 
 
-def tensor_scalars(eigenvalues_mm2_s: tuple[float, float, float]) -> dict[str, float]:
+def tensor_scalars(eigenvalues_mm2_s: Sequence[float]) -> dict[str, float]:
     """FA, MD, AD, RD of a tensor from its eigenvalues (Basser & Pierpaoli, JMR B 1996).
 
     AD is the largest eigenvalue and RD the mean of the other two, as dipy defines them.

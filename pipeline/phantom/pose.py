@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Pose", "axial_grid_affine", "voxel_centres_anatomical"]
+__all__ = ["SAGITTAL_AXES_LPS", "Pose", "axial_grid_affine", "grid_affine", "voxel_centres_anatomical"]
 
 
 def _rotation(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
@@ -51,6 +51,23 @@ class Pose:
 
     def direction_to_lps(self, vector_anatomical: np.ndarray) -> np.ndarray:
         return np.asarray(vector_anatomical, dtype=np.float64) @ self.rotation.T
+
+
+# Sagittal slices as scanners write them: rows run posterior, columns inferior, slices towards the right.
+SAGITTAL_AXES_LPS = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+def grid_affine(
+    centre_lps_mm: np.ndarray,
+    shape: tuple[int, int, int],
+    spacing_mm: tuple[float, float, float],
+    axes_lps: np.ndarray,
+) -> np.ndarray:
+    """Affine of a scan grid whose array axes point along the columns of ``axes_lps`` (orthonormal)."""
+    affine = np.eye(4)
+    affine[:3, :3] = np.asarray(axes_lps, dtype=np.float64) * np.asarray(spacing_mm)
+    affine[:3, 3] = np.asarray(centre_lps_mm) - affine[:3, :3] @ ((np.asarray(shape) - 1) / 2.0)
+    return affine
 
 
 def axial_grid_affine(

@@ -18,8 +18,24 @@ __all__ = [
     "elliptic_cylinder_z",
     "near_polyline_distance_mm",
     "polyline_distance_mm",
+    "ring_tube",
     "smooth_path",
+    "superellipsoid",
 ]
+
+
+def _box_candidates(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    centre: tuple[float, float, float],
+    semi: tuple[float, float, float],
+) -> tuple[np.ndarray, ...]:
+    """Indices of the points inside the shape's bounding box: the exact test then runs on few points."""
+    near = np.abs(z - centre[2]) <= semi[2]
+    near &= np.abs(y - centre[1]) <= semi[1]
+    near &= np.abs(x - centre[0]) <= semi[0]
+    return np.nonzero(near)
 
 
 def ellipsoid(
@@ -30,9 +46,7 @@ def ellipsoid(
     semi: tuple[float, float, float],
 ) -> np.ndarray:
     """Axis-aligned ellipsoid."""
-    return (
-        ((x - centre[0]) / semi[0]) ** 2 + ((y - centre[1]) / semi[1]) ** 2 + ((z - centre[2]) / semi[2]) ** 2
-    ) <= 1.0
+    return superellipsoid(x, y, z, centre, semi, power=2.0)
 
 
 def elliptic_cylinder_z(
@@ -46,6 +60,46 @@ def elliptic_cylinder_z(
     """Elliptic cylinder along z between ``z_range``."""
     inside = ((x - centre_xy[0]) / semi_xy[0]) ** 2 + ((y - centre_xy[1]) / semi_xy[1]) ** 2 <= 1.0
     return inside & (z >= z_range[0]) & (z <= z_range[1])
+
+
+def superellipsoid(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    centre: tuple[float, float, float],
+    semi: tuple[float, float, float],
+    power: float = 4.0,
+) -> np.ndarray:
+    """Rounded box: ``|dx/a|^p + |dy/b|^p + |dz/c|^p <= 1`` (p=2 ellipsoid, large p a box)."""
+    inside = np.zeros(x.shape, dtype=bool)
+    index = _box_candidates(x, y, z, centre, semi)
+    if index[0].size:
+        total = np.abs((x[index] - centre[0]) / semi[0]) ** power
+        total += np.abs((y[index] - centre[1]) / semi[1]) ** power
+        total += np.abs((z[index] - centre[2]) / semi[2]) ** power
+        inside[index] = total <= 1.0
+    return inside
+
+
+def ring_tube(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    centre_y: float,
+    semi_xy: tuple[float, float],
+    half_thickness: np.ndarray | float,
+    half_height: np.ndarray | float,
+    centre_z: np.ndarray | float,
+) -> np.ndarray:
+    """Tube of elliptic cross-section following a horizontal elliptic ring (e.g. the atlas arches).
+
+    The in-plane offset from the ring is measured along the ray from the ring centre; cross-section
+    parameters may vary from point to point (arrays broadcast with the coordinates).
+    """
+    dy = y - centre_y
+    rho = np.sqrt((x / semi_xy[0]) ** 2 + (dy / semi_xy[1]) ** 2)
+    radial = (rho - 1.0) / np.maximum(rho, 1e-6) * np.hypot(x, dy)
+    return (radial / half_thickness) ** 2 + ((z - centre_z) / half_height) ** 2 <= 1.0
 
 
 def box(

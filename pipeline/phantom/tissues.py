@@ -26,9 +26,12 @@ def ct_hu_map(
     enhanced_vessels: bool,
     sac_anterior_mm: float,
     sac_ap_mm: float,
+    muscle_texture: np.ndarray,
+    trabecular_texture: np.ndarray,
 ) -> np.ndarray:
     """Noise-free, unblurred HU at each voxel centre.
 
+    ``muscle_texture`` and ``trabecular_texture`` are unit-variance fields for tissue heterogeneity.
     ``bone_depth_mm`` is the depth below the bone surface: the outer ``cortical_thickness_mm`` is cortical.
     Contrast-filled CSF rises from ventral to dorsal (dependent pooling, supine) and thins slightly
     cranially (injected by lumbar puncture).
@@ -37,7 +40,7 @@ def ct_hu_map(
     def hu(name: str) -> float:
         return seeds.number(f"ct.hu.{name}")
 
-    image = np.full(y_mm.shape, hu("muscle"), dtype=np.float32)
+    image = np.full(y_mm.shape, hu("muscle"), dtype=np.float32) + np.float32(6.0) * muscle_texture
     image[regions.fat] = hu("fat")
     image[regions.air] = hu("air")
     image[regions.epidural] = hu("epidural")
@@ -58,7 +61,7 @@ def ct_hu_map(
     image[regions.va_left | regions.va_right] = vessel
     bone = regions.bone
     cortical = bone & (bone_depth_mm <= seeds.number("ct.cortical_thickness_mm"))
-    image[bone] = hu("cancellous_bone")
+    image[bone] = hu("cancellous_bone") + np.float32(70.0) * trabecular_texture[bone]
     image[cortical] = hu("cortical_bone")
     return image
 

@@ -53,7 +53,7 @@ _LIST = [
         "persistent first intersegmental artery on the left: enters the canal at C1-2 and ascends intradurally",
         va_courses={"left": "pfia", "right": "normal"},
     ),
-    CtVariant("small-cord", "small cord (AP 7.2 x transverse 9.4 mm), roomy CSF", cord_size="small"),
+    CtVariant("small-cord", "small cord (AP 7.6 x transverse 9.6 mm), roomy CSF", cord_size="small"),
     CtVariant("large-cord", "large cord (AP 11.0 x transverse 13.8 mm), thin CSF rim", cord_size="large"),
     CtVariant("coarse", "coarse voxels 0.5 x 0.5 x 1.25 mm", voxel="coarse"),
     CtVariant("fine", "fine voxels 0.35 x 0.35 x 0.6 mm", voxel="fine"),

@@ -1,0 +1,377 @@
+"""C1 and C2 on a CT myelogram: bone by Hounsfield units, then identified by their anatomy.
+
+Bone is cortex (above ``CORTEX_HU``) plus the cancellous bone it encloses. The contrast-filled CSF is as
+dense as cancellous bone (500 ± 150 vs ~300 HU, domain-facts §6), so the CSF and cord found by
+:func:`pipeline.myelogram.cord.segment_cord` are excluded first.
+
+Identification works on the bone split into pieces at its joints (erosion of about 1 mm separates bones
+that only touch across a joint space), measured in the cord's own coordinates (left, posterior, along the
+cord), so a rotated head changes nothing:
+
+* **C2** is the vertebra whose anterior midline column (body and dens) rises well above its posterior
+  midline bone (laminae, spinous process): the dens projects 15-20 mm above the C2 laminae;
+* **C1** is a ring without a body: midline bone both anterior to the dens (anterior arch) and posterior to
+  the cord (posterior arch), at the height of the dens;
+* everything else (occiput, C3 and below) is "other bone".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from pipeline.errors import AnalysisError
+from pipeline.myelogram._grid import AxialGrid
+from pipeline.myelogram.cord import CordSegmentation
+from pipeline.myelogram.frame import centerline_direction, cord_shape_posterior
+from pipeline.volume import Volume
+
+# Cortex threshold: above contrast-filled CSF (350-650 HU) and near half-way between soft tissue
+# (~45 HU) and cortical bone (~1000-1200 HU) so the bone surface sits at its half-maximum edge.
+CORTEX_HU = 700.0
+# Cancellous bone (~300 HU) enclosed by cortex; well above muscle and fat.
+CANCELLOUS_HU = 150.0
+# Midline corridors (cord frame, mm): anterior column (dens/body, C1 anterior arch) and posterior elements.
+MIDLINE_HALF_WIDTH_MM = 5.0
+ANTERIOR_V_MM = (-30.0, -5.0)
+POSTERIOR_V_MM = (5.0, 40.0)
+# The dens rises at least this far above the C2 laminae (15-20 mm in adults; any C3-C7 body is level
+# with its lamina).
+MIN_DENS_RISE_MM = 6.0
+LATERAL_FORAMEN_MM = 15.0
+
+
+@dataclass(frozen=True)
+class Vertebrae:
+    """C1, C2 and other bone, with the landmarks used downstream (LPS mm).
+
+    Attributes
+    ----------
+    c1_mask, c2_mask, other_bone_mask : ndarray of bool
+        On the CT grid.
+    dens_tip_lps_mm : (3,) ndarray
+        Highest point of C2's anterior midline column.
+    dens_center_lps_mm : (3,) ndarray
+        Centroid of the dens at the height of the C1 anterior arch.
+    c1_arch_inferior_lps_mm, c2_lamina_superior_lps_mm : (3,) ndarray
+        Lowest point of the C1 posterior arch and highest point of the C2 laminae/spinous process, both
+        in the posterior midline; the C1-C2 interlaminar space lies between them.
+    c1_arch_superior_lps_mm : (3,) ndarray
+        Top of the C1 posterior arch in the midline (the vertebral-artery groove runs over it laterally).
+    foramina_lps_mm : dict
+        ``{"left": {"C1": point | None, "C2": point | None}, "right": {...}}``: transverse-foramen centres.
+    """
+
+    c1_mask: np.ndarray
+    c2_mask: np.ndarray
+    other_bone_mask: np.ndarray
+    dens_tip_lps_mm: np.ndarray
+    dens_center_lps_mm: np.ndarray
+    c1_arch_inferior_lps_mm: np.ndarray
+    c1_arch_superior_lps_mm: np.ndarray
+    c2_lamina_superior_lps_mm: np.ndarray
+    foramina_lps_mm: dict[str, dict[str, np.ndarray | None]]
+
+    @property
+    def bone_mask(self) -> np.ndarray:
+        return self.c1_mask | self.c2_mask | self.other_bone_mask
+
+
+def _enclosed_in_planes(mask: np.ndarray) -> np.ndarray:
+    """Voxels enclosed by ``mask`` within an axial, coronal or sagittal plane through them.
+
+    Cancellous bone is surrounded by cortex, but a thin bifid process or a notch can leave the shell open
+    in one orientation; it is rarely open in all three. The spinal canal and the foramina are open along
+    the cord, so only the axial planes enclose them (their contents are excluded by intensity).
+    """
+    enclosed = np.zeros(mask.shape, dtype=bool)
+    for axis in range(3):
+        structure = np.zeros((3, 3, 3), dtype=bool)
+        plane = [slice(None)] * 3
+        plane[axis] = slice(1, 2)
+        structure[tuple(plane)] = True
+        pad = [(0, 0)] * 3
+        pad[axis] = (1, 1)
+        padded = np.pad(mask, pad)
+        filled = ndimage.binary_fill_holes(padded, structure=structure)
+        crop = [slice(None)] * 3
+        crop[axis] = slice(1, -1)
+        enclosed |= filled[tuple(crop)]
+    return enclosed
+
+
+def _bone_view(hu: np.ndarray, soft: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Bone on the view grid: cortex plus the cancellous bone it encloses.
+
+    The fill excludes the CSF and cord with a one-voxel margin, because inside the C1 ring the canal is
+    enclosed too and the partial-volume rim of the contrast (150-300 HU) would otherwise pass as bone.
+    """
+    sigma = 0.4 / spacing
+    smooth = ndimage.gaussian_filter(hu, sigma=sigma, mode="nearest")
+    cortex = (smooth > CORTEX_HU) & ~soft
+    enclosed = _enclosed_in_planes(cortex)
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[:, :, 1] = True
+    near_soft = ndimage.binary_dilation(soft, structure=in_plane)
+    bone = cortex | (enclosed & (smooth > CANCELLOUS_HU) & ~near_soft)
+    # Drop specks (noise, contrast outside the traced sac) smaller than ~15 mm³.
+    labels, count = ndimage.label(bone)
+    if count:
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        keep = sizes * float(np.prod(spacing)) >= 15.0
+        bone = keep[labels]
+    return bone
+
+
+def _split_at_joints(bone: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Label bone pieces, cutting thin contacts (joints touching through partial volume).
+
+    One erosion step (about half a millimetre) breaks contacts narrower than two voxels; the eroded rim
+    is then given back to the neighbouring piece by a few constrained dilations.
+    """
+    six = ndimage.generate_binary_structure(3, 1)
+    cores = ndimage.binary_erosion(bone, structure=six)
+    labels, count = ndimage.label(cores, structure=six)
+    if count == 0:
+        return labels
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    small = sizes * float(np.prod(spacing)) < 10.0
+    labels[small[labels]] = 0
+    for _ in range(3):
+        grown = ndimage.grey_dilation(labels, footprint=six)
+        labels = np.where(bone & (labels == 0), grown, labels)
+    return labels
+
+
+def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = "the CT") -> Vertebrae:
+    """Find C1, C2 and the other bone on a CT myelogram whose cord and CSF are already segmented.
+
+    Raises
+    ------
+    AnalysisError
+        "C1-C2 not in the field of view" when no vertebra with a dens, or no C1 ring, is found.
+    """
+    grid = AxialGrid.from_volume(ct)
+    spacing = grid.spacing_mm
+    hu = np.asarray(grid.array, dtype=np.float32)
+    soft = grid.from_input(cord.csf_mask | cord.cord_mask)
+    bone = _bone_view(hu, soft, spacing)
+    if not bone.any():
+        raise AnalysisError(f"C1-C2 not in the field of view of {description}: no bone found")
+    pieces = _split_at_joints(bone, spacing)
+
+    # Cord coordinates of the labelled bone voxels (every second voxel in-plane is plenty).
+    sample = np.zeros(bone.shape, dtype=bool)
+    sample[::2, ::2, :] = True
+    index = np.argwhere((pieces > 0) & sample)
+    lps = grid.index_to_lps(index)
+    u, v, w, _ = _cord_coordinates(lps, cord)
+    label_of = pieces[tuple(index.T)]
+
+    midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
+    anterior = midline & (v >= ANTERIOR_V_MM[0]) & (v <= ANTERIOR_V_MM[1])
+    posterior = midline & (v >= POSTERIOR_V_MM[0]) & (v <= POSTERIOR_V_MM[1])
+
+    def tops(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ant_top = np.full(n + 1, -1e9)
+        post_top = np.full(n + 1, -1e9)
+        np.maximum.at(ant_top, label_of[anterior], w[anterior])
+        np.maximum.at(post_top, label_of[posterior], w[posterior])
+        return ant_top, post_top, (ant_top > -1e9) & (post_top > -1e9)
+
+    n_labels = int(pieces.max())
+    _, _, has_both = tops(n_labels)
+    # A piece whose posterior midline bone has a gap holds two vertebrae that touch at a joint
+    # (C1 resting on C2 without a visible joint space): cut it at the lateral atlanto-axial joints.
+    for label in np.nonzero(has_both)[0]:
+        gap = _posterior_gap(w[posterior & (label_of == label)])
+        if gap is not None:
+            n_labels += 1
+            _cut_atlas_from_axis(pieces, int(label), n_labels, grid, cord, gap, spacing)
+    label_of = pieces[tuple(index.T)]
+    ant_top, post_top, has_both = tops(n_labels)
+    rise = np.where(has_both, ant_top - post_top, -np.inf)
+    c2_label = int(np.argmax(rise))
+    if rise[c2_label] < MIN_DENS_RISE_MM:
+        raise AnalysisError(
+            f"C1-C2 not in the field of view of {description}: no C2 (a vertebra whose dens rises above "
+            f"its laminae) was found"
+        )
+    c2_anterior = anterior & (label_of == c2_label)
+    c2_posterior = posterior & (label_of == c2_label)
+    dens_top_w = float(w[c2_anterior].max())
+    lamina_top_w = float(w[c2_posterior].max())
+
+    # C1: a ring (anterior and posterior midline bone) at the height of the dens, anterior to it.
+    candidates = []
+    for label in np.nonzero(has_both)[0]:
+        if label == c2_label:
+            continue
+        ant_w = w[anterior & (label_of == label)]
+        if ant_w.max() < lamina_top_w or ant_w.min() > dens_top_w:
+            continue
+        candidates.append((int((label_of == label).sum()), int(label)))
+    if not candidates:
+        raise AnalysisError(
+            f"C1-C2 not in the field of view of {description}: no C1 ring around the dens was found"
+        )
+    c1_label = max(candidates)[1]
+    c1_posterior = posterior & (label_of == c1_label)
+    c1_anterior = anterior & (label_of == c1_label)
+
+    def lowest(mask: np.ndarray) -> np.ndarray:
+        return lps[mask][int(np.argmin(w[mask]))]
+
+    def highest(mask: np.ndarray) -> np.ndarray:
+        return lps[mask][int(np.argmax(w[mask]))]
+
+    arch_w = w[c1_anterior]
+    dens_band = c2_anterior & (w >= arch_w.min()) & (w <= arch_w.max())
+    dens_center = lps[dens_band].mean(axis=0) if dens_band.any() else highest(c2_anterior)
+
+    c1_view = pieces == c1_label
+    c2_view = pieces == c2_label
+    other_view = bone & ~c1_view & ~c2_view
+
+    foramina: dict[str, dict[str, np.ndarray | None]] = {
+        "left": {"C1": None, "C2": None},
+        "right": {"C1": None, "C2": None},
+    }
+    for name, piece in (("C1", c1_view), ("C2", c2_view)):
+        for side, point in _foramina(piece, grid, cord).items():
+            foramina[side][name] = point
+
+    return Vertebrae(
+        c1_mask=grid.to_input(c1_view),
+        c2_mask=grid.to_input(c2_view),
+        other_bone_mask=grid.to_input(other_view),
+        dens_tip_lps_mm=highest(c2_anterior),
+        dens_center_lps_mm=dens_center,
+        c1_arch_inferior_lps_mm=lowest(c1_posterior),
+        c1_arch_superior_lps_mm=highest(c1_posterior),
+        c2_lamina_superior_lps_mm=highest(c2_posterior),
+        foramina_lps_mm=foramina,
+    )
+
+
+def _posterior_gap(w_posterior: np.ndarray) -> tuple[float, float] | None:
+    """The widest bone-free interval (>= 3 mm) along the cord in a piece's posterior midline bone.
+
+    One vertebra's posterior elements are continuous along the cord; a gap means the piece holds two
+    vertebrae (C2 laminae below, the C1 posterior arch above the C1-C2 interlaminar space).
+    """
+    if w_posterior.size < 2:
+        return None
+    levels = np.unique(np.round(w_posterior, 1))
+    steps = np.diff(levels)
+    if steps.size == 0 or steps.max() < 3.0:
+        return None
+    k = int(np.argmax(steps))
+    return float(levels[k]), float(levels[k + 1])
+
+
+def _cut_atlas_from_axis(
+    pieces: np.ndarray,
+    label: int,
+    new_label: int,
+    grid: AxialGrid,
+    cord: CordSegmentation,
+    gap: tuple[float, float],
+    spacing: np.ndarray,
+) -> None:
+    """Split a piece holding C1 and C2 where they touch (in place).
+
+    Seeds: the posterior bone above the interlaminar gap is C1 (posterior arch); the posterior bone below
+    it and the anterior column well below it (C2 body) are C2. A watershed on the inverted distance to
+    the bone surface then meets at the narrowest contacts, which are the lateral atlanto-axial joints
+    (the classic way of separating touching objects; Beucher & Meyer 1993). The dens, joined to C2 only,
+    stays with C2.
+    """
+    from skimage.segmentation import watershed
+
+    index = np.argwhere(pieces == label)
+    corner = index.min(axis=0)
+    box_shape = tuple(int(n) for n in index.max(axis=0) - corner + 1)
+    local = index - corner
+    mask = np.zeros(box_shape, dtype=bool)
+    mask[tuple(local.T)] = True
+    lps = grid.index_to_lps(index)
+    u, v, w, _ = _cord_coordinates(lps, cord)
+    midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
+    posterior = midline & (v >= POSTERIOR_V_MM[0])
+    anterior = midline & (v <= ANTERIOR_V_MM[1])
+    markers = np.zeros(box_shape, dtype=np.int32)
+    markers[tuple(local[posterior & (w >= gap[1])].T)] = 1
+    markers[tuple(local[posterior & (w <= gap[0])].T)] = 2
+    markers[tuple(local[anterior & (w <= gap[0] - 3.0)].T)] = 2
+    # At the upper interlaminar level the anterior midline bone is the dens alone (the C2 body ends
+    # lower); above it, midline bone in
+    # front of the dens is the C1 anterior arch (it may touch the dens through partial volume).
+    dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
+    if dens.any():
+        dens_front_v = float(v[dens].min())
+        markers[tuple(local[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)].T)] = 1
+        markers[tuple(local[dens].T)] = 2
+    if not (markers == 1).any() or not (markers == 2).any():
+        return
+    depth = ndimage.distance_transform_edt(mask, sampling=spacing)
+    regions = watershed(-depth, markers, mask=mask)
+    atlas = regions[tuple(local.T)] == 1
+    pieces[tuple(index[atlas].T)] = new_label
+
+
+def _cord_coordinates(
+    lps: np.ndarray, cord: CordSegmentation
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(left, posterior, along-cord) offsets of points from the cord centerline at their own height.
+
+    One straight superior axis for the field of view (enough to order structures along the cord) and the
+    cord's own short axis as posterior, so that a head turned in the scanner does not move the midline
+    corridors off the dens and the spinous processes.
+    """
+    centerline = cord.centerline_lps_mm
+    superior = centerline_direction(centerline)
+    posterior = mean_cord_posterior(cord, superior)
+    left = np.cross(posterior, superior)
+    origin = centerline.mean(axis=0)
+    w = (lps - origin) @ superior
+    line_w = (centerline - origin) @ superior
+    order = np.argsort(line_w)
+    centre = np.stack([np.interp(w, line_w[order], centerline[order, a]) for a in range(3)], axis=1)
+    offset = lps - centre
+    return offset @ left, offset @ posterior, w, centre
+
+
+def mean_cord_posterior(cord: CordSegmentation, superior: np.ndarray) -> np.ndarray:
+    """Posterior direction averaged over the cord's cross-sections (short axis, signed to image +P)."""
+    directions = [
+        cord_shape_posterior(section.cord_outline_lps_mm, superior)
+        for section in cord.cross_sections
+        if not section.interpolated
+    ]
+    hint = np.mean(directions, axis=0) if directions else np.array([0.0, 1.0, 0.0])
+    posterior = hint - np.dot(hint, superior) * superior
+    return posterior / np.linalg.norm(posterior)
+
+
+def _foramina(piece: np.ndarray, grid: AxialGrid, cord: CordSegmentation) -> dict[str, np.ndarray]:
+    """Centres of the transverse foramina of one vertebra: enclosed holes lateral to the canal."""
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[:, :, 1] = True
+    padded = np.pad(piece, ((0, 0), (0, 0), (1, 1)))
+    holes = (ndimage.binary_fill_holes(padded, structure=in_plane) & ~padded)[:, :, 1:-1]
+    if not holes.any():
+        return {}
+    index = np.argwhere(holes)
+    lps = grid.index_to_lps(index)
+    u, _, _, _ = _cord_coordinates(lps, cord)
+    result: dict[str, np.ndarray] = {}
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        lateral = sign * u > LATERAL_FORAMEN_MM
+        if lateral.sum() >= 3:
+            result[side] = lps[lateral].mean(axis=0)
+    return result
