@@ -99,6 +99,8 @@ _SUBCOMMANDS.extend([_add_inspect, _add_convert])
 
 
 def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
     parser = subparsers.add_parser(
         "dti",
         help="fit the diffusion tensor and compare the cordotomy lesion with its contralateral homolog",
