@@ -17,7 +17,14 @@ from pipeline.dti.gradients import gradient_table
 from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_midline, homolog_mask, side_of
 from pipeline.dti.lesion import detect_lesion
 from pipeline.dti.maps import TensorMaps
-from pipeline.dti.roi import METRICS, RoiMetrics, change_percent, lesion_cord_fraction_percent, roi_metrics
+from pipeline.dti.roi import (
+    METRICS,
+    RoiMetrics,
+    change_percent,
+    lesion_cord_fraction_percent,
+    lesion_partial_volume_fraction_percent,
+    roi_metrics,
+)
 from pipeline.errors import AnalysisError, InputDataError, UsageError
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
@@ -49,6 +56,13 @@ class DtiAnalysis:
         ``"mask"`` or ``"segmented"`` (on the mean b0).
     lesion_side : str
     lesion_cord_fraction_percent : float
+        The lesion's share of the cord cross-section on its slices, compared with the published
+        threshold: for a detected lesion the partial-volume estimate (its ROI is a conservative core),
+        for a given mask the mask's own share (see ``lesion_cord_fraction_method``).
+    lesion_roi_cord_fraction_percent : float
+        Share of the cord's voxels that the lesion ROI holds, on its slices.
+    lesion_cord_fraction_method : str
+        ``"partial_volume"`` or ``"roi"``.
     parameters : dict
         Every parameter used, with value and source.
     midline : CordMidline
@@ -69,6 +83,8 @@ class DtiAnalysis:
     cord_source: str
     lesion_side: str
     lesion_cord_fraction_percent: float
+    lesion_roi_cord_fraction_percent: float
+    lesion_cord_fraction_method: str
     parameters: dict[str, Any]
     midline: CordMidline
     bvals_s_mm2: np.ndarray
@@ -215,6 +231,16 @@ def analyse_dwi(
     voxel_mm3 = float(abs(np.linalg.det(dwi.affine_lps[:3, :3])))
     lesion_metrics = roi_metrics(maps, lesion, voxel_mm3, name="lesion")
     homolog_metrics = roi_metrics(maps, homolog, voxel_mm3, name="homolog")
+    roi_fraction = lesion_cord_fraction_percent(lesion, cord)
+    partial = None
+    if lesion_source == "detected":
+        partial = lesion_partial_volume_fraction_percent(
+            maps.md,
+            lesion,
+            cord,
+            lesion_md_mm2_s=lesion_metrics.md_mm2_s,
+            homolog_md_mm2_s=homolog_metrics.md_mm2_s,
+        )
     return DtiAnalysis(
         maps=maps,
         grid=grid,
@@ -228,7 +254,9 @@ def analyse_dwi(
         lesion_source=lesion_source,
         cord_source=cord_source,
         lesion_side=side,
-        lesion_cord_fraction_percent=lesion_cord_fraction_percent(lesion, cord),
+        lesion_cord_fraction_percent=roi_fraction if partial is None else partial,
+        lesion_roi_cord_fraction_percent=roi_fraction,
+        lesion_cord_fraction_method="roi" if partial is None else "partial_volume",
         parameters=parameters,
         midline=midline,
         bvals_s_mm2=np.asarray(bvals),

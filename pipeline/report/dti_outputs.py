@@ -80,6 +80,8 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
         "lesion_source": analysis.lesion_source,
         "lesion_side": analysis.lesion_side,
         "lesion_cord_fraction_percent": _rounded(analysis.lesion_cord_fraction_percent),
+        "lesion_cord_fraction_method": analysis.lesion_cord_fraction_method,
+        "lesion_roi_cord_fraction_percent": _rounded(analysis.lesion_roi_cord_fraction_percent),
         "lesion_cord_fraction_threshold": {
             "min_percent": float(threshold["value"]),
             "meets": bool(analysis.meets_cord_fraction_threshold),
