@@ -98,6 +98,8 @@ _SUBCOMMANDS.extend([_add_inspect, _add_convert])
 
 
 def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
     parser = subparsers.add_parser(
         "dti",
         help="fit the diffusion tensor and compare the cordotomy lesion with its contralateral homolog",
@@ -123,11 +125,6 @@ def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="WLS",
         choices=["WLS", "OLS", "NLLS", "RESTORE"],
         help="tensor fit (default WLS)",
-    )
-    parser.add_argument(
-        "--motion-correction",
-        action="store_true",
-        help="register each volume rigidly to the mean b0 and rotate its gradient direction (SimpleITK)",
     )
     parser.add_argument(
         "--md-threshold",
@@ -164,7 +161,6 @@ def _cmd_dti(args: argparse.Namespace) -> int:
             ),
             lesion_side=args.lesion_side,
             fit_method=args.fit_method,
-            motion_correction=args.motion_correction,
             detection_threshold_percent=args.md_threshold,
             seeds=seeds,
         )
