@@ -17,8 +17,14 @@ from pipeline.dti.gradients import gradient_table
 from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_midline, homolog_mask, side_of
 from pipeline.dti.lesion import detect_lesion
 from pipeline.dti.maps import TensorMaps
-from pipeline.dti.motion import MotionCorrection, correct_motion
-from pipeline.dti.roi import METRICS, RoiMetrics, change_percent, lesion_cord_fraction_percent, roi_metrics
+from pipeline.dti.roi import (
+    METRICS,
+    RoiMetrics,
+    change_percent,
+    lesion_cord_fraction_percent,
+    lesion_partial_volume_fraction_percent,
+    roi_metrics,
+)
 from pipeline.errors import AnalysisError, InputDataError, UsageError
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
@@ -50,12 +56,18 @@ class DtiAnalysis:
         ``"mask"`` or ``"segmented"`` (on the mean b0).
     lesion_side : str
     lesion_cord_fraction_percent : float
+        The lesion's share of the cord cross-section on its slices, compared with the published
+        threshold: for a detected lesion the partial-volume estimate (its ROI is a conservative core),
+        for a given mask the mask's own share (see ``lesion_cord_fraction_method``).
+    lesion_roi_cord_fraction_percent : float
+        Share of the cord's voxels that the lesion ROI holds, on its slices.
+    lesion_cord_fraction_method : str
+        ``"partial_volume"`` or ``"roi"``.
     parameters : dict
         Every parameter used, with value and source.
     midline : CordMidline
-    motion : MotionCorrection or None
     bvals_s_mm2, bvecs : ndarrays
-        The encoding the tensors were fitted with (b-vectors rotated when motion-corrected).
+        The encoding the tensors were fitted with (after dipy's normalisation).
     """
 
     maps: TensorMaps
@@ -71,9 +83,10 @@ class DtiAnalysis:
     cord_source: str
     lesion_side: str
     lesion_cord_fraction_percent: float
+    lesion_roi_cord_fraction_percent: float
+    lesion_cord_fraction_method: str
     parameters: dict[str, Any]
     midline: CordMidline
-    motion: MotionCorrection | None
     bvals_s_mm2: np.ndarray
     bvecs: np.ndarray
     detection: dict[str, float] = field(default_factory=dict)
@@ -109,7 +122,6 @@ def analyse_dwi(
     lesion_mask: np.ndarray | None = None,
     lesion_side: str | None = None,
     fit_method: str = "WLS",
-    motion_correction: bool = False,
     detection_threshold_percent: float | None = None,
     seeds: Seeds | None = None,
 ) -> DtiAnalysis:
@@ -130,8 +142,6 @@ def analyse_dwi(
         Side to search (detection) or to check (given mask); either side when omitted.
     fit_method : str
         ``WLS`` (default), ``OLS``, ``NLLS`` or ``RESTORE`` (see :func:`pipeline.dti.fit_tensors`).
-    motion_correction : bool
-        Register each volume rigidly to the mean b0 and rotate its gradient first.
     detection_threshold_percent : float, optional
         MD asymmetry threshold of the detection; default the reference MD change from seeds/.
     seeds : Seeds, optional
@@ -161,12 +171,7 @@ def analyse_dwi(
         if mask is not None and np.asarray(mask).shape != shape:
             raise InputDataError(f"{name} shape {np.asarray(mask).shape} does not match the DWI grid {shape}")
 
-    motion = None
     bvals, vectors = table.bvals_s_mm2, table.bvecs
-    if motion_correction:
-        motion = correct_motion(dwi, bvals, vectors, table.b0_mask)
-        data = np.asarray(motion.volume.array)
-        vectors = motion.bvecs
     mean_b0 = data[..., table.b0_mask].astype(np.float64).mean(axis=-1)
     grid = Volume(mean_b0, dwi.affine_lps, {**dwi.metadata, "image": "mean b0"})
 
@@ -190,7 +195,6 @@ def analyse_dwi(
             "value": 1e-4,
             "source": "dipy MIN_POSITIVE_SIGNAL (signal floor before the logarithm)",
         },
-        "motion_correction": {"value": bool(motion_correction), "source": "user choice"},
         "reference_change_percent": {m: _parameter(seeds, f"{REFERENCE_CHANGE_KEY}.{m}") for m in METRICS},
         "lesion_cord_fraction_min_percent": _parameter(seeds, CORD_FRACTION_KEY),
         "b_values_s_mm2": sorted({round(float(b), 1) for b in bvals}),
@@ -227,6 +231,16 @@ def analyse_dwi(
     voxel_mm3 = float(abs(np.linalg.det(dwi.affine_lps[:3, :3])))
     lesion_metrics = roi_metrics(maps, lesion, voxel_mm3, name="lesion")
     homolog_metrics = roi_metrics(maps, homolog, voxel_mm3, name="homolog")
+    roi_fraction = lesion_cord_fraction_percent(lesion, cord)
+    partial = None
+    if lesion_source == "detected":
+        partial = lesion_partial_volume_fraction_percent(
+            maps.md,
+            lesion,
+            cord,
+            lesion_md_mm2_s=lesion_metrics.md_mm2_s,
+            homolog_md_mm2_s=homolog_metrics.md_mm2_s,
+        )
     return DtiAnalysis(
         maps=maps,
         grid=grid,
@@ -240,10 +254,11 @@ def analyse_dwi(
         lesion_source=lesion_source,
         cord_source=cord_source,
         lesion_side=side,
-        lesion_cord_fraction_percent=lesion_cord_fraction_percent(lesion, cord),
+        lesion_cord_fraction_percent=roi_fraction if partial is None else partial,
+        lesion_roi_cord_fraction_percent=roi_fraction,
+        lesion_cord_fraction_method="roi" if partial is None else "partial_volume",
         parameters=parameters,
         midline=midline,
-        motion=motion,
         bvals_s_mm2=np.asarray(bvals),
         bvecs=np.asarray(vectors),
         detection=detection,

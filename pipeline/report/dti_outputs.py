@@ -80,6 +80,8 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
         "lesion_source": analysis.lesion_source,
         "lesion_side": analysis.lesion_side,
         "lesion_cord_fraction_percent": _rounded(analysis.lesion_cord_fraction_percent),
+        "lesion_cord_fraction_method": analysis.lesion_cord_fraction_method,
+        "lesion_roi_cord_fraction_percent": _rounded(analysis.lesion_roi_cord_fraction_percent),
         "lesion_cord_fraction_threshold": {
             "min_percent": float(threshold["value"]),
             "meets": bool(analysis.meets_cord_fraction_threshold),
@@ -96,16 +98,6 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
     }
     if analysis.detection:
         document["detection"] = {k: _rounded(v) for k, v in analysis.detection.items()}
-    if analysis.motion is not None:
-        document["motion_correction"] = {
-            "applied": True,
-            "max_rotation_deg": _rounded(float(analysis.motion.rotation_deg.max())),
-            "max_translation_mm": _rounded(
-                float(np.linalg.norm(analysis.motion.translations_mm, axis=1).max())
-            ),
-        }
-    else:
-        document["motion_correction"] = {"applied": False}
     return document
 
 
