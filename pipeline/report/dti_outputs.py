@@ -98,6 +98,15 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
     }
     if analysis.detection:
         document["detection"] = {k: _rounded(v) for k, v in analysis.detection.items()}
+    if analysis.motion is not None:
+        shifts_mm = np.linalg.norm(analysis.motion.translations_mm, axis=1)
+        document["motion_correction"] = {
+            "applied": True,
+            "rotation_deg": [_rounded(float(a), 4) for a in analysis.motion.rotation_deg],
+            "translation_mm": [_rounded(float(t), 4) for t in shifts_mm],
+        }
+    else:
+        document["motion_correction"] = {"applied": False}
     return document
 
 
