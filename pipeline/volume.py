@@ -128,10 +128,10 @@ class Volume:
     @classmethod
     def from_nifti(cls, image: nib.spatialimages.SpatialImage | str | Path) -> Volume:
         """Volume from a NIfTI image or file; scaling (scl_slope/inter) is applied."""
-        if isinstance(image, (str, Path)):
-            image = nib.load(str(image))
-        array = np.asanyarray(image.dataobj)
-        return cls(np.asarray(array), LPS_TO_RAS @ image.affine, {"source": "nifti"})
+        loaded = nib.load(str(image)) if isinstance(image, (str, Path)) else image
+        if not isinstance(loaded, nib.spatialimages.SpatialImage) or loaded.affine is None:
+            raise ValueError(f"{image} is not an image with an affine")
+        return cls(np.asarray(np.asanyarray(loaded.dataobj)), LPS_TO_RAS @ loaded.affine, {"source": "nifti"})
 
     # -- SimpleITK (LPS) ------------------------------------------------------------------------
     def to_sitk(self) -> sitk.Image:

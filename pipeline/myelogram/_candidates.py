@@ -36,7 +36,12 @@ class HoleCandidates:
 
 
 def find_hole_candidates(
-    image: np.ndarray, spacing_mm: np.ndarray, levels: tuple[float, ...], min_step: float
+    image: np.ndarray,
+    spacing_mm: np.ndarray,
+    levels: tuple[float, ...],
+    min_step: float,
+    max_ring: float | None = None,
+    max_hole: float | None = None,
 ) -> HoleCandidates:
     """Dark, compact holes enclosed by ``image > level`` on each slice, for every level.
 
@@ -50,6 +55,10 @@ def find_hole_candidates(
         Thresholds of the bright CSF.
     min_step : float
         Minimal ring-minus-hole contrast.
+    max_ring : float, optional
+        Brightest plausible ring (CSF); brighter rings are bone.
+    max_hole : float, optional
+        Brightest plausible cord; brighter holes are cancellous bone inside cortex.
     """
     pixel_mm2 = float(spacing_mm[0] * spacing_mm[1])
     rows: list[tuple[np.ndarray, ...]] = []
@@ -108,6 +117,10 @@ def find_hole_candidates(
         ring_mean = np.bincount(ring_flat, weights=values, minlength=n + 1)[1:] / np.maximum(ring_count, 1)
         contrast = ring_mean - hole_mean
         good = (compactness >= 0.75) & (axis_ratio >= 0.35) & (contrast >= min_step)
+        if max_ring is not None:
+            good &= ring_mean <= max_ring
+        if max_hole is not None:
+            good &= hole_mean <= max_hole
         if good.any():
             rows.append(
                 (

@@ -41,6 +41,8 @@ POSTERIOR_V_MM = (5.0, 40.0)
 # with its lamina).
 MIN_DENS_RISE_MM = 6.0
 LATERAL_FORAMEN_MM = 15.0
+# Bone more than this far above/below the lateral atlanto-axial joint level seeds C1/C2 when they touch.
+JOINT_MARGIN_MM = 2.0
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,20 @@ def _cut_atlas_from_axis(
         dens_front_v = float(v[dens].min())
         markers[tuple(local[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)].T)] = 1
         markers[tuple(local[dens].T)] = 2
+    # Lateral parts: the joint is the narrowest level of each side's bone between the C2 laminae and
+    # the C1 arch (found per side, since a tilted head tilts the joint plane); bone well above it is C1
+    # (lateral mass), well below it C2 (superior facet, pedicle). The watershed settles the band between.
+    step = max(0.5, float(spacing[2]))  # never finer than the slices, or bins fall between them
+    bins = np.arange(gap[0] - 4.0, gap[1] + 10.0 + step, step)
+    for sign in (1.0, -1.0):
+        lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
+        counts, _ = np.histogram(w[lateral], bins=bins)
+        if counts.size < 3 or counts.sum() == 0:
+            continue
+        smoothed = np.convolve(counts, np.ones(3) / 3, mode="same")[1:-1]
+        joint_w = float(bins[1 + int(np.argmin(smoothed))] + step / 2)
+        markers[tuple(local[lateral & (w >= joint_w + JOINT_MARGIN_MM)].T)] = 1
+        markers[tuple(local[lateral & (w <= joint_w - JOINT_MARGIN_MM)].T)] = 2
     if not (markers == 1).any() or not (markers == 2).any():
         return
     depth = ndimage.distance_transform_edt(mask, sampling=spacing)

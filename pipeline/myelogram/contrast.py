@@ -16,6 +16,10 @@ from pipeline.errors import UsageError
 
 # Cortical bone is about +1000 HU (range 400 to > 1500; uvm.edu CT series, domain-facts §6).
 CORTICAL_BONE_HU = 1000.0
+# Contrast-filled CSF is 500 ± 150 HU (EST, domain-facts §6); allow dense pooling up to 850 HU.
+MAX_CONTRAST_CSF_HU = 850.0
+# Cord 35 ± 10 HU early after injection, enhancing slowly (domain-facts §6): anything denser is not cord.
+MAX_CORD_HU = 150.0
 
 
 class Contrast(StrEnum):
@@ -43,6 +47,11 @@ class ContrastModel:
         Unit of the working scale (``"HU"`` for CT, ``"normalised"`` for MRI).
     bone_level : float or None
         Cortical bone level on CT, where the sac may touch bone; None on MRI (bone is dark there).
+    max_csf_level : float or None
+        Brightest plausible CSF (CT): a dark hole ringed by anything brighter is enclosed by bone (the
+        canal of a scan without intrathecal contrast, a transverse foramen), not by contrast.
+    max_cord_level : float or None
+        Densest plausible cord (CT): soft tissue, not the cancellous bone (~300 HU) inside a cortex ring.
     """
 
     contrast: Contrast
@@ -51,6 +60,8 @@ class ContrastModel:
     smoothing_mm: float
     units: str
     bone_level: float | None = None
+    max_csf_level: float | None = None
+    max_cord_level: float | None = None
 
 
 def parse_contrast(contrast: str | Contrast) -> Contrast:
@@ -74,7 +85,16 @@ def working_image(array: np.ndarray, contrast: Contrast) -> tuple[np.ndarray, Co
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     if contrast is Contrast.CT_MYELOGRAM:
         # Levels between cord (~35 HU) and diluted contrast (>= ~200 HU ventrally when layered).
-        model = ContrastModel(contrast, (140.0, 220.0, 320.0), 80.0, 0.5, "HU", CORTICAL_BONE_HU)
+        model = ContrastModel(
+            contrast,
+            (140.0, 220.0, 320.0),
+            80.0,
+            0.5,
+            "HU",
+            CORTICAL_BONE_HU,
+            MAX_CONTRAST_CSF_HU,
+            MAX_CORD_HU,
+        )
         return data, model
     foreground = data[data > 0]
     if foreground.size == 0:

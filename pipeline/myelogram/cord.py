@@ -144,7 +144,9 @@ def _chain_centres(
     coarse = _downsample_in_plane(image, factor)
     coarse_spacing = np.array([spacing[0] * factor, spacing[1] * factor, spacing[2]])
     coarse = _smooth_in_plane(coarse, coarse_spacing, model.smoothing_mm)
-    candidates = find_hole_candidates(coarse, coarse_spacing, model.hole_levels, model.min_step)
+    candidates = find_hole_candidates(
+        coarse, coarse_spacing, model.hole_levels, model.min_step, model.max_csf_level, model.max_cord_level
+    )
     chain = longest_chain(candidates, float(spacing[2]))
     n_slices = image.shape[2]
     needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
@@ -176,10 +178,13 @@ def _trace(
     return outline
 
 
-def _acceptable(outline: RayOutline, min_step: float) -> bool:
+def _acceptable(outline: RayOutline, model: ContrastModel) -> bool:
+    min_step = model.min_step
     if outline.valid_fraction < MIN_VALID_RAYS or not np.isfinite(outline.cord_radius_mm).all():
         return False
     if outline.csf_level - outline.cord_level < min_step:
+        return False
+    if model.max_cord_level is not None and outline.cord_level > model.max_cord_level:
         return False
     area = outline.cord_area_mm2()
     return MIN_CORD_AREA_MM2 <= area <= MAX_CORD_AREA_MM2
@@ -230,7 +235,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     for k, z in enumerate(span):
         centre = np.array([centre_x[k], centre_y[k]]) - crop_offset_mm
         outline = _trace(crop[:, :, z], spacing[:2], centre, model)
-        if _acceptable(outline, model.min_step):
+        if _acceptable(outline, model):
             outlines[int(z)] = outline
     if not outlines:
         raise AnalysisError(f"cord not found in {description}: no slice gave a closed cord outline")
@@ -239,7 +244,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         z, previous = start + direction, outlines[start]
         while 0 <= z < n_slices:
             outline = _trace(crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model)
-            if not _acceptable(outline, model.min_step):
+            if not _acceptable(outline, model):
                 break
             outlines[z] = outline
             previous = outline
@@ -284,7 +289,8 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
 
     cord_level = float(np.median([o.cord_level for o in outlines.values()]))
     csf_level = float(np.median([o.csf_level for o in outlines.values()]))
-    if mode is Contrast.CT_MYELOGRAM and csf_level - cord_level < MIN_CONTRAST_HU:
+    too_bright = model.max_csf_level is not None and csf_level > model.max_csf_level
+    if mode is Contrast.CT_MYELOGRAM and (csf_level - cord_level < MIN_CONTRAST_HU or too_bright):
         raise AnalysisError(
             f"no contrast in the thecal sac of {description}: CSF {csf_level:.0f} HU vs cord "
             f"{cord_level:.0f} HU (contrast-filled CSF is several hundred HU)"

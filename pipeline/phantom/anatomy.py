@@ -123,6 +123,8 @@ class Regions:
     fat: np.ndarray
     air: np.ndarray
     ligaments_soft: np.ndarray
+    carotid: np.ndarray
+    jugular: np.ndarray
 
     @property
     def bone(self) -> np.ndarray:
@@ -289,6 +291,10 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
         | (y > 41.0 + 2.0 * marbling)  # subcutaneous fat
     ) & ~bone
     air = ((x / 15.0) ** 2 + ((y + 42.0) / 6.5) ** 2 <= 1.0) & ~bone
+    # Carotid sheath in front of the C1 transverse process: internal carotid artery (anteromedial) and
+    # internal jugular vein (posterolateral); unlabelled (not in the output contract) but present.
+    carotid = ((ax - 33.0 + 0.1 * z) ** 2 + (y + 28.0) ** 2 <= 2.6**2) & ~bone
+    jugular = (((ax - 40.0) / 5.0) ** 2 + ((y + 20.0) / 3.5) ** 2 <= 1.0) & ~bone & ~carotid
     return Regions(
         c1=c1,
         c2=c2,
@@ -305,5 +311,7 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
         venous_plexus=venous,
         fat=fat,
         air=air,
+        carotid=carotid,
+        jugular=jugular,
         ligaments_soft=ligaments_soft,
     )

@@ -7,8 +7,9 @@ import pytest
 from phantom_cases import ct_case
 from scipy import ndimage
 
-from pipeline.phantom import LABELS, VARIANTS, CtCase
+from pipeline.phantom import LABELS, VARIANTS, CtCase, make_ct_case
 from pipeline.phantom.variants import get_variant
+from pipeline.seeds import load_seeds
 from pipeline.volume import Volume
 
 
@@ -262,3 +263,17 @@ def test_vascular_series_in_its_own_frame(kind: str) -> None:
     else:
         assert image[csf].mean() > 2.0 * image[cord].mean()  # T2: CSF bright, cord darker
         assert image[core].mean() < 0.2 * image[csf].mean()  # flow voids
+
+
+def test_parameters_come_from_seeds(tmp_path) -> None:
+    override = tmp_path / "mine.yaml"
+    override.write_text(
+        "anatomy: {cord: {ap_mm: 9.6, transverse_mm: 12.8}}\nct: {hu: {csf_contrast: 420.0}}\n"
+    )
+    c = make_ct_case("normal", vascular=None, seeds=load_seeds(override))
+    assert c.truth["cord"]["ap_mm"] == 9.6
+    cord, step = _cross_section(c)
+    cols = np.nonzero(cord.any(axis=0))[0]
+    assert (cols[-1] - cols[0] + 1) * step == pytest.approx(9.6, abs=0.5)
+    csf = ndimage.binary_erosion(c.labels.array == LABELS["csf"], iterations=2)
+    assert c.ct.array[csf].mean() == pytest.approx(420.0, abs=40.0)

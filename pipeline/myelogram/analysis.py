@@ -1,0 +1,280 @@
+"""The myelogram stage as one call: cord, CSF, C1/C2, frame, dentate ligaments, vertebral arteries.
+
+:func:`analyse_myelogram` is what ``cordotomy segment`` runs and what the planning stage consumes. Its
+result holds the label map of the output contract (DESIGN.md §4) on the input grid and a JSON-ready
+summary (``myelogram.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.myelogram.bone import Vertebrae, segment_vertebrae
+from pipeline.myelogram.contrast import Contrast, parse_contrast
+from pipeline.myelogram.cord import CordSegmentation, describe_volume, segment_cord
+from pipeline.myelogram.dentate import DentateAttachment, DentateLigaments, find_dentate_ligaments
+from pipeline.myelogram.frame import AnatomicalFrame
+from pipeline.myelogram.planning_frame import cord_frame, planning_frame
+from pipeline.myelogram.registration import RigidRegistration, register_rigid
+from pipeline.myelogram.vessels import (
+    ArterySource,
+    VertebralArtery,
+    estimate_arteries,
+    overlaps_lateral_path,
+    segment_arteries,
+)
+from pipeline.volume import Volume
+
+SCHEMA = "cordotomy.myelogram/1"
+
+# Contract labels (DESIGN.md §4).
+LABEL_CSF = 1
+LABEL_CORD = 2
+LABEL_C1 = 3
+LABEL_C2 = 4
+LABEL_OTHER_BONE = 5
+LABEL_LEFT_VA = 6
+LABEL_RIGHT_VA = 7
+LABEL_DENTATE = 8
+LABEL_NAMES = {
+    LABEL_CSF: "contrast-filled CSF",
+    LABEL_CORD: "spinal cord",
+    LABEL_C1: "C1",
+    LABEL_C2: "C2",
+    LABEL_OTHER_BONE: "other bone",
+    LABEL_LEFT_VA: "left vertebral artery",
+    LABEL_RIGHT_VA: "right vertebral artery",
+    LABEL_DENTATE: "dentate ligament",
+}
+# Dentate ligaments are analysed on the slices within this distance of the planning level (C1-C2).
+DENTATE_HALF_RANGE_MM = 12.0
+
+
+@dataclass(frozen=True)
+class MyelogramResult:
+    """Everything the myelogram stage found (LPS mm throughout)."""
+
+    labels: Volume
+    cord: CordSegmentation
+    frame: AnatomicalFrame
+    dentate: DentateLigaments
+    vertebrae: Vertebrae | None
+    arteries: dict[str, VertebralArtery]
+    artery_source: ArterySource
+    overlaps_window: dict[str, bool | None]
+    artery_clearance_mm: dict[str, float | None]
+    registration: RigidRegistration | None
+    windows: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def dentate_at_planning_level(self, side: str) -> DentateAttachment | None:
+        return self.dentate.at_level(side, self.frame.origin_lps_mm, self.frame.superior_lps)
+
+    def to_json(self) -> dict[str, object]:
+        return myelogram_json(self)
+
+
+def analyse_myelogram(
+    image: Volume,
+    *,
+    contrast: str = "ct-myelogram",
+    vascular: Volume | None = None,
+    vascular_modality: str = "cta",
+) -> MyelogramResult:
+    """Run the myelogram stage on a CT myelogram (or a T2/T1 MRI: cord, CSF and dentate only).
+
+    Parameters
+    ----------
+    image : Volume
+        The CT myelogram in HU (or an MRI, with ``contrast="t2"``/``"t1"``).
+    contrast : str
+        See :func:`pipeline.myelogram.cord.segment_cord`.
+    vascular : Volume, optional
+        CTA or 3D T2 MRI of the same patient; registered rigidly to ``image``.
+    vascular_modality : {"cta", "t2"}
+
+    Raises
+    ------
+    AnalysisError
+        No contrast in the thecal sac, cord not found, C1-C2 not in the field of view.
+    """
+    mode = parse_contrast(contrast)
+    description = describe_volume(image)
+    cord = segment_cord(image, contrast=mode.value)
+    vertebrae: Vertebrae | None = None
+    if mode is Contrast.CT_MYELOGRAM:
+        vertebrae = segment_vertebrae(image, cord, description=description)
+        frame = planning_frame(cord, vertebrae)
+    else:
+        frame = cord_frame(cord)
+    dentate = find_dentate_ligaments(
+        image,
+        cord,
+        frame,
+        superior_limit_mm=DENTATE_HALF_RANGE_MM,
+        inferior_limit_mm=-DENTATE_HALF_RANGE_MM,
+    )
+
+    arteries: dict[str, VertebralArtery] = {}
+    registration: RigidRegistration | None = None
+    source = ArterySource.NONE
+    if vascular is not None and mode is Contrast.CT_MYELOGRAM and vertebrae is not None:
+        registration = register_rigid(image, vascular, centre_lps_mm=frame.origin_lps_mm)
+        arteries = segment_arteries(
+            registration.resampled,
+            modality=vascular_modality,
+            frame=frame,
+            exclude=vertebrae.bone_mask | cord.csf_mask | cord.cord_mask,
+            ct_hu=np.asarray(image.array),
+        )
+        source = ArterySource.VASCULAR_SERIES
+    elif vertebrae is not None:
+        arteries = estimate_arteries(vertebrae.foramina_lps_mm, vertebrae.c1_mask, image, frame)
+        source = ArterySource.FORAMINA_ESTIMATE if arteries else ArterySource.NONE
+
+    overlaps: dict[str, bool | None] = {"left": None, "right": None}
+    clearance: dict[str, float | None] = {"left": None, "right": None}
+    for side in ("left", "right"):
+        attachment = dentate.at_level(side, frame.origin_lps_mm, frame.superior_lps)
+        artery = arteries.get(side)
+        if attachment is None or artery is None:
+            continue
+        overlap, distance = overlaps_lateral_path(artery, attachment.dural_lps_mm, frame, side)
+        overlaps[side] = bool(overlap)
+        clearance[side] = float(distance)
+
+    labels = _label_map(image, cord, vertebrae, arteries, dentate)
+    return MyelogramResult(
+        labels=labels,
+        cord=cord,
+        frame=frame,
+        dentate=dentate,
+        vertebrae=vertebrae,
+        arteries=arteries,
+        artery_source=source,
+        overlaps_window=overlaps,
+        artery_clearance_mm=clearance,
+        registration=registration,
+    )
+
+
+def _label_map(
+    image: Volume,
+    cord: CordSegmentation,
+    vertebrae: Vertebrae | None,
+    arteries: dict[str, VertebralArtery],
+    dentate: DentateLigaments,
+) -> Volume:
+    labels = np.zeros(image.array.shape[:3], dtype=np.uint8)
+    if vertebrae is not None:
+        labels[vertebrae.other_bone_mask] = LABEL_OTHER_BONE
+        labels[vertebrae.c2_mask] = LABEL_C2
+        labels[vertebrae.c1_mask] = LABEL_C1
+    labels[cord.csf_mask] = LABEL_CSF
+    labels[cord.cord_mask] = LABEL_CORD
+    for side, value in (("left", LABEL_LEFT_VA), ("right", LABEL_RIGHT_VA)):
+        artery = arteries.get(side)
+        if artery is not None and artery.mask is not None:
+            labels[artery.mask & (labels == 0)] = value
+    # Dentate ligament: the line from pia to dura on each analysed slice, one voxel wide.
+    for attachment in (*dentate.left, *dentate.right):
+        length = float(np.linalg.norm(attachment.dural_lps_mm - attachment.pial_lps_mm))
+        steps = max(2, int(np.ceil(length / (0.5 * float(min(image.spacing_mm))))))
+        t = np.linspace(0.0, 1.0, steps)[:, None]
+        points = attachment.pial_lps_mm + t * (attachment.dural_lps_mm - attachment.pial_lps_mm)
+        index = np.rint(image.lps_to_index(points)).astype(int)
+        inside = np.all((index >= 0) & (index < np.asarray(labels.shape)), axis=1)
+        index = index[inside]
+        target = labels[tuple(index.T)]
+        keep = target == LABEL_CSF
+        labels[tuple(index[keep].T)] = LABEL_DENTATE
+    return image.with_array(labels, kind="labels")
+
+
+def _vector(values: np.ndarray) -> list[float]:
+    return [round(float(v), 4) for v in values]
+
+
+def _cord_dimensions(result: MyelogramResult) -> dict[str, object]:
+    """Cord AP and transverse diameters, area and centroid on the planning level."""
+    frame = result.frame
+    sections = result.cord.cross_sections
+    heights = np.array([np.dot(s.center_lps_mm - frame.origin_lps_mm, frame.superior_lps) for s in sections])
+    nearest = sections[int(np.argmin(np.abs(heights)))]
+    local = frame.to_frame(nearest.cord_outline_lps_mm)
+    return {
+        "ap_mm": round(float(np.ptp(local[:, 1])), 3),
+        "transverse_mm": round(float(np.ptp(local[:, 0])), 3),
+        "area_mm2": round(float(nearest.area_mm2), 3),
+        "centroid_lps_mm": _vector(nearest.center_lps_mm),
+        "note": "measured on the image slice nearest the planning level (oblique if the head is tilted)",
+    }
+
+
+def myelogram_json(result: MyelogramResult) -> dict[str, object]:
+    """JSON-ready summary of the stage (written as ``myelogram.json``)."""
+    frame = result.frame
+    dentate: dict[str, object] = {}
+    for side in ("left", "right"):
+        at_level = result.dentate_at_planning_level(side)
+        dentate[side] = {
+            "planning_level": at_level.to_json() if at_level is not None else None,
+            "slices": [a.to_json() for a in result.dentate.side(side)],
+        }
+    vertebrae: dict[str, object] | None = None
+    if result.vertebrae is not None:
+        v = result.vertebrae
+        vertebrae = {
+            "dens_tip_lps_mm": _vector(v.dens_tip_lps_mm),
+            "c1_posterior_arch_inferior_lps_mm": _vector(v.c1_arch_inferior_lps_mm),
+            "c1_posterior_arch_superior_lps_mm": _vector(v.c1_arch_superior_lps_mm),
+            "c2_lamina_superior_lps_mm": _vector(v.c2_lamina_superior_lps_mm),
+            "interlaminar_height_mm": round(
+                float(np.dot(v.c1_arch_inferior_lps_mm - v.c2_lamina_superior_lps_mm, frame.superior_lps)), 3
+            ),
+            "transverse_foramina_lps_mm": {
+                side: {name: (_vector(p) if p is not None else None) for name, p in names.items()}
+                for side, names in v.foramina_lps_mm.items()
+            },
+        }
+    registration = None
+    if result.registration is not None:
+        registration = {
+            "method": "SimpleITK rigid (Euler 3D), Mattes mutual information, 3-level pyramid",
+            "mattes_mutual_information": round(result.registration.mutual_information, 5),
+            "iterations": result.registration.iterations,
+            "stop_condition": result.registration.stop_condition,
+            "vascular_to_ct_lps": [_vector(row) for row in result.registration.vascular_to_ct_lps],
+        }
+    arteries = {
+        side: {
+            "centerline_lps_mm": [_vector(p) for p in artery.centerline_lps_mm],
+            "radius_mm": round(artery.radius_mm, 3),
+            "estimate": result.artery_source is not ArterySource.VASCULAR_SERIES,
+        }
+        for side, artery in result.arteries.items()
+    }
+    return {
+        "schema": SCHEMA,
+        "contrast": result.cord.contrast,
+        "labels": {str(k): v for k, v in LABEL_NAMES.items()},
+        "frame": frame.to_json(),
+        "level": {
+            "name": "C1-C2" if result.vertebrae is not None else "cord midpoint (no C1/C2 on this image)",
+            "slice_lps_mm": _vector(frame.origin_lps_mm),
+            "normal_lps": _vector(frame.superior_lps),
+        },
+        "cord": _cord_dimensions(result),
+        "cord_intensity": round(result.cord.cord_level, 3),
+        "csf_intensity": round(result.cord.csf_level, 3),
+        "dentate_ligament": dentate,
+        "vertebrae": vertebrae,
+        "vertebral_artery": {
+            "source": result.artery_source.value,
+            "overlaps_window": result.overlaps_window,
+            "clearance_mm": result.artery_clearance_mm,
+            "arteries": arteries,
+            "registration": registration,
+        },
+    }

@@ -1,0 +1,98 @@
+"""Reading the stage's inputs and writing its outputs (DESIGN.md §4).
+
+Inputs: a DICOM folder (through :mod:`pipeline.ingest`) or a NIfTI file. Outputs, into a folder that the
+caller stages atomically: ``segmentation.nii.gz`` (contract labels on the input grid), ``myelogram.json``
+and, for DICOM input, ``dicom/seg.dcm``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from nibabel.filebasedimages import ImageFileError
+
+from pipeline.errors import InputDataError
+from pipeline.myelogram.analysis import MyelogramResult
+from pipeline.myelogram.dicom_seg import write_dicom_seg
+from pipeline.volume import Volume
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def is_nifti(path: str | Path) -> bool:
+    return str(path).lower().endswith(NIFTI_SUFFIXES)
+
+
+def load_image(path: str | Path) -> Volume:
+    """A 3-D image from a NIfTI file or a DICOM folder (the folder's single imaging series)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{path}: no such file or folder")
+    if is_nifti(path):
+        try:
+            volume = Volume.from_nifti(path)
+        except (OSError, ValueError, ImageFileError) as exc:
+            raise InputDataError(f"{path}: not a readable NIfTI file ({exc})") from None
+        array = np.asarray(volume.array)
+        if array.ndim == 4 and array.shape[3] == 1:
+            array = array[..., 0]
+        if array.ndim != 3:
+            raise InputDataError(f"{path}: expected a 3-D image, got shape {array.shape}")
+        return Volume(array.astype(np.float32), volume.affine_lps, {"path": path.name, "source": "nifti"})
+    from pipeline import ingest  # the DICOM loader of the ingest stage
+
+    volume = ingest.load_series(path)
+    if volume.array.ndim != 3:
+        raise InputDataError(f"{path}: expected a 3-D image series, got shape {volume.array.shape}")
+    return volume
+
+
+def source_datasets(path: str | Path) -> list[pydicom.Dataset] | None:
+    """Headers of the DICOM images a SEG must reference (None for NIfTI input)."""
+    if is_nifti(path):
+        return None
+    from pipeline import ingest
+
+    return list(ingest.series_datasets(Path(path), None))
+
+
+def vascular_modality(volume: Volume, requested: str) -> str:
+    """``"cta"`` or ``"t2"``: as requested, else from the DICOM modality, else from the value range."""
+    if requested in ("cta", "t2"):
+        return requested
+    modality = str(volume.metadata.get("modality", volume.metadata.get("Modality", ""))).upper()
+    if modality == "CT":
+        return "cta"
+    if modality == "MR":
+        return "t2"
+    # CT numbers go below -500 (air, fat); MR magnitudes do not.
+    return "cta" if float(np.min(volume.array)) < -500.0 else "t2"
+
+
+def write_segment_outputs(
+    result: MyelogramResult,
+    folder: Path,
+    *,
+    sources: list[pydicom.Dataset] | None,
+    name: str,
+) -> list[Path]:
+    """Write the stage's files into ``folder`` (already staged by the caller); returns their paths."""
+    folder = Path(folder)
+    written = []
+    nifti = folder / "segmentation.nii.gz"
+    result.labels.to_nifti(dtype=np.uint8).to_filename(str(nifti))
+    written.append(nifti)
+    summary = result.to_json()
+    summary["dicom_seg"] = "dicom/seg.dcm" if sources else None
+    document = folder / "myelogram.json"
+    document.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    written.append(document)
+    if sources:
+        (folder / "dicom").mkdir(exist_ok=True)
+        seg = folder / "dicom" / "seg.dcm"
+        write_dicom_seg(result.labels, sources, seg, name=name)
+        written.append(seg)
+    return written
