@@ -5,6 +5,9 @@ ad_mm2_s, rd_mm2_s}), ``change_percent`` = 100·(lesion − homolog)/homolog, ``
 (the primary reference's values, from seeds/), ``lesion_source``, ``lesion_side`` and
 ``lesion_cord_fraction_percent``; the maps ``OUT/dti/{fa,md,ad,rd}.nii.gz``, ``lesion.nii.gz`` and
 ``homolog.nii.gz`` lie on the DWI grid (RAS NIfTI with sform/qform, so they overlay the DWI exactly).
+Beside them: ``cord.nii.gz``, ``mean_b0.nii.gz``, ``color_fa.nii.gz`` (RGB = |v1|·FA) and ``v1.nii.gz``
+(principal eigenvector); the vector components of the last two are along the image's voxel axes in the
+FSL b-vector convention (as FSL ``dtifit`` writes V1), the frame the tensors were fitted in.
 """
 
 from __future__ import annotations
