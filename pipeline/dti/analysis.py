@@ -15,7 +15,7 @@ import numpy as np
 from pipeline.dti.fit import fit_tensors
 from pipeline.dti.gradients import gradient_table
 from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_midline, homolog_mask, side_of
-from pipeline.dti.lesion import detect_lesion
+from pipeline.dti.lesion import MIN_LESION_VOXELS, SMOOTHING_SIGMA_PIXELS, detect_lesion
 from pipeline.dti.maps import TensorMaps
 from pipeline.dti.motion import MotionCorrection, correct_motion
 from pipeline.dti.roi import (
@@ -227,6 +227,14 @@ def analyse_dwi(
                 if detection_threshold_percent is None
                 else "user choice"
             ),
+        }
+        parameters["detection_smoothing_sigma_pixels"] = {
+            "value": SMOOTHING_SIGMA_PIXELS,
+            "source": "method constant (pipeline.dti.lesion): damps voxel noise, keeps a lesion a few pixels wide",
+        }
+        parameters["detection_min_voxels"] = {
+            "value": MIN_LESION_VOXELS,
+            "source": "method constant (pipeline.dti.lesion): one or two voxels cannot be told from noise",
         }
     else:
         lesion = np.asarray(lesion_mask, dtype=bool)
