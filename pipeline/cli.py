@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
     logging.basicConfig(level=level, format="cordotomy: %(message)s", stream=sys.stderr, force=True)
+    # Libraries narrate their internals at INFO (highdicom: every attribute module it copies).
+    for library in ("highdicom", "snakemake"):
+        logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
