@@ -127,6 +127,11 @@ def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="tensor fit (default WLS)",
     )
     parser.add_argument(
+        "--motion-correction",
+        action="store_true",
+        help="register each volume rigidly to the mean b0 and turn its gradient direction (SimpleITK)",
+    )
+    parser.add_argument(
         "--md-threshold",
         type=float,
         metavar="PERCENT",
@@ -161,6 +166,7 @@ def _cmd_dti(args: argparse.Namespace) -> int:
             ),
             lesion_side=args.lesion_side,
             fit_method=args.fit_method,
+            motion_correction=args.motion_correction,
             detection_threshold_percent=args.md_threshold,
             seeds=seeds,
         )

@@ -13,6 +13,7 @@ from pipeline.dti.homolog import CordMidline, cord_midline, homolog_mask, mirror
 from pipeline.dti.lesion import LesionDetection, detect_lesion
 from pipeline.dti.maps import TensorMaps
 from pipeline.dti.masks import load_mask
+from pipeline.dti.motion import MotionCorrection, correct_motion, rotate_bvecs
 from pipeline.dti.roi import RoiMetrics
 
 __all__ = [
@@ -22,14 +23,17 @@ __all__ = [
     "DtiAnalysis",
     "GradientTable",
     "LesionDetection",
+    "MotionCorrection",
     "RoiMetrics",
     "TensorMaps",
     "analyse_dwi",
     "cord_midline",
+    "correct_motion",
     "detect_lesion",
     "fit_tensors",
     "gradient_table",
     "homolog_mask",
     "load_mask",
     "mirror_mask",
+    "rotate_bvecs",
 ]

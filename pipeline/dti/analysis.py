@@ -15,8 +15,9 @@ import numpy as np
 from pipeline.dti.fit import fit_tensors
 from pipeline.dti.gradients import gradient_table
 from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_midline, homolog_mask, side_of
-from pipeline.dti.lesion import detect_lesion
+from pipeline.dti.lesion import MIN_LESION_VOXELS, SMOOTHING_SIGMA_PIXELS, detect_lesion
 from pipeline.dti.maps import TensorMaps
+from pipeline.dti.motion import MotionCorrection, correct_motion
 from pipeline.dti.roi import (
     METRICS,
     RoiMetrics,
@@ -66,8 +67,10 @@ class DtiAnalysis:
     parameters : dict
         Every parameter used, with value and source.
     midline : CordMidline
+    motion : MotionCorrection or None
+        Transforms found when motion correction was asked for.
     bvals_s_mm2, bvecs : ndarrays
-        The encoding the tensors were fitted with (after dipy's normalisation).
+        The encoding the tensors were fitted with (b-vectors turned when motion-corrected).
     """
 
     maps: TensorMaps
@@ -87,6 +90,7 @@ class DtiAnalysis:
     lesion_cord_fraction_method: str
     parameters: dict[str, Any]
     midline: CordMidline
+    motion: MotionCorrection | None
     bvals_s_mm2: np.ndarray
     bvecs: np.ndarray
     detection: dict[str, float] = field(default_factory=dict)
@@ -122,6 +126,7 @@ def analyse_dwi(
     lesion_mask: np.ndarray | None = None,
     lesion_side: str | None = None,
     fit_method: str = "WLS",
+    motion_correction: bool = False,
     detection_threshold_percent: float | None = None,
     seeds: Seeds | None = None,
 ) -> DtiAnalysis:
@@ -142,6 +147,9 @@ def analyse_dwi(
         Side to search (detection) or to check (given mask); either side when omitted.
     fit_method : str
         ``WLS`` (default), ``OLS``, ``NLLS`` or ``RESTORE`` (see :func:`pipeline.dti.fit_tensors`).
+    motion_correction : bool
+        Register each volume rigidly to the mean b0 (SimpleITK, mutual information) and turn its
+        gradient direction with the rotation found (:func:`pipeline.dti.correct_motion`).
     detection_threshold_percent : float, optional
         MD asymmetry threshold of the detection; default the reference MD change from seeds/.
     seeds : Seeds, optional
@@ -172,6 +180,11 @@ def analyse_dwi(
             raise InputDataError(f"{name} shape {np.asarray(mask).shape} does not match the DWI grid {shape}")
 
     bvals, vectors = table.bvals_s_mm2, table.bvecs
+    motion = None
+    if motion_correction:
+        motion = correct_motion(dwi, bvals, vectors, table.b0_mask)
+        data = np.asarray(motion.volume.array)
+        vectors = motion.bvecs
     mean_b0 = data[..., table.b0_mask].astype(np.float64).mean(axis=-1)
     grid = Volume(mean_b0, dwi.affine_lps, {**dwi.metadata, "image": "mean b0"})
 
@@ -214,6 +227,14 @@ def analyse_dwi(
                 if detection_threshold_percent is None
                 else "user choice"
             ),
+        }
+        parameters["detection_smoothing_sigma_pixels"] = {
+            "value": SMOOTHING_SIGMA_PIXELS,
+            "source": "method constant (pipeline.dti.lesion): damps voxel noise, keeps a lesion a few pixels wide",
+        }
+        parameters["detection_min_voxels"] = {
+            "value": MIN_LESION_VOXELS,
+            "source": "method constant (pipeline.dti.lesion): one or two voxels cannot be told from noise",
         }
     else:
         lesion = np.asarray(lesion_mask, dtype=bool)
@@ -259,6 +280,7 @@ def analyse_dwi(
         lesion_cord_fraction_method="roi" if partial is None else "partial_volume",
         parameters=parameters,
         midline=midline,
+        motion=motion,
         bvals_s_mm2=np.asarray(bvals),
         bvecs=np.asarray(vectors),
         detection=detection,

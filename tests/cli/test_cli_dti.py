@@ -187,3 +187,14 @@ def test_bad_input_exits_3_and_writes_nothing(
     assert "Traceback" not in err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_failed_motion_correction_exits_4(phantom: DwiPhantom, tmp_path: Path, capsys) -> None:
+    volume = phantom.volume
+    dwi = _write_nifti_dwi(
+        tmp_path / "in", volume.array, volume.affine_lps, phantom.bvals_s_mm2, phantom.bvecs
+    )
+    out = tmp_path / "out"
+    assert cli.main(["dti", str(dwi), "--out", str(out), "--motion-correction"]) == 4
+    assert "motion correction failed" in capsys.readouterr().err
+    assert not out.exists()
