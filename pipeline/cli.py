@@ -315,7 +315,10 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
             "OUT/dicom/seg.dcm."
         ),
     )
-    parser.add_argument("input", help="DICOM folder or NIfTI file (.nii/.nii.gz)")
+    parser.add_argument(
+        "input",
+        help="DICOM folder (its only series, or the one whose role is ct_myelogram) or NIfTI file",
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--contrast",
@@ -323,7 +326,11 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         default="ct-myelogram",
         help="image contrast: CT myelogram in HU (default), T2 MRI (CSF bright), T1 MRI (CSF dark)",
     )
-    parser.add_argument("--vascular", metavar="PATH", help="CTA or 3D T2 MRI (DICOM folder or NIfTI)")
+    parser.add_argument(
+        "--vascular",
+        metavar="PATH",
+        help="CTA or 3D T2 MRI: NIfTI or DICOM folder (its only series, or the one whose role is vascular)",
+    )
     parser.add_argument(
         "--vascular-modality",
         choices=["auto", "cta", "t2"],
@@ -340,7 +347,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.outputs import staged_directory
 
     image = myelogram_io.load_image(args.input)
-    vascular = myelogram_io.load_image(args.vascular) if args.vascular else None
+    vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
     modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
     sources = myelogram_io.source_datasets(args.input)
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)

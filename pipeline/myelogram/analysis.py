@@ -22,9 +22,10 @@ from pipeline.myelogram.vessels import (
     ArterySource,
     VertebralArtery,
     estimate_arteries,
-    overlaps_lateral_path,
+    lateral_path_clearance_mm,
     segment_arteries,
 )
+from pipeline.seeds import load_seeds
 from pipeline.volume import Volume
 
 SCHEMA = "cordotomy.myelogram/1"
@@ -127,12 +128,16 @@ def analyse_myelogram(
             frame=frame,
             exclude=vertebrae.bone_mask | cord.csf_mask | cord.cord_mask,
             ct_hu=np.asarray(image.array),
+            field_of_view=registration.field_of_view,
         )
         source = ArterySource.VASCULAR_SERIES
     elif vertebrae is not None:
         arteries = estimate_arteries(vertebrae.foramina_lps_mm, vertebrae.c1_mask, image, frame)
         source = ArterySource.FORAMINA_ESTIMATE if arteries else ArterySource.NONE
 
+    # Window overlap: does an artery cross a straight lateral path to the pial entry points of the leg
+    # and arm targets (ventral to the ligament by their offsets, seeds/targeting.yaml)?
+    offsets_mm = pial_entry_offsets_mm()
     overlaps: dict[str, bool | None] = {"left": None, "right": None}
     clearance: dict[str, float | None] = {"left": None, "right": None}
     for side in ("left", "right"):
@@ -140,8 +145,9 @@ def analyse_myelogram(
         artery = arteries.get(side)
         if attachment is None or artery is None:
             continue
-        overlap, distance = overlaps_lateral_path(artery, attachment.dural_lps_mm, frame, side)
-        overlaps[side] = bool(overlap)
+        entries = [attachment.pial_lps_mm - offset * frame.posterior_lps for offset in offsets_mm.values()]
+        distance = min(lateral_path_clearance_mm(artery, entry, frame, side) for entry in entries)
+        overlaps[side] = bool(distance < 0.0)
         clearance[side] = float(distance)
 
     labels = _label_map(image, cord, vertebrae, arteries, dentate)
@@ -157,6 +163,14 @@ def analyse_myelogram(
         artery_clearance_mm=clearance,
         registration=registration,
     )
+
+
+def pial_entry_offsets_mm() -> dict[str, float]:
+    """Ventral offsets of the pial entry from the dentate ligament per pain region (seeds/targeting.yaml)."""
+    seeds = load_seeds()
+    return {
+        region: seeds.number(f"targeting.pial_entry_offset_mm.{region}_default") for region in ("leg", "arm")
+    }
 
 
 def _label_map(

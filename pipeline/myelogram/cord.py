@@ -112,7 +112,7 @@ class CordSegmentation:
 def describe_volume(volume: Volume) -> str:
     """Name of a volume for messages: series number/description or file, never patient data."""
     meta = volume.metadata
-    for key in ("series_description", "SeriesDescription"):
+    for key in ("description", "series_description", "SeriesDescription"):
         if meta.get(key):
             number = meta.get("series_number", meta.get("SeriesNumber"))
             return f"series {number} ({meta[key]!r})" if number is not None else f"series {meta[key]!r}"

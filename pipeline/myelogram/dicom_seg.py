@@ -23,6 +23,7 @@ Laterality of the arteries is a property-type modifier (SCT 7771000 Left / 24028
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,9 @@ from pydicom.sr.codedict import codes
 from pipeline import __version__
 from pipeline.errors import InputDataError
 from pipeline.volume import Volume
+
+# highdicom narrates every module it copies at INFO level; keep the command's log readable.
+logging.getLogger("highdicom").setLevel(logging.WARNING)
 
 _ANATOMY = codes.SCT.AnatomicalStructure
 _SEGMENTS: dict[int, tuple[str, object, object, object | None]] = {

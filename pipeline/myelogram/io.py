@@ -14,7 +14,8 @@ import numpy as np
 import pydicom
 from nibabel.filebasedimages import ImageFileError
 
-from pipeline.errors import InputDataError
+from pipeline import ingest
+from pipeline.errors import InputDataError, UsageError
 from pipeline.myelogram.analysis import MyelogramResult
 from pipeline.myelogram.dicom_seg import write_dicom_seg
 from pipeline.volume import Volume
@@ -26,8 +27,23 @@ def is_nifti(path: str | Path) -> bool:
     return str(path).lower().endswith(NIFTI_SUFFIXES)
 
 
-def load_image(path: str | Path) -> Volume:
-    """A 3-D image from a NIfTI file or a DICOM folder (the folder's single imaging series)."""
+def _choose_series(path: Path, role: str) -> str | None:
+    """SeriesInstanceUID to load from a DICOM folder: its only series, or the one with ``role``."""
+    infos = [info for info in ingest.discover(path) if info.n_slices > 1]
+    if len(infos) <= 1:
+        return infos[0].series_uid if infos else None
+    chosen = [info for info in infos if info.role == role]
+    if len(chosen) == 1:
+        return chosen[0].series_uid
+    listing = "; ".join(f"{info.series_number} {info.description!r} ({info.role})" for info in infos)
+    raise UsageError(
+        f"{path} holds several series and {'none' if not chosen else 'more than one'} has the role "
+        f"{role!r}: {listing}; point to the series' own folder"
+    )
+
+
+def load_image(path: str | Path, *, role: str = "ct_myelogram") -> Volume:
+    """A 3-D image from a NIfTI file or a DICOM folder (its single series, or the one with ``role``)."""
     path = Path(path)
     if not path.exists():
         raise InputDataError(f"{path}: no such file or folder")
@@ -42,21 +58,20 @@ def load_image(path: str | Path) -> Volume:
         if array.ndim != 3:
             raise InputDataError(f"{path}: expected a 3-D image, got shape {array.shape}")
         return Volume(array.astype(np.float32), volume.affine_lps, {"path": path.name, "source": "nifti"})
-    from pipeline import ingest  # the DICOM loader of the ingest stage
-
-    volume = ingest.load_series(path)
+    series = _choose_series(path, role) if path.is_dir() else None
+    volume = ingest.load_series(path, series)
     if volume.array.ndim != 3:
         raise InputDataError(f"{path}: expected a 3-D image series, got shape {volume.array.shape}")
     return volume
 
 
-def source_datasets(path: str | Path) -> list[pydicom.Dataset] | None:
+def source_datasets(path: str | Path, *, role: str = "ct_myelogram") -> list[pydicom.Dataset] | None:
     """Headers of the DICOM images a SEG must reference (None for NIfTI input)."""
+    path = Path(path)
     if is_nifti(path):
         return None
-    from pipeline import ingest
-
-    return list(ingest.series_datasets(Path(path), None))
+    series = _choose_series(path, role) if path.is_dir() else None
+    return list(ingest.series_datasets(path, series))
 
 
 def vascular_modality(volume: Volume, requested: str) -> str:

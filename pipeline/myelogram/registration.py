@@ -25,6 +25,8 @@ class RigidRegistration:
     ----------
     resampled : Volume
         The vascular image on the CT grid (outside its field of view: its minimum value).
+    field_of_view : ndarray of bool
+        CT voxels that the vascular series covers.
     vascular_to_ct_lps : (4, 4) ndarray
         Maps points of the vascular series (LPS mm) onto the CT (LPS mm).
     mutual_information : float
@@ -34,6 +36,7 @@ class RigidRegistration:
     """
 
     resampled: Volume
+    field_of_view: np.ndarray
     vascular_to_ct_lps: np.ndarray
     mutual_information: float
     iterations: int
@@ -101,8 +104,13 @@ def register_rigid(
     low = float(np.min(vascular.array))
     resampled_image = sitk.Resample(moving, ct.to_sitk(), transform, sitk.sitkLinear, low, sitk.sitkFloat32)
     resampled = Volume.from_sitk(resampled_image, {"source": "vascular series registered to CT"})
+    ones = sitk.Image(moving.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(moving)
+    covered = sitk.Resample(ones, ct.to_sitk(), transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    field_of_view = Volume.from_sitk(covered).array > 0
     return RigidRegistration(
         resampled=resampled,
+        field_of_view=field_of_view,
         vascular_to_ct_lps=vascular_to_ct,
         mutual_information=-float(method.GetMetricValue()),
         iterations=int(method.GetOptimizerIteration()),

@@ -27,10 +27,12 @@ from pipeline.volume import Volume
 
 # V3 diameter about 4.4-4.6 mm (domain-facts §5).
 VA_RADIUS_MM = 2.25
-# Needle-to-vessel margin: no published value; EST >= 3 mm (domain-facts §5).
-SAFETY_MARGIN_MM = 3.0
+# Lateral needle paths are followed to this distance from the cord centre.
+LATERAL_REACH_MM = 45.0
 # CTA lumen (EST 250-500 HU; domain-facts §5): accept 180-800 HU (partial volume, dense boluses).
 CTA_LUMEN_HU = (180.0, 800.0)
+# Skeleton pieces closer than this are joined when tracing an artery's centreline.
+BRIDGE_MM = 6.0
 # Region searched for the arteries in the anatomical frame (mm): lateral to the canal, C2 to foramen magnum.
 SEARCH_X_MM = (6.0, 40.0)
 SEARCH_Y_MM = (-22.0, 16.0)
@@ -62,6 +64,7 @@ def segment_arteries(
     frame: AnatomicalFrame,
     exclude: np.ndarray,
     ct_hu: np.ndarray,
+    field_of_view: np.ndarray | None = None,
 ) -> dict[str, VertebralArtery]:
     """Vertebral arteries on a vascular image already resampled onto the CT grid.
 
@@ -77,6 +80,8 @@ def segment_arteries(
         Voxels that cannot be artery: the CT's bone, thecal sac and cord.
     ct_hu : ndarray
         The CT myelogram (air, below -500 HU, is excluded too: it is dark on T2).
+    field_of_view : ndarray of bool, optional
+        CT voxels covered by the vascular series (outside it the resampled image is only padding).
     """
     image = np.asarray(vascular_on_ct.array, dtype=np.float32)
     index = np.indices(image.shape, dtype=np.float32).reshape(3, -1).T
@@ -90,6 +95,8 @@ def segment_arteries(
         & (local[..., 2] >= SEARCH_Z_MM[0])
         & (local[..., 2] <= SEARCH_Z_MM[1])
     )
+    if field_of_view is not None:
+        region &= ndimage.binary_erosion(field_of_view, iterations=2)
     spacing = vascular_on_ct.spacing_mm
     # One voxel around the CT's bone also removes the partial-volume rim of cortex, which passes
     # through the lumen's intensity range on CTA.
@@ -118,6 +125,9 @@ def segment_arteries(
         on_side = (np.sign(side_of) == sign) & (sizes * voxel_mm3 >= 25.0)
         if not on_side.any():
             continue
+        # The artery is the largest piece; pieces at least a third its size are parts of it cut apart.
+        largest = int(np.max(np.where(on_side, sizes, 0)))
+        on_side &= sizes >= largest / 3
         mask = on_side[labels]
         centerline = _tube_centerline(mask, vascular_on_ct, frame)
         length_mm = _path_length(centerline)
@@ -135,11 +145,19 @@ def _path_length(points: np.ndarray) -> float:
 
 
 def _tube_centerline(mask: np.ndarray, grid: Volume, frame: AnatomicalFrame) -> np.ndarray:
-    """Centreline of a tubular mask: its 3-D skeleton, ordered along the tube.
+    """Centreline of a tubular mask: the shortest skeleton path between its lowest and highest ends.
 
-    Skeleton points are chained greedily from the lowest one (the artery enters from below through C2);
-    the chain follows the nearest unvisited point, which walks along a tube without branches.
+    The skeleton (Lee et al. 1994, as in scikit-image) of a tube is its axis plus short spurs. The
+    vertebral artery enters the field of view from below (through C2) and leaves it above (towards the
+    foramen magnum), so the geodesic path through the skeleton graph from its lowest to its highest point
+    follows the axis and ignores spurs; steps are weighted by the inverse squared depth inside the lumen
+    so that the path keeps to the thick lumen rather than to thin false bridges. Skeleton pieces up to 6 mm apart are linked (at a high cost),
+    bridging places where the lumen was cut (an artery hugging its foramen). The path is smoothed over
+    about 1.5 mm to remove the voxel staircase.
     """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+    from scipy.spatial import cKDTree
     from skimage.morphology import skeletonize
 
     nonzero = np.argwhere(mask)
@@ -147,24 +165,44 @@ def _tube_centerline(mask: np.ndarray, grid: Volume, frame: AnatomicalFrame) -> 
     hi = nonzero.max(axis=0) + 3
     crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     skeleton = skeletonize(crop)
+    depth_mm = ndimage.distance_transform_edt(crop, sampling=grid.spacing_mm)
     points_index = np.argwhere(skeleton) + lo
+    node_depth = np.maximum(depth_mm[tuple((points_index - lo).T)], 0.3)
     if len(points_index) < 2:
-        return grid.index_to_lps(nonzero.mean(axis=0)[None, :])
+        return grid.index_to_lps(nonzero.mean(axis=0)[None, :].astype(float))
     points = grid.index_to_lps(points_index.astype(float))
+    tree = cKDTree(points)
+    neighbour_mm = 1.01 * float(np.linalg.norm(grid.spacing_mm))
+    pairs = tree.query_pairs(BRIDGE_MM, output_type="ndarray")
+    lengths = np.linalg.norm(points[pairs[:, 0]] - points[pairs[:, 1]], axis=1)
+    # Adjacent skeleton voxels cost their distance; a bridge across a gap costs far more, so that it is
+    # used only to join pieces (never as a short cut across a loop of the artery).
+    cost = np.where(lengths <= neighbour_mm, lengths, 10.0 * lengths + 50.0)
+    # Travel along the lumen's axis is cheap, along thin rims (partial volume next to bone) dear: the
+    # cost is divided by the squared depth inside the mask (a minimal path in a vesselness-like metric).
+    cost = cost / (node_depth[pairs[:, 0]] * node_depth[pairs[:, 1]])
+    n = len(points)
+    graph = coo_matrix((cost, (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()
     heights = frame.to_frame(points)[:, 2]
-    order = [int(np.argmin(heights))]
-    remaining = np.ones(len(points), dtype=bool)
-    remaining[order[0]] = False
-    step_limit = max(6.0, 3.0 * float(max(grid.spacing_mm)))  # bridges short breaks in foramina
-    while remaining.any():
-        last = points[order[-1]]
-        distance = np.where(remaining, np.linalg.norm(points - last, axis=1), np.inf)
-        nearest = int(np.argmin(distance))
-        if distance[nearest] > step_limit:
-            break
-        order.append(nearest)
-        remaining[nearest] = False
-    return points[order]
+    start = int(np.argmin(heights))
+    distances, predecessors = dijkstra(graph, directed=False, indices=start, return_predecessors=True)
+    reachable = np.isfinite(distances)
+    end = int(np.argmax(np.where(reachable, heights, -np.inf)))
+    path = [end]
+    while path[-1] != start and predecessors[path[-1]] >= 0:
+        path.append(int(predecessors[path[-1]]))
+    ordered = points[np.asarray(path[::-1])]
+    if frame.to_frame(ordered[-1])[2] < frame.to_frame(ordered[0])[2]:
+        ordered = ordered[::-1]
+    window = max(1, round(1.5 / float(min(grid.spacing_mm))))
+    if len(ordered) > 2 * window + 1:
+        kernel = np.ones(2 * window + 1) / (2 * window + 1)
+        smoothed = np.stack(
+            [np.convolve(np.pad(ordered[:, a], window, mode="edge"), kernel, mode="valid") for a in range(3)],
+            axis=1,
+        )
+        ordered = smoothed
+    return ordered
 
 
 def estimate_arteries(
@@ -218,21 +256,20 @@ def _densify(points: np.ndarray, step_mm: float) -> np.ndarray:
     return np.concatenate(pieces)
 
 
-def overlaps_lateral_path(
-    artery: VertebralArtery, dural_entry_lps_mm: np.ndarray, frame: AnatomicalFrame, side: str
-) -> tuple[bool, float]:
-    """Whether the artery lies over the straight lateral path to the dentate ligament, and its clearance.
+def lateral_path_clearance_mm(
+    artery: VertebralArtery, pial_entry_lps_mm: np.ndarray, frame: AnatomicalFrame, side: str
+) -> float:
+    """Clearance between the artery's wall and a straight lateral needle path (negative: it is crossed).
 
-    The path runs from the dura at the planning level straight out laterally (the frame's left or right
-    axis) for 50 mm. It is overlapped when the artery's centreline passes within its radius plus the
-    3 mm safety margin (EST, domain-facts §5) of the path. Returns (overlap, wall-to-axis clearance mm).
+    The path is Rosomoff's coronal-plane puncture (domain-facts §4): from the pial entry point straight
+    out along the frame's left-right axis, in the planning plane, to ``LATERAL_REACH_MM`` from the cord
+    centre (beyond the vertebral arteries, ~27 mm from the midline).
     """
     sign = 1.0 if side == "left" else -1.0
-    start = frame.to_frame(dural_entry_lps_mm)
+    start = frame.to_frame(pial_entry_lps_mm)
     points = frame.to_frame(artery.centerline_lps_mm)
-    # Distance from each centreline point to the segment start + t * (sign, 0, 0), t in [0, 50].
-    t = np.clip(sign * (points[:, 0] - start[0]), 0.0, 50.0)
+    reach = max(LATERAL_REACH_MM - sign * start[0], 0.0)
+    t = np.clip(sign * (points[:, 0] - start[0]), 0.0, reach)
     nearest = start + np.outer(t, np.array([sign, 0.0, 0.0]))
     distance = np.linalg.norm(points - nearest, axis=1)
-    clearance = float(distance.min() - artery.radius_mm)
-    return clearance <= SAFETY_MARGIN_MM, clearance
+    return float(distance.min() - artery.radius_mm)
