@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -98,6 +99,8 @@ _SUBCOMMANDS.extend([_add_inspect, _add_convert])
 
 
 def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
     parser = subparsers.add_parser(
         "dti",
         help="fit the diffusion tensor and compare the cordotomy lesion with its contralateral homolog",
@@ -127,7 +130,7 @@ def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--motion-correction",
         action="store_true",
-        help="register each volume rigidly to the mean b0 and rotate its gradient direction (SimpleITK)",
+        help="register each volume rigidly to the mean b0 and turn its gradient direction (SimpleITK)",
     )
     parser.add_argument(
         "--md-threshold",
@@ -209,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
     logging.basicConfig(level=level, format="cordotomy: %(message)s", stream=sys.stderr, force=True)
+    # Libraries narrate their internals at INFO (highdicom: every attribute module it copies).
+    for library in ("highdicom", "snakemake"):
+        logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`cordotomy inspect DIR | head`): not an error of ours.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
 
 
 # -- cordotomy phantom ----------------------------------------------------------------------------------

@@ -132,3 +132,20 @@ def test_build_copies_seeds_into_the_package(tmp_path: Path) -> None:
     built = sorted(p.name for p in (tmp_path / "pipeline" / "_seeds").glob("*.yaml"))
     assert built == sorted(p.name for p in seeds_directory().glob("*.yaml"))
     assert (tmp_path / "pipeline" / "seeds.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "tissue", ["fat", "muscle", "unenhanced_blood", "cord", "contrast_csf", "cortical_bone"]
+)
+def test_phantom_hu_values_lie_in_their_published_ranges(tissue: str) -> None:
+    seeds = load_seeds()
+    low, high = seeds.numbers(f"ct.hu_range.{tissue}")
+    phantom_value = {
+        "fat": "fat",
+        "muscle": "muscle",
+        "unenhanced_blood": "unenhanced_vessel",
+        "cord": "cord_white_matter",
+        "contrast_csf": "csf_contrast",
+        "cortical_bone": "cortical_bone",
+    }[tissue]
+    assert low <= seeds.number(f"ct.hu.{phantom_value}") <= high

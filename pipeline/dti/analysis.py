@@ -15,10 +15,17 @@ import numpy as np
 from pipeline.dti.fit import fit_tensors
 from pipeline.dti.gradients import gradient_table
 from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_midline, homolog_mask, side_of
-from pipeline.dti.lesion import detect_lesion
+from pipeline.dti.lesion import MIN_LESION_VOXELS, SMOOTHING_SIGMA_PIXELS, detect_lesion
 from pipeline.dti.maps import TensorMaps
 from pipeline.dti.motion import MotionCorrection, correct_motion
-from pipeline.dti.roi import METRICS, RoiMetrics, change_percent, lesion_cord_fraction_percent, roi_metrics
+from pipeline.dti.roi import (
+    METRICS,
+    RoiMetrics,
+    change_percent,
+    lesion_cord_fraction_percent,
+    lesion_partial_volume_fraction_percent,
+    roi_metrics,
+)
 from pipeline.errors import AnalysisError, InputDataError, UsageError
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
@@ -50,12 +57,20 @@ class DtiAnalysis:
         ``"mask"`` or ``"segmented"`` (on the mean b0).
     lesion_side : str
     lesion_cord_fraction_percent : float
+        The lesion's share of the cord cross-section on its slices, compared with the published
+        threshold: for a detected lesion the partial-volume estimate (its ROI is a conservative core),
+        for a given mask the mask's own share (see ``lesion_cord_fraction_method``).
+    lesion_roi_cord_fraction_percent : float
+        Share of the cord's voxels that the lesion ROI holds, on its slices.
+    lesion_cord_fraction_method : str
+        ``"partial_volume"`` or ``"roi"``.
     parameters : dict
         Every parameter used, with value and source.
     midline : CordMidline
     motion : MotionCorrection or None
+        Transforms found when motion correction was asked for.
     bvals_s_mm2, bvecs : ndarrays
-        The encoding the tensors were fitted with (b-vectors rotated when motion-corrected).
+        The encoding the tensors were fitted with (b-vectors turned when motion-corrected).
     """
 
     maps: TensorMaps
@@ -71,6 +86,8 @@ class DtiAnalysis:
     cord_source: str
     lesion_side: str
     lesion_cord_fraction_percent: float
+    lesion_roi_cord_fraction_percent: float
+    lesion_cord_fraction_method: str
     parameters: dict[str, Any]
     midline: CordMidline
     motion: MotionCorrection | None
@@ -131,7 +148,8 @@ def analyse_dwi(
     fit_method : str
         ``WLS`` (default), ``OLS``, ``NLLS`` or ``RESTORE`` (see :func:`pipeline.dti.fit_tensors`).
     motion_correction : bool
-        Register each volume rigidly to the mean b0 and rotate its gradient first.
+        Register each volume rigidly to the mean b0 (SimpleITK, mutual information) and turn its
+        gradient direction with the rotation found (:func:`pipeline.dti.correct_motion`).
     detection_threshold_percent : float, optional
         MD asymmetry threshold of the detection; default the reference MD change from seeds/.
     seeds : Seeds, optional
@@ -161,8 +179,8 @@ def analyse_dwi(
         if mask is not None and np.asarray(mask).shape != shape:
             raise InputDataError(f"{name} shape {np.asarray(mask).shape} does not match the DWI grid {shape}")
 
-    motion = None
     bvals, vectors = table.bvals_s_mm2, table.bvecs
+    motion = None
     if motion_correction:
         motion = correct_motion(dwi, bvals, vectors, table.b0_mask)
         data = np.asarray(motion.volume.array)
@@ -190,7 +208,6 @@ def analyse_dwi(
             "value": 1e-4,
             "source": "dipy MIN_POSITIVE_SIGNAL (signal floor before the logarithm)",
         },
-        "motion_correction": {"value": bool(motion_correction), "source": "user choice"},
         "reference_change_percent": {m: _parameter(seeds, f"{REFERENCE_CHANGE_KEY}.{m}") for m in METRICS},
         "lesion_cord_fraction_min_percent": _parameter(seeds, CORD_FRACTION_KEY),
         "b_values_s_mm2": sorted({round(float(b), 1) for b in bvals}),
@@ -211,6 +228,14 @@ def analyse_dwi(
                 else "user choice"
             ),
         }
+        parameters["detection_smoothing_sigma_pixels"] = {
+            "value": SMOOTHING_SIGMA_PIXELS,
+            "source": "method constant (pipeline.dti.lesion): damps voxel noise, keeps a lesion a few pixels wide",
+        }
+        parameters["detection_min_voxels"] = {
+            "value": MIN_LESION_VOXELS,
+            "source": "method constant (pipeline.dti.lesion): one or two voxels cannot be told from noise",
+        }
     else:
         lesion = np.asarray(lesion_mask, dtype=bool)
         side = side_of(lesion, midline)
@@ -227,6 +252,16 @@ def analyse_dwi(
     voxel_mm3 = float(abs(np.linalg.det(dwi.affine_lps[:3, :3])))
     lesion_metrics = roi_metrics(maps, lesion, voxel_mm3, name="lesion")
     homolog_metrics = roi_metrics(maps, homolog, voxel_mm3, name="homolog")
+    roi_fraction = lesion_cord_fraction_percent(lesion, cord)
+    partial = None
+    if lesion_source == "detected":
+        partial = lesion_partial_volume_fraction_percent(
+            maps.md,
+            lesion,
+            cord,
+            lesion_md_mm2_s=lesion_metrics.md_mm2_s,
+            homolog_md_mm2_s=homolog_metrics.md_mm2_s,
+        )
     return DtiAnalysis(
         maps=maps,
         grid=grid,
@@ -240,7 +275,9 @@ def analyse_dwi(
         lesion_source=lesion_source,
         cord_source=cord_source,
         lesion_side=side,
-        lesion_cord_fraction_percent=lesion_cord_fraction_percent(lesion, cord),
+        lesion_cord_fraction_percent=roi_fraction if partial is None else partial,
+        lesion_roi_cord_fraction_percent=roi_fraction,
+        lesion_cord_fraction_method="roi" if partial is None else "partial_volume",
         parameters=parameters,
         midline=midline,
         motion=motion,

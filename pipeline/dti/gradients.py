@@ -91,8 +91,8 @@ def distinct_directions(unit_vectors: np.ndarray, *, tolerance_deg: float = 1.0)
 
 
 def gradient_table(
-    bvals_s_mm2: np.ndarray,
-    bvecs: np.ndarray,
+    bvals_s_mm2: np.ndarray | None,
+    bvecs: np.ndarray | None,
     *,
     n_volumes: int | None = None,
     source: str = "diffusion series",

@@ -29,6 +29,7 @@ __all__ = ["Anatomy", "Regions", "evaluate_regions", "smooth_field"]
 C1_POSTERIOR_ARCH_Z = (6.5, 15.0)
 C2_LAMINA_TOP_Z = -5.0
 C1_TRANSVERSE_FORAMEN_XY = (27.0, -7.5)
+BONE_WARP_MM = 0.5  # amplitude (SD) of the smooth warp of bone shapes
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ class Regions:
     fat: np.ndarray
     air: np.ndarray
     ligaments_soft: np.ndarray
+    carotid: np.ndarray
+    jugular: np.ndarray
 
     @property
     def bone(self) -> np.ndarray:
@@ -148,7 +151,7 @@ def _c1(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     lateral_masses = superellipsoid(ax, y, z, (18.5, -9.0, 11.0), (6.5, 9.0, 8.5), power=2.6)
     posterior_tubercle = ellipsoid(x, y, z, (0.0, 15.5, 10.75), (6.0, 3.0, 4.5))
     anterior_tubercle = ellipsoid(x, y, z, (0.0, -23.0, 12.0), (4.0, 2.0, 4.0))
-    transverse = superellipsoid(ax, y, z, (28.0, -7.5, 10.75), (7.0, 4.6, 3.3), power=3.0)
+    transverse = superellipsoid(ax, y, z, (28.0, -7.5, 10.75), (7.0, 5.8, 4.2), power=3.0)
     foramen = elliptic_cylinder_z(ax, y, z, C1_TRANSVERSE_FORAMEN_XY, (3.2, 3.2), (0.0, 20.0))
     return (ring | lateral_masses | posterior_tubercle | anterior_tubercle | transverse) & ~foramen
 
@@ -176,7 +179,7 @@ def _c2(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         & ((x / half_width) ** 2 + ((z + 12.5 + 3.0 * along) / (5.5 - 1.5 * along)) ** 2 <= 1.0)
         & ~((ax < 1.0) & (y > 26.0))
     )
-    transverse = superellipsoid(ax, y, z, (22.5, -8.5, -9.5), (5.5, 4.5, 3.5), power=3.0)
+    transverse = superellipsoid(ax, y, z, (22.5, -8.5, -9.5), (6.0, 5.8, 3.5), power=3.0)
     return body | dens | pedicles | superior_facets | inferior_facets | laminae | spinous | transverse
 
 
@@ -217,11 +220,20 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
     """
     shape = x.shape
     ax = np.abs(x)
-    c1 = _c1(x, y, z)
-    c2 = _c2(x, y, z)
-    other = _occiput(x, y, z)
+    # Bones are drawn in slightly warped coordinates (smooth, <= ~1 mm): real vertebrae are neither
+    # exactly symmetric nor made of perfect ellipses. The cord, sac and arteries are not warped, so the
+    # truth points (on the cord) stay exact and the arteries still carve their own foramina.
+    wx, wy, wz = (
+        x + BONE_WARP_MM * smooth_field(x, y, z, seed=31, wavelength_mm=(18.0, 40.0), terms=6),
+        y + BONE_WARP_MM * smooth_field(x, y, z, seed=37, wavelength_mm=(18.0, 40.0), terms=6),
+        z + BONE_WARP_MM * smooth_field(x, y, z, seed=41, wavelength_mm=(18.0, 40.0), terms=6),
+    )
+    c1 = _c1(wx, wy, wz)
+    c2 = _c2(wx, wy, wz)
+    other = _occiput(wx, wy, wz)
     for top in (-25.0, -41.0, -57.0, -73.0):
-        other |= _subaxial(x, y, z, top)
+        other |= _subaxial(wx, wy, wz, top)
+    del wx, wy, wz
     disc = np.zeros(shape, dtype=bool)
     for top, bottom in ((-22.0, -25.0), (-38.0, -41.0), (-54.0, -57.0), (-70.0, -73.0)):
         disc |= elliptic_cylinder_z(x, y, z, (0.0, -16.8), (8.3, 7.3), (bottom, top))
@@ -289,6 +301,10 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
         | (y > 41.0 + 2.0 * marbling)  # subcutaneous fat
     ) & ~bone
     air = ((x / 15.0) ** 2 + ((y + 42.0) / 6.5) ** 2 <= 1.0) & ~bone
+    # Carotid sheath in front of the C1 transverse process: internal carotid artery (anteromedial) and
+    # internal jugular vein (posterolateral); unlabelled (not in the output contract) but present.
+    carotid = ((ax - 33.0 + 0.1 * z) ** 2 + (y + 28.0) ** 2 <= 2.6**2) & ~bone
+    jugular = (((ax - 40.0) / 5.0) ** 2 + ((y + 20.0) / 3.5) ** 2 <= 1.0) & ~bone & ~carotid
     return Regions(
         c1=c1,
         c2=c2,
@@ -305,5 +321,7 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
         venous_plexus=venous,
         fat=fat,
         air=air,
+        carotid=carotid,
+        jugular=jugular,
         ligaments_soft=ligaments_soft,
     )

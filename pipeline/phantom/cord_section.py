@@ -44,8 +44,8 @@ class CordSection:
     ap_mm, transverse_mm : float
         Cord diameters (Kanpolat et al. 1995 range at C1-C2: AP 7.0-11.4, transverse 9.0-14.0 mm).
     lesion_radius_mm : float
-        In-plane radius of the ablation lesion (EST 2-3 mm across for an 80 °C/60 s lesion, domain-facts §3,
-        plus surrounding cytotoxic oedema).
+        In-plane radius of the lesion seen on follow-up DWI (ablation plus cytotoxic oedema; the value used
+        by the generators comes from ``seeds/diffusion.yaml``).
     """
 
     ap_mm: float = 8.5

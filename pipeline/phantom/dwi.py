@@ -195,6 +195,7 @@ def make_dwi_phantom(
             if cord_transverse_mm is not None
             else seeds.number("anatomy.cord.transverse_mm")
         ),
+        lesion_radius_mm=seeds.number("diffusion.lesion_radius_mm"),
     )
     sac_semi = (
         seeds.number("anatomy.dural_sac.transverse_mm") / 2.0,

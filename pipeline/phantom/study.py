@@ -20,7 +20,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from pipeline.phantom.dwi import DwiPhantom, make_dwi_phantom
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
 
-__all__ = ["CT_SERIES", "DWI_SERIES", "VASCULAR_SERIES", "write_study"]
+__all__ = ["CT_SERIES", "DWI_SERIES", "VASCULAR_SERIES", "Study", "make_study", "save_study", "write_study"]
 
 CT_SERIES = SeriesInfo(2, "CT myelogram C1-C2 bone 0.8mm", frame_key="ct-session", time="101500")
 VASCULAR_SERIES = {
@@ -148,7 +148,9 @@ def save_study(study_data: Study, folder: str | Path, *, transfer_syntax: str = 
     truth = dict(case.truth)
     study = StudyInfo(key=f"{variant}-seed{seed}-{vascular}")
     dicom = folder / "dicom"
-    write_ct_series(case.ct, dicom / "ct_myelogram", study, CT_SERIES, transfer_syntax=transfer_syntax)
+    # The description names the slice thickness, as scanners do (0.8 mm default, 0.6/1.25 mm variants).
+    ct_series = replace(CT_SERIES, description=f"CT myelogram C1-C2 bone {case.ct.spacing_mm[2]:.3g}mm")
+    write_ct_series(case.ct, dicom / "ct_myelogram", study, ct_series, transfer_syntax=transfer_syntax)
     vascular_series = VASCULAR_SERIES[vascular]
     if case.vascular is None or case.vascular_labels is None:
         raise RuntimeError(f"make_ct_case returned no {vascular} series")  # cannot happen: it was requested

@@ -59,6 +59,10 @@ def ct_hu_map(
     image[regions.grey_matter] = hu("cord_grey_matter")
     vessel = hu("enhanced_vessel") if enhanced_vessels else hu("unenhanced_vessel")
     image[regions.va_left | regions.va_right] = vessel
+    image[regions.carotid] = vessel
+    image[regions.jugular] = hu("unenhanced_vessel") + (
+        0.3 * (vessel - hu("unenhanced_vessel"))
+    )  # venous lag
     bone = regions.bone
     cortical = bone & (bone_depth_mm <= seeds.number("ct.cortical_thickness_mm"))
     image[bone] = hu("cancellous_bone") + np.float32(70.0) * trabecular_texture[bone]
@@ -82,4 +86,6 @@ def t2_signal_map(regions: Regions, bone_depth_mm: np.ndarray) -> np.ndarray:
     image[bone] = 260.0  # marrow
     image[bone & (bone_depth_mm <= 1.2)] = 15.0  # cortex: no signal
     image[regions.va_left | regions.va_right] = 20.0  # flow void
+    image[regions.carotid] = 20.0
+    image[regions.jugular] = 420.0  # slow venous flow: intermediate signal
     return image

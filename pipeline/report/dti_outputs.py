@@ -5,6 +5,9 @@ ad_mm2_s, rd_mm2_s}), ``change_percent`` = 100·(lesion − homolog)/homolog, ``
 (the primary reference's values, from seeds/), ``lesion_source``, ``lesion_side`` and
 ``lesion_cord_fraction_percent``; the maps ``OUT/dti/{fa,md,ad,rd}.nii.gz``, ``lesion.nii.gz`` and
 ``homolog.nii.gz`` lie on the DWI grid (RAS NIfTI with sform/qform, so they overlay the DWI exactly).
+Beside them: ``cord.nii.gz``, ``mean_b0.nii.gz``, ``color_fa.nii.gz`` (RGB = |v1|·FA) and ``v1.nii.gz``
+(principal eigenvector); the vector components of the last two are along the image's voxel axes in the
+FSL b-vector convention (as FSL ``dtifit`` writes V1), the frame the tensors were fitted in.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
         "lesion_source": analysis.lesion_source,
         "lesion_side": analysis.lesion_side,
         "lesion_cord_fraction_percent": _rounded(analysis.lesion_cord_fraction_percent),
+        "lesion_cord_fraction_method": analysis.lesion_cord_fraction_method,
+        "lesion_roi_cord_fraction_percent": _rounded(analysis.lesion_roi_cord_fraction_percent),
         "lesion_cord_fraction_threshold": {
             "min_percent": float(threshold["value"]),
             "meets": bool(analysis.meets_cord_fraction_threshold),
@@ -97,12 +102,11 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
     if analysis.detection:
         document["detection"] = {k: _rounded(v) for k, v in analysis.detection.items()}
     if analysis.motion is not None:
+        shifts_mm = np.linalg.norm(analysis.motion.translations_mm, axis=1)
         document["motion_correction"] = {
             "applied": True,
-            "max_rotation_deg": _rounded(float(analysis.motion.rotation_deg.max())),
-            "max_translation_mm": _rounded(
-                float(np.linalg.norm(analysis.motion.translations_mm, axis=1).max())
-            ),
+            "rotation_deg": [_rounded(float(a), 4) for a in analysis.motion.rotation_deg],
+            "translation_mm": [_rounded(float(t), 4) for t in shifts_mm],
         }
     else:
         document["motion_correction"] = {"applied": False}

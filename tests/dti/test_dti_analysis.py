@@ -133,3 +133,24 @@ def test_cord_fraction_is_area_share_over_lesion_slices() -> None:
     lesion[2:5, 2:5, 1] = True  # 9 pixels on slice 1
     lesion[2:4, 2:5, 2] = True  # 6 pixels on slice 2
     assert lesion_cord_fraction_percent(lesion, cord) == pytest.approx(100 * 15 / 72)
+
+
+FRACTION_CASES = [
+    pytest.param(0, "left", (0.0, 0.0), 0.0, id="left-centred"),
+    pytest.param(1, "right", (3.1, -2.3), 17.0, id="right-offcentre-rot17"),
+    pytest.param(2, "left", (-2.5, 1.7), -30.0, id="left-offcentre-rot-30"),
+    pytest.param(3, "right", (1.2, 2.9), 40.0, id="right-offcentre-rot40"),
+]
+
+
+@pytest.mark.parametrize(("seed", "side", "offset", "rotation"), FRACTION_CASES)
+def test_detected_lesion_cord_fraction_near_truth(seed, side, offset, rotation) -> None:
+    """Partial-volume share of the cord (truth: lesion fractions over cord fractions on the lesion slices)."""
+    phantom = make_dwi_phantom(seed=seed, cordotomy_side=side, cord_offset_mm=offset, rotation_deg=rotation)
+    analysis = _analyse(phantom)
+    assert analysis.lesion_cord_fraction_method == "partial_volume"
+    truth = phantom.truth["lesion_cord_fraction_percent"]
+    assert abs(analysis.lesion_cord_fraction_percent - truth) < 2.0
+    # The conservative ROI alone would understate it.
+    assert analysis.lesion_roi_cord_fraction_percent < analysis.lesion_cord_fraction_percent
+    assert analysis.meets_cord_fraction_threshold == (analysis.lesion_cord_fraction_percent >= 6.2)

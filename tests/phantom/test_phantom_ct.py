@@ -7,8 +7,9 @@ import pytest
 from phantom_cases import ct_case
 from scipy import ndimage
 
-from pipeline.phantom import LABELS, VARIANTS, CtCase
+from pipeline.phantom import LABELS, VARIANTS, CtCase, make_ct_case
 from pipeline.phantom.variants import get_variant
+from pipeline.seeds import load_seeds
 from pipeline.volume import Volume
 
 
@@ -262,3 +263,52 @@ def test_vascular_series_in_its_own_frame(kind: str) -> None:
     else:
         assert image[csf].mean() > 2.0 * image[cord].mean()  # T2: CSF bright, cord darker
         assert image[core].mean() < 0.2 * image[csf].mean()  # flow voids
+
+
+def test_parameters_come_from_seeds(tmp_path) -> None:
+    override = tmp_path / "mine.yaml"
+    override.write_text(
+        "anatomy: {cord: {ap_mm: 9.6, transverse_mm: 12.8}}\nct: {hu: {csf_contrast: 420.0}}\n"
+    )
+    c = make_ct_case("normal", vascular=None, seeds=load_seeds(override))
+    assert c.truth["cord"]["ap_mm"] == 9.6
+    cord, step = _cross_section(c)
+    cols = np.nonzero(cord.any(axis=0))[0]
+    assert (cols[-1] - cols[0] + 1) * step == pytest.approx(9.6, abs=0.5)
+    csf = ndimage.binary_erosion(c.labels.array == LABELS["csf"], iterations=2)
+    assert c.ct.array[csf].mean() == pytest.approx(420.0, abs=40.0)
+
+
+def _label_at(c: CtCase, points_lps: np.ndarray) -> np.ndarray:
+    index = np.rint(c.labels.lps_to_index(points_lps)).astype(int)
+    return c.labels.array[tuple(index.T)]
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_vertebral_artery_runs_through_both_foramina_and_over_the_c1_arch(side: str) -> None:
+    """Normal V3 course: through the C2 and C1 transverse foramina (bone all round), then on the
+    upper surface of the C1 posterior arch (bone just below)."""
+    c = ct_case("normal")
+    lps_from_anat = np.asarray(c.truth["pose"]["lps_from_anatomical"])
+
+    def to_lps(points: np.ndarray) -> np.ndarray:
+        return points @ lps_from_anat[:3, :3].T + lps_from_anat[:3, 3]
+
+    anatomical = (
+        np.asarray(c.truth["vertebral_artery"]["centreline_lps_mm"][side]) - lps_from_anat[:3, 3]
+    ) @ (lps_from_anat[:3, :3])
+    radius = c.truth["vertebral_artery"]["diameter_mm"] / 2.0
+    ring = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]], dtype=float) * (radius + 1.6)
+    for label, (z_lo, z_hi) in (("c2", (-11.0, -8.0)), ("c1", (8.5, 10.5))):
+        inside = anatomical[(anatomical[:, 2] >= z_lo) & (anatomical[:, 2] <= z_hi)]
+        assert len(inside) > 0
+        for point in inside:
+            around = _label_at(c, to_lps(point + ring))
+            assert np.count_nonzero(around == LABELS[label]) >= 3, (label, point, around)
+    sign = 1.0 if side == "left" else -1.0
+    groove = anatomical[
+        (sign * anatomical[:, 0] > 14.0) & (sign * anatomical[:, 0] < 21.0) & (anatomical[:, 2] > 14.0)
+    ]
+    assert len(groove) > 0
+    below = _label_at(c, to_lps(groove - np.array([0.0, 0.0, radius + 1.5])))
+    assert np.mean(below == LABELS["c1"]) > 0.8

@@ -129,3 +129,13 @@ def test_noisy_fit_is_close_to_truth() -> None:
 def test_bad_side_rejected() -> None:
     with pytest.raises(ValueError, match="side"):
         make_dwi_phantom(cordotomy_side="up")
+
+
+def test_lesion_size_near_effective_cordotomy_fractions() -> None:
+    """Berger et al.: relief went with >= 10.0 % of the cord section on T2 and >= 6.2 % on DTI; the
+    phantom lesion is of that order (partial-volume extent and pure-voxel core)."""
+    phantom = make_dwi_phantom(snr=None)
+    assert 7.0 <= phantom.truth["lesion_cord_fraction_percent"] <= 15.0
+    lesion_slices = np.nonzero(phantom.lesion_mask.any(axis=(0, 1)))[0]
+    pure = phantom.lesion_mask[..., lesion_slices].sum() / phantom.cord_mask[..., lesion_slices].sum()
+    assert 4.0 <= 100 * pure <= 10.0

@@ -1,0 +1,58 @@
+"""dti.json and the DTI NIfTI maps: contract keys, values read back, geometry of the DWI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.dti import analyse_dwi
+from pipeline.errors import UsageError
+from pipeline.phantom.dwi import make_dwi_phantom
+from pipeline.report.dti_outputs import MAP_FILES, SCHEMA, dti_document, write_dti
+from pipeline.volume import Volume
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    phantom = make_dwi_phantom(cordotomy_side="left", cord_offset_mm=(1.6, -2.4), rotation_deg=8.0)
+    return analyse_dwi(phantom.volume, phantom.bvals_s_mm2, phantom.bvecs, cord_mask=phantom.cord_mask)
+
+
+def test_document_holds_the_contract(analysis) -> None:
+    document = json.loads(json.dumps(dti_document(analysis)))  # plain JSON types only
+    assert document["schema"] == SCHEMA == "cordotomy.dti/1"
+    assert document["lesion"] == analysis.lesion.as_dict()
+    assert document["homolog"] == analysis.homolog.as_dict()
+    for metric in ("fa", "md", "ad", "rd"):
+        assert document["change_percent"][metric] == pytest.approx(analysis.change_percent[metric], rel=1e-5)
+    assert document["lesion_source"] == "detected"
+    assert document["lesion_side"] == "left"
+    assert document["lesion_cord_fraction_percent"] == pytest.approx(
+        analysis.lesion_cord_fraction_percent, rel=1e-5
+    )
+    threshold = document["lesion_cord_fraction_threshold"]
+    assert threshold["meets"] == (document["lesion_cord_fraction_percent"] >= threshold["min_percent"])
+    assert "cannot all hold" in document["notes"][0]
+    assert document["parameters"]["detection_md_threshold_percent"]["value"] == -12.0
+
+
+def test_files_are_written_atomically_and_read_back(analysis, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    written = write_dti(analysis, out)
+    assert sorted(p.relative_to(out).as_posix() for p in written) == sorted([*MAP_FILES.values(), "dti.json"])
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left behind
+    grid = analysis.grid
+    fa = Volume.from_nifti(out / "dti" / "fa.nii.gz")
+    np.testing.assert_allclose(fa.affine_lps, grid.affine_lps, atol=1e-5)
+    np.testing.assert_allclose(fa.array, analysis.maps.fa.astype(np.float32))
+    lesion = Volume.from_nifti(out / "dti" / "lesion.nii.gz").array > 0
+    np.testing.assert_array_equal(lesion, analysis.lesion_mask)
+    colour = Volume.from_nifti(out / "dti" / "color_fa.nii.gz").array
+    assert colour.shape == (*grid.shape, 3)
+    with pytest.raises(UsageError, match="--force"):
+        write_dti(analysis, out)
+    write_dti(analysis, out, force=True)
+    assert json.loads((out / "dti.json").read_text())["schema"] == SCHEMA
