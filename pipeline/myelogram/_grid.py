@@ -51,7 +51,11 @@ class AxialGrid:
             array_axis = max(free, key=lambda a: weights[lps_axis, a])
             permutation[int(lps_axis)] = array_axis
             free.discard(array_axis)
-        flips = tuple(bool(direction[lps_axis, permutation[lps_axis]] < 0) for lps_axis in range(3))
+        flips = (
+            bool(direction[0, permutation[0]] < 0),
+            bool(direction[1, permutation[1]] < 0),
+            bool(direction[2, permutation[2]] < 0),
+        )
         perm = (permutation[0], permutation[1], permutation[2])
         array = np.transpose(volume.array, perm)
         index_affine = np.eye(4)  # view index -> input index

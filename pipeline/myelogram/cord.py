@@ -232,16 +232,17 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     span = np.arange(first, last + 1)
     centre_x = np.interp(span, slices, centres[:, 0])
     centre_y = np.interp(span, slices, centres[:, 1])
-    for k, z in enumerate(span):
+    for k in range(span.size):
+        z = first + k
         centre = np.array([centre_x[k], centre_y[k]]) - crop_offset_mm
         outline = _trace(crop[:, :, z], spacing[:2], centre, model)
         if _acceptable(outline, model):
-            outlines[int(z)] = outline
+            outlines[z] = outline
     if not outlines:
         raise AnalysisError(f"cord not found in {description}: no slice gave a closed cord outline")
     # Extend past the ends of the tube while the outline holds.
     for direction, start in ((-1, min(outlines)), (1, max(outlines))):
-        z, previous = start + direction, outlines[start]
+        z, previous = int(start + direction), outlines[start]
         while 0 <= z < n_slices:
             outline = _trace(crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model)
             if not _acceptable(outline, model):

@@ -16,6 +16,7 @@ came from and carries an uncertainty in mm.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -228,7 +229,7 @@ def _section_centre(section: CordCrossSection, grid: AxialGrid) -> np.ndarray:
     return grid_lps_to_index(grid, section.center_lps_mm[None, :])[0, :2] * grid.spacing_mm[:2]
 
 
-def _view_mm_to_lps(grid: AxialGrid, z: int):
+def _view_mm_to_lps(grid: AxialGrid, z: int) -> Callable[[np.ndarray], np.ndarray]:
     spacing = grid.spacing_mm
 
     def convert(point_mm: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 from pipeline import __version__
 from pipeline.errors import InputDataError
@@ -40,7 +41,7 @@ from pipeline.volume import Volume
 logging.getLogger("highdicom").setLevel(logging.WARNING)
 
 _ANATOMY = codes.SCT.AnatomicalStructure
-_SEGMENTS: dict[int, tuple[str, object, object, object | None]] = {
+_SEGMENTS: dict[int, tuple[str, Code, Code, Code | None]] = {
     1: ("contrast-filled CSF", codes.SCT.BodySubstance, codes.SCT.CerebrospinalFluid, None),
     2: ("spinal cord", _ANATOMY, codes.SCT.SpinalCord, None),
     3: ("C1 (atlas)", _ANATOMY, codes.SCT.BoneStructureOfAtlas, None),
