@@ -74,3 +74,56 @@ def test_segment_refuses_existing_output_without_force(tmp_path: Path, real_data
     assert cli.main(["segment", str(source), "--out", str(out), "--contrast", "t2", "--force"]) == 0
     assert (out / "segmentation.nii.gz").exists()
     assert not (out / "keep.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def normal_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipeline.phantom import write_study
+
+    folder = tmp_path_factory.mktemp("study-normal")
+    write_study(folder, variant="normal", seed=2, vascular="cta")
+    return folder
+
+
+@pytest.mark.slow
+def test_segment_dicom_study_with_cta(normal_study: Path, tmp_path: Path) -> None:
+    import highdicom as hd
+    import pydicom
+
+    out = tmp_path / "out"
+    dicom = normal_study / "dicom"
+    assert cli.main(["segment", str(dicom), "--vascular", str(dicom), "--out", str(out)]) == 0
+    truth = json.loads((normal_study / "truth" / "truth.json").read_text())
+    labels = np.asarray(nib.load(str(out / "segmentation.nii.gz")).dataobj)
+    reference = np.asarray(nib.load(str(normal_study / "truth" / "segmentation.nii.gz")).dataobj)
+    assert labels.shape == reference.shape
+    cord = labels == 2
+    assert 2 * (cord & (reference == 2)).sum() / (cord.sum() + (reference == 2).sum()) >= 0.95
+    assert set(np.unique(labels)) >= {1, 2, 3, 4, 5, 6, 7}
+    summary = json.loads((out / "myelogram.json").read_text())
+    assert summary["vertebral_artery"]["source"] == "vascular_series"
+    assert summary["vertebral_artery"]["overlaps_window"] == truth["vertebral_artery"]["overlaps_window"]
+    assert summary["vertebral_artery"]["registration"]["mattes_mutual_information"] > 0
+    # The DICOM SEG references the CT series and decodes back to the same labels.
+    seg = hd.seg.segread(out / "dicom" / "seg.dcm")
+    ct_series = {
+        pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID
+        for p in (dicom / "ct_myelogram").iterdir()
+    }
+    referenced = {item.SeriesInstanceUID for item in seg.ReferencedSeriesSequence}
+    assert referenced == ct_series
+    codes = {s.SegmentLabel: s.SegmentedPropertyTypeCodeSequence[0].CodeValue for s in seg.SegmentSequence}
+    assert codes["spinal cord"] == "2748008"
+    assert codes["C1 (atlas)"] == "14806007"
+    assert codes["C2 (axis)"] == "39976000"
+
+
+def test_segment_dicom_no_contrast_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.phantom import write_study
+
+    study = tmp_path / "study"
+    write_study(study, variant="no-contrast", seed=0, vascular="cta")
+    out = tmp_path / "out"
+    assert cli.main(["segment", str(study / "dicom"), "--out", str(out)]) == 4
+    assert "no contrast in the thecal sac" in capsys.readouterr().err
+    assert not out.exists()
