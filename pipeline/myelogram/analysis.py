@@ -16,7 +16,7 @@ from pipeline.myelogram.contrast import Contrast, parse_contrast
 from pipeline.myelogram.cord import CordSegmentation, describe_volume, segment_cord
 from pipeline.myelogram.dentate import DentateAttachment, DentateLigaments, find_dentate_ligaments
 from pipeline.myelogram.frame import AnatomicalFrame
-from pipeline.myelogram.planning_frame import cord_frame, planning_frame
+from pipeline.myelogram.planning_frame import cord_frame, interlaminar_windows, planning_frame
 from pipeline.myelogram.registration import RigidRegistration, register_rigid
 from pipeline.myelogram.vessels import (
     ArterySource,
@@ -67,7 +67,7 @@ class MyelogramResult:
     overlaps_window: dict[str, bool | None]
     artery_clearance_mm: dict[str, float | None]
     registration: RigidRegistration | None
-    windows: dict[str, dict[str, float]] = field(default_factory=dict)
+    windows: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def dentate_at_planning_level(self, side: str) -> DentateAttachment | None:
         return self.dentate.at_level(side, self.frame.origin_lps_mm, self.frame.superior_lps)
@@ -151,6 +151,7 @@ def analyse_myelogram(
         clearance[side] = float(distance)
 
     labels = _label_map(image, cord, vertebrae, arteries, dentate)
+    windows = interlaminar_windows(vertebrae, frame, image.affine_lps) if vertebrae is not None else {}
     return MyelogramResult(
         labels=labels,
         cord=cord,
@@ -162,6 +163,7 @@ def analyse_myelogram(
         overlaps_window=overlaps,
         artery_clearance_mm=clearance,
         registration=registration,
+        windows=windows,
     )
 
 
@@ -247,6 +249,7 @@ def myelogram_json(result: MyelogramResult) -> dict[str, object]:
             "interlaminar_height_mm": round(
                 float(np.dot(v.c1_arch_inferior_lps_mm - v.c2_lamina_superior_lps_mm, frame.superior_lps)), 3
             ),
+            "interlaminar_window": result.windows,
             "transverse_foramina_lps_mm": {
                 side: {name: (_vector(p) if p is not None else None) for name, p in names.items()}
                 for side, names in v.foramina_lps_mm.items()

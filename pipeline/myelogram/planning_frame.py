@@ -75,3 +75,50 @@ def cord_frame(cord: CordSegmentation, *, at_lps_mm: np.ndarray | None = None) -
     superior = centerline_direction(centerline, near_lps_mm=origin)
     posterior = mean_cord_posterior(cord, superior)
     return build_frame(origin, superior, posterior, "cord_shape")
+
+
+# Lateral corridor where the needle passes between the C1 posterior arch and the C2 lamina (frame mm):
+# from just outside the sac outwards, and from the cord's equator back to the laminae.
+WINDOW_X_MM = (11.0, 24.0)
+WINDOW_Y_MM = (-2.0, 12.0)
+
+
+def interlaminar_windows(
+    vertebrae: Vertebrae, frame: AnatomicalFrame, affine_lps: np.ndarray
+) -> dict[str, dict[str, object]]:
+    """The C1-C2 interlaminar window on each side: the bone-free gap between C2 below and C1 above.
+
+    In the posterolateral corridor each side of the canal (``WINDOW_X_MM``, ``WINDOW_Y_MM``), the window
+    runs from the highest C2 bone below the planning level (lamina, facet) to the lowest C1 bone above it
+    (posterior arch, lateral mass). Heights are along the frame's superior axis.
+    """
+    result: dict[str, dict[str, object]] = {}
+    pieces = {}
+    for name, mask in (("C1", vertebrae.c1_mask), ("C2", vertebrae.c2_mask)):
+        index = np.argwhere(mask)
+        points = index @ affine_lps[:3, :3].T + affine_lps[:3, 3]
+        pieces[name] = frame.to_frame(points)
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+
+        def corridor(local: np.ndarray, sign: float = sign) -> np.ndarray:
+            x, y = sign * local[:, 0], local[:, 1]
+            inside = (
+                (x >= WINDOW_X_MM[0]) & (x <= WINDOW_X_MM[1]) & (y >= WINDOW_Y_MM[0]) & (y <= WINDOW_Y_MM[1])
+            )
+            return local[inside]
+
+        below = corridor(pieces["C2"])
+        above = corridor(pieces["C1"])
+        below = below[below[:, 2] <= 0.0]
+        above = above[above[:, 2] >= 0.0]
+        if len(below) == 0 or len(above) == 0:
+            continue
+        bottom, top = float(below[:, 2].max()), float(above[:, 2].min())
+        x_mid = sign * 0.5 * (WINDOW_X_MM[0] + WINDOW_X_MM[1])
+        y_mid = 0.5 * (WINDOW_Y_MM[0] + WINDOW_Y_MM[1])
+        result[side] = {
+            "inferior_lps_mm": [float(v) for v in frame.to_lps(np.array([x_mid, y_mid, bottom]))],
+            "superior_lps_mm": [float(v) for v in frame.to_lps(np.array([x_mid, y_mid, top]))],
+            "height_mm": round(top - bottom, 3),
+        }
+    return result

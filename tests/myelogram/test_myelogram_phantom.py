@@ -226,3 +226,21 @@ def test_refused_variants(variant: str, reason: str) -> None:
     with pytest.raises(AnalysisError, match=reason) as caught:
         analyse_myelogram(case.ct)
     assert caught.value.exit_code == 4
+
+
+def test_interlaminar_windows_match_truth_labels(seeds_folder: str) -> None:
+    from dataclasses import replace
+
+    from pipeline.myelogram.planning_frame import interlaminar_windows
+
+    case, result = _run("normal", NOISE_HU[0], None, seeds_folder)
+    assert result.vertebrae is not None
+    labels = case.labels.array
+    truth_vertebrae = replace(result.vertebrae, c1_mask=labels == 3, c2_mask=labels == 4)
+    expected = interlaminar_windows(truth_vertebrae, result.frame, case.ct.affine_lps)
+    for side in ("left", "right"):
+        found = result.windows[side]
+        # Same corridor measured on the true C1/C2: the bounds agree within about one slice (0.8 mm).
+        for key in ("inferior_lps_mm", "superior_lps_mm"):
+            assert np.linalg.norm(np.subtract(found[key], expected[side][key])) <= 1.2, (side, key)
+        assert 4.0 <= found["height_mm"] <= 15.0
