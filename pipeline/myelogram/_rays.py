@@ -122,6 +122,7 @@ def trace_outline(
     center_mm: np.ndarray,
     min_step: float,
     bone_level: float | None = None,
+    edge_image: np.ndarray | None = None,
 ) -> RayOutline:
     """Cord and sac outline on one (smoothed) slice, seen from ``center_mm`` inside the cord.
 
@@ -144,16 +145,20 @@ def trace_outline(
     directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     points_mm = center_mm[None, None, :] + radii[None, :, None] * directions[:, None, :]
     coords = (points_mm / np.asarray(spacing_mm)[None, None, :]).reshape(-1, 2).T
-    profiles = ndimage.map_coordinates(slice_image, coords, order=1, mode="nearest").reshape(
-        N_RAYS, radii.size
-    )
+    detect = ndimage.map_coordinates(slice_image, coords, order=1, mode="nearest").reshape(N_RAYS, radii.size)
+    if edge_image is None:
+        profiles = detect
+    else:
+        profiles = ndimage.map_coordinates(edge_image, coords, order=1, mode="nearest").reshape(
+            N_RAYS, radii.size
+        )
     core = profiles[:, radii <= 1.0]
     cord_level = float(np.median(core))
     cord_samples = round(CORD_SEARCH_MM / RAY_STEP_MM)
     window = round(PEAK_WINDOW_MM / RAY_STEP_MM)
     # Entering the CSF: the first sample clearly brighter than the cord.
     entry = _first_crossing(
-        profiles[:, : cord_samples + 1],
+        detect[:, : cord_samples + 1],
         np.full(N_RAYS, cord_level + min_step),
         above=True,
         start=np.zeros(N_RAYS, dtype=np.int64),

@@ -42,6 +42,9 @@ MIN_VALID_RAYS = 0.6
 SEARCH_PIXEL_MM = 0.8
 # Margin around the cord line kept for the full-resolution work.
 CROP_MARGIN_MM = 30.0
+# In-plane smoothing of the image on which edges are placed on fine CT grids (detection uses the model's
+# stronger one).
+EDGE_SMOOTHING_MM = 0.2
 # Minimum CSF-minus-cord contrast of a contrast-filled sac on CT; below it the sac holds no contrast.
 MIN_CONTRAST_HU = 120.0
 
@@ -168,12 +171,16 @@ def _chain_centres(
 
 
 def _trace(
-    slice_image: np.ndarray, spacing: np.ndarray, centre: np.ndarray, model: ContrastModel
+    slice_image: np.ndarray,
+    spacing: np.ndarray,
+    centre: np.ndarray,
+    model: ContrastModel,
+    edge_image: np.ndarray | None = None,
 ) -> RayOutline:
-    outline = trace_outline(slice_image, spacing, centre, model.min_step, model.bone_level)
+    outline = trace_outline(slice_image, spacing, centre, model.min_step, model.bone_level, edge_image)
     if np.isfinite(outline.cord_radius_mm).all():
         outline = trace_outline(
-            slice_image, spacing, outline.cord_centroid_mm(), model.min_step, model.bone_level
+            slice_image, spacing, outline.cord_centroid_mm(), model.min_step, model.bone_level, edge_image
         )
     return outline
 
@@ -223,7 +230,13 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     hi_mm = centres.max(axis=0) + CROP_MARGIN_MM
     lo = np.maximum(np.floor(lo_mm / spacing[:2]).astype(int), 0)
     hi = np.minimum(np.ceil(hi_mm / spacing[:2]).astype(int) + 1, np.asarray(image.shape[:2]))
-    crop = _smooth_in_plane(image[lo[0] : hi[0], lo[1] : hi[1], :], spacing, model.smoothing_mm)
+    raw_crop = image[lo[0] : hi[0], lo[1] : hi[1], :]
+    crop = _smooth_in_plane(raw_crop, spacing, model.smoothing_mm)
+    # Edges are placed on a lightly smoothed image: smoothing lowers the peak of a thin CSF rim (a large
+    # cord in a tight sac), which would pull both half-maximum edges into the rim.
+    # Never below half a pixel (coarse MRI pixels need the smoothing against noise and staircase).
+    edge_sigma_mm = min(model.smoothing_mm, max(EDGE_SMOOTHING_MM, 0.5 * float(min(spacing[:2]))))
+    edge_crop = _smooth_in_plane(raw_crop, spacing, edge_sigma_mm)
     crop_offset_mm = lo * spacing[:2]
 
     n_slices = image.shape[2]
@@ -235,7 +248,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     for k in range(span.size):
         z = first + k
         centre = np.array([centre_x[k], centre_y[k]]) - crop_offset_mm
-        outline = _trace(crop[:, :, z], spacing[:2], centre, model)
+        outline = _trace(crop[:, :, z], spacing[:2], centre, model, edge_crop[:, :, z])
         if _acceptable(outline, model):
             outlines[z] = outline
     if not outlines:
@@ -244,7 +257,9 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     for direction, start in ((-1, min(outlines)), (1, max(outlines))):
         z, previous = int(start + direction), outlines[start]
         while 0 <= z < n_slices:
-            outline = _trace(crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model)
+            outline = _trace(
+                crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model, edge_crop[:, :, z]
+            )
             if not _acceptable(outline, model):
                 break
             outlines[z] = outline
