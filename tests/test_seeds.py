@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -119,19 +120,22 @@ def test_missing_override_file(tmp_path: Path) -> None:
         load_seeds(tmp_path / "absent.yaml")
 
 
-def test_build_copies_seeds_into_the_package(tmp_path: Path) -> None:
-    """A regular (non-editable) install gets seeds/ as pipeline/_seeds through setup.py's build_py."""
+@pytest.mark.slow
+def test_wheel_carries_seeds_in_the_package(tmp_path: Path) -> None:
+    """A regular (non-editable) install gets seeds/ as pipeline/_seeds: build the wheel as pip would."""
     result = subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)],
-        cwd=PROJECT_ROOT,
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(PROJECT_ROOT), "-w", str(tmp_path)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    built = sorted(p.name for p in (tmp_path / "pipeline" / "_seeds").glob("*.yaml"))
+    (wheel,) = tmp_path.glob("cordotomy_pipeline-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    built = sorted(Path(n).name for n in names if n.startswith("pipeline/_seeds/") and n.endswith(".yaml"))
     assert built == sorted(p.name for p in seeds_directory().glob("*.yaml"))
-    assert (tmp_path / "pipeline" / "seeds.py").is_file()
+    assert "pipeline/seeds.py" in names
+    assert "pipeline/py.typed" in names
 
 
 @pytest.mark.parametrize(
