@@ -29,6 +29,7 @@ import pydicom
 from pipeline.errors import InputDataError
 from pipeline.ingest.frames import Frame
 from pipeline.ingest.header import EXPLICIT_BE, UNCOMPRESSED, Header
+from pipeline.ingest.prefault import Prefault
 
 CT_PADDING_HU = -1024.0
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -196,11 +197,13 @@ def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
         return sum(work(k) for k in range(*bounds))
 
     # One contiguous slab of frames per thread, not one task per frame: no per-frame future or
-    # queue overhead, and each thread first-touches (page-faults in) its own part of ``out``.
+    # queue overhead. Meanwhile a helper thread faults in the slabs' fresh pages just ahead of them.
     workers = min(_WORKERS, max(1, len(frames) // 8))
     edges = np.linspace(0, len(frames), workers + 1).round().astype(int)
     slabs = [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
-    if workers == 1:
-        return slab(slabs[0])
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return sum(pool.map(slab, slabs))
+    frame_nbytes = out[0].nbytes if len(out) else 0
+    with Prefault(out, [(a * frame_nbytes, b * frame_nbytes) for a, b in slabs]):
+        if workers == 1:
+            return slab(slabs[0])
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return sum(pool.map(slab, slabs))
