@@ -312,7 +312,7 @@ class _Layout:
     """
 
     index: np.ndarray
-    expected: np.ndarray
+    expected: bytes
     needed: int
     found: tuple[tuple[int, tuple[int, int, bytes | None]], ...]
     pixel_pos: int
@@ -329,7 +329,7 @@ def _known_layout(buf: bytes) -> _Layout | None:
         return None
     view = np.frombuffer(buf, dtype=np.uint8)
     for rank, layout in enumerate(_LAYOUTS):
-        if len(buf) >= layout.needed and np.array_equal(view[layout.index], layout.expected):
+        if len(buf) >= layout.needed and view[layout.index].tobytes() == layout.expected:
             if rank:
                 _LAYOUTS.insert(0, _LAYOUTS.pop(rank))
             return layout
@@ -348,7 +348,7 @@ def _learn_layout(
     needed = max(int(index.max()) + 1, *(stop for _tag, (_start, stop, _vr) in found.items()))
     if needed > len(buf):
         return
-    expected = np.frombuffer(buf, dtype=np.uint8)[index]
+    expected = np.frombuffer(buf, dtype=np.uint8)[index].tobytes()
     _LAYOUTS.insert(0, _Layout(index, expected, needed, tuple(found.items()), pixel_pos, explicit))
     del _LAYOUTS[_MAX_LAYOUTS:]
 
