@@ -21,6 +21,8 @@ from typing import Self
 
 import numpy as np
 
+from pipeline.ingest.header import Header
+
 _MADV_POPULATE_WRITE = 23  # linux/mman.h (asm-generic/mman-common.h)
 _CHUNK_BYTES = 4 << 20  # a few huge pages per call: small enough to keep ahead of the writers
 _MIN_BYTES = 16 << 20  # below this the helper thread costs more than it saves
@@ -83,3 +85,57 @@ class Prefault:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
+
+
+class EarlyOutput:
+    """The float32 output volume of a folder, allocated and faulted in while its headers are read.
+
+    Why: reading headers is Python work on one core; the page faults of the output (see above) can
+    run on the other core meanwhile, instead of beside the pixel readers later. The shape is a guess
+    from the first image header, (files listed, rows, columns): every file a single-frame slice of one
+    series. Each further header must fit the guess (same series, size, one frame); the first that does
+    not cancels it, and :meth:`take` hands the array over only if the loader needs exactly that shape.
+    """
+
+    def __init__(self, max_bytes: int = 2 << 30) -> None:
+        self._max_bytes = max_bytes
+        self._files = 0
+        self._key: tuple[object, ...] | None = None
+        self._array: np.ndarray | None = None
+        self._prefault: Prefault | None = None
+        self._cancelled = False
+
+    def expect(self, files: int) -> None:
+        """Number of files listed in the folder (before any header is read)."""
+        self._files = files
+
+    def see(self, header: Header) -> None:
+        """One image header of the folder, in scan order."""
+        if self._cancelled:
+            return
+        key = (header.series_key, header.rows, header.columns, header.frame_count)
+        if self._key is None:
+            rows, columns = header.rows, header.columns
+            nbytes = self._files * (rows or 0) * (columns or 0) * 4
+            if header.frame_count != 1 or not _MIN_BYTES <= nbytes <= self._max_bytes:
+                self.cancel()
+                return
+            self._key = key
+            self._array = np.empty((self._files, rows, columns), dtype=np.float32)  # type: ignore[arg-type]
+            self._prefault = Prefault(self._array, [(0, self._array.nbytes)]).__enter__()
+        elif key != self._key:
+            self.cancel()
+
+    def take(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The array if it has exactly ``shape`` (then it is the caller's), else None."""
+        array = self._array if not self._cancelled else None
+        self.cancel()
+        return array if array is not None and array.shape == shape else None
+
+    def cancel(self) -> None:
+        """Stop faulting in and drop the array (idempotent)."""
+        self._cancelled = True
+        if self._prefault is not None:
+            self._prefault.__exit__()
+            self._prefault = None
+        self._array = None
