@@ -33,6 +33,7 @@ from pipeline.ingest.prefault import Prefault
 
 CT_PADDING_HU = -1024.0
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
+_PREADV = getattr(os, "preadv", None)
 
 
 def stored_dtype(header: Header) -> np.dtype:
@@ -83,13 +84,31 @@ def _check_length(header: Header, frame_bytes: int) -> None:
 
 
 def _read_direct(header: Header, frame_index: int, out: np.ndarray) -> None:
-    """Read one uncompressed frame's bytes into ``out`` (a C-contiguous (rows, columns) array)."""
+    """Read one uncompressed frame's bytes into ``out`` (a C-contiguous (rows, columns) array).
+
+    Positional reads on a raw descriptor (``preadv``, where the system has it): no buffered file
+    object, no seek, the bytes land straight in ``out``.
+    """
     frame_bytes = out.nbytes
     _check_length(header, frame_bytes)
+    offset = header.pixel_offset + frame_index * frame_bytes  # type: ignore[operator]
+    target = out.data.cast("B")
+    got = 0
     try:
-        with open(header.path, "rb") as handle:
-            handle.seek(header.pixel_offset + frame_index * frame_bytes)  # type: ignore[operator]
-            got = handle.readinto(out.data.cast("B"))
+        if _PREADV is None:
+            with open(header.path, "rb") as handle:
+                handle.seek(offset)
+                got = handle.readinto(target)
+        else:
+            descriptor = os.open(header.path, os.O_RDONLY)
+            try:
+                while got < frame_bytes:
+                    step = _PREADV(descriptor, [target[got:]], offset + got)
+                    if step == 0:
+                        break
+                    got += step
+            finally:
+                os.close(descriptor)
     except OSError as exc:
         raise InputDataError(f"{header.path}: cannot read pixel data ({exc.strerror or exc})") from exc
     if got != frame_bytes:
