@@ -96,8 +96,9 @@ def _walk(path: Path) -> Iterable[Path]:
         return
     for root, dirs, files in os.walk(path):
         dirs.sort()
+        folder = Path(root)
         for name in sorted(files):
-            yield Path(root) / name
+            yield folder / name
         # os.walk lists dangling links and FIFOs among files; links to folders among dirs.
 
 

@@ -549,7 +549,8 @@ def read_header(path: str | Path) -> Header | None:
         The file cannot be read (permissions, dangling link, not a regular file) or is a DICOM file
         that is truncated or malformed.
     """
-    path = Path(path)
+    if not isinstance(path, Path):
+        path = Path(path)
     try:
         status = os.stat(path)
     except OSError as exc:
