@@ -7,6 +7,10 @@ encodings (explicit and implicit VR little endian, PS3.5 §7.1) itself, skipping
 (PS3.5 §7.5) without decoding them, and stops at Pixel Data (7FE0,0010). Anything else (big endian,
 deflate, files without the PS3.10 preamble, enhanced multi-frame objects whose geometry lives in
 functional-group sequences) is read with pydicom, which gives the same :class:`Header`.
+
+The files of a series are nearly always laid out alike, so the walker remembers the layouts it has
+seen (:class:`_Layout`) and, for a file that matches one in every byte the walk would decide on,
+slices the values out directly: this halves the time of a header.
 """
 
 from __future__ import annotations
