@@ -15,6 +15,7 @@ slices the values out directly: this halves the time of a header.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import struct
@@ -332,10 +333,12 @@ def _known_layout(buf: bytes) -> _Layout | None:
     if not _LAYOUTS:
         return None
     view = np.frombuffer(buf, dtype=np.uint8)
-    for rank, layout in enumerate(_LAYOUTS):
+    for rank, layout in enumerate(list(_LAYOUTS)):
         if len(buf) >= layout.needed and view[layout.index].tobytes() == layout.expected:
-            if rank:
-                _LAYOUTS.insert(0, _LAYOUTS.pop(rank))
+            if rank:  # to the front; tolerant of another thread having reordered the list meanwhile
+                with contextlib.suppress(ValueError):
+                    _LAYOUTS.remove(layout)
+                    _LAYOUTS.insert(0, layout)
             return layout
     return None
 

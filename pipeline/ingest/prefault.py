@@ -56,6 +56,7 @@ class Prefault:
         self._thread: threading.Thread | None = None
         if _MADVISE is None or not array.flags.c_contiguous or array.nbytes < _MIN_BYTES:
             return
+        self._array = array  # keeps the memory alive while the helper works on it
         base = array.ctypes.data
         self._queues = [self._chunks(base + first, base + stop) for first, stop in parts]
         self._thread = threading.Thread(target=self._run, name="prefault", daemon=True)
