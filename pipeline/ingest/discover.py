@@ -23,6 +23,7 @@ from pipeline.ingest.geometry import build_stack
 from pipeline.ingest.header import Header, orientation_matrix, read_header
 from pipeline.ingest.mosaic import mosaic_geometry
 from pipeline.ingest.pixels import check_rescale
+from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.volumes import split_volumes
 
 ROLES = ("ct_myelogram", "vascular", "dwi", "other")
@@ -95,13 +96,17 @@ def _walk(path: Path) -> Iterable[Path]:
         return
     for root, dirs, files in os.walk(path):
         dirs.sort()
+        folder = Path(root)
         for name in sorted(files):
-            yield Path(root) / name
+            yield folder / name
         # os.walk lists dangling links and FIFOs among files; links to folders among dirs.
 
 
-def scan(path: str | Path) -> Scan:
+def scan(path: str | Path, early: EarlyOutput | None = None) -> Scan:
     """Read the header of every file under ``path`` and group images by (study, series).
+
+    ``early``, if given, is shown the number of files and then every image header, so it can start
+    preparing the output volume while the scan goes on.
 
     Raises
     ------
@@ -115,7 +120,10 @@ def scan(path: str | Path) -> Scan:
     unreadable: dict[Path, str] = {}
     non_dicom = 0
     dicom_files = 0
-    for file in _walk(path):
+    files = list(_walk(path))
+    if early is not None:
+        early.expect(len(files))
+    for file in files:
         try:
             header = read_header(file)
         except InputDataError as exc:
@@ -130,6 +138,8 @@ def scan(path: str | Path) -> Scan:
         if header.rows is None and not header.has_pixel_data:
             continue  # not an image (structured report, presentation state, ...)
         groups.setdefault(header.series_key, []).append(header)
+        if early is not None:
+            early.see(header)
     return Scan(groups=groups, unreadable=unreadable, non_dicom=non_dicom, dicom_files=dicom_files)
 
 

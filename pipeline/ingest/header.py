@@ -7,14 +7,19 @@ encodings (explicit and implicit VR little endian, PS3.5 §7.1) itself, skipping
 (PS3.5 §7.5) without decoding them, and stops at Pixel Data (7FE0,0010). Anything else (big endian,
 deflate, files without the PS3.10 preamble, enhanced multi-frame objects whose geometry lives in
 functional-group sequences) is read with pydicom, which gives the same :class:`Header`.
+
+The files of a series are nearly always laid out alike, so the walker remembers the layouts it has
+seen (:class:`_Layout`) and, for a file that matches one in every byte the walk would decide on,
+slices the values out directly: this halves the time of a header.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import struct
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -219,12 +224,14 @@ def _decode(kind: str, raw: bytes, vr: bytes | None, pixel_representation: int) 
     raise ValueError(kind)
 
 
-def _skip_undefined(buf: bytes, pos: int, explicit: bool) -> int:
+def _skip_undefined(buf: bytes, pos: int, explicit: bool, trace: list[tuple[int, int]] | None) -> int:
     """Position after the delimiter of an undefined-length sequence starting at ``pos`` (PS3.5 §7.5)."""
     end = len(buf)
     while True:
         if pos + 8 > end:
             raise _Truncated
+        if trace is not None:
+            trace.append((pos, 8))
         group, element, length = struct.unpack_from("<HHI", buf, pos)
         tag = (group << 16) | element
         pos += 8
@@ -235,20 +242,23 @@ def _skip_undefined(buf: bytes, pos: int, explicit: bool) -> int:
         if length != _UNDEFINED:
             pos += length
             continue
-        pos = _walk(buf, pos, explicit, None, stop_at_item_end=True)
+        pos = _walk(buf, pos, explicit, None, trace, stop_at_item_end=True)
 
 
 def _walk(
     buf: bytes,
     pos: int,
     explicit: bool,
-    found: dict[int, tuple[bytes, bytes | None]] | None,
+    found: dict[int, tuple[int, int, bytes | None]] | None,
+    trace: list[tuple[int, int]] | None = None,
     *,
     stop_at_item_end: bool = False,
 ) -> int:
-    """Walk data elements from ``pos``; collect wanted ones into ``found`` (top level only).
+    """Walk data elements from ``pos``; collect where wanted ones are into ``found`` (top level only:
+    tag -> (start, stop, VR) of the value).
 
     Returns the position of the Pixel Data element (top level) or after the item delimiter (nested).
+    ``trace``, if given, receives (position, size) of every byte range the walk's decisions read.
     """
     end = len(buf)
     interest = _INTEREST if found is not None else _NOTHING
@@ -259,6 +269,8 @@ def _walk(
             group, element, length = _IMPLICIT_HEAD.unpack_from(buf, pos)
             vr = None
         tag = (group << 16) | element
+        if trace is not None:
+            trace.append((pos, 12 if explicit and vr in _LONG_VRS and group != 0xFFFE else 8))
         if group == 0xFFFE:
             if tag == _ITEM_END:
                 if not stop_at_item_end:
@@ -278,46 +290,119 @@ def _walk(
             pos += 8
         if length == _UNDEFINED:
             if tag in _FUNCTIONAL_GROUPS and found is not None:
-                found[tag] = (b"", vr)
+                found[tag] = (0, 0, vr)
             # An undefined-length UN element holds an implicit VR sequence (PS3.5 §6.2.2).
-            pos = _skip_undefined(buf, pos, explicit and vr != b"UN")
+            pos = _skip_undefined(buf, pos, explicit and vr != b"UN", trace)
             continue
         if tag in interest:
             if pos + length > end:
                 raise _Truncated
-            found[tag] = (buf[pos : pos + length], vr)  # type: ignore[index]
+            found[tag] = (pos, pos + length, vr)  # type: ignore[index]
         pos += length
     if stop_at_item_end or pos != end:
         raise _Truncated  # ran past the bytes we have (an element longer than what is left)
     return pos  # end of data without Pixel Data
 
 
-def _fast_header(path: Path, buf: bytes, file_size: int) -> Header:
-    """Parse ``buf`` (the start of the file, or all of it) with the fast walker."""
+@dataclass(frozen=True)
+class _Layout:
+    """Where a file's data elements lie, learnt from one fully walked file.
+
+    Files of a series are written by one program and are nearly always laid out identically: same
+    elements, same lengths, only the values differ. ``index`` lists every byte the walker read to
+    make its decisions (tags, VRs, lengths, the transfer syntax); if another file holds the same bytes
+    there, the walker would take exactly the same path through it, so the values can be sliced at
+    the learnt positions without walking again (one vectorised comparison instead of a Python step
+    per element).
+    """
+
+    index: np.ndarray
+    expected: bytes
+    needed: int
+    found: tuple[tuple[int, tuple[int, int, bytes | None]], ...]
+    pixel_pos: int
+    explicit: bool
+
+
+_LAYOUTS: list[_Layout] = []  # most recently matched first
+_MAX_LAYOUTS = 8
+
+
+def _known_layout(buf: bytes) -> _Layout | None:
+    """The first remembered layout that ``buf`` matches byte for byte where it matters."""
+    if not _LAYOUTS:
+        return None
+    view = np.frombuffer(buf, dtype=np.uint8)
+    for rank, layout in enumerate(list(_LAYOUTS)):
+        if len(buf) >= layout.needed and view[layout.index].tobytes() == layout.expected:
+            if rank:  # to the front; tolerant of another thread having reordered the list meanwhile
+                with contextlib.suppress(ValueError):
+                    _LAYOUTS.remove(layout)
+                    _LAYOUTS.insert(0, layout)
+            return layout
+    return None
+
+
+def _learn_layout(
+    buf: bytes,
+    trace: list[tuple[int, int]],
+    found: dict[int, tuple[int, int, bytes | None]],
+    pixel_pos: int,
+    explicit: bool,
+) -> None:
+    trace.append((pixel_pos, 12))  # the Pixel Data element's tag, VR and length
+    index = np.concatenate([np.arange(start, start + size, dtype=np.intp) for start, size in trace])
+    needed = max(int(index.max()) + 1, *(stop for _tag, (_start, stop, _vr) in found.items()))
+    if needed > len(buf):
+        return
+    expected = np.frombuffer(buf, dtype=np.uint8)[index].tobytes()
+    _LAYOUTS.insert(0, _Layout(index, expected, needed, tuple(found.items()), pixel_pos, explicit))
+    del _LAYOUTS[_MAX_LAYOUTS:]
+
+
+def _structure(buf: bytes) -> tuple[dict[int, tuple[int, int, bytes | None]], int, bool]:
+    """Where the wanted values and Pixel Data are in ``buf``, and whether the VR is explicit."""
+    layout = _known_layout(buf)
+    if layout is not None:
+        return dict(layout.found), layout.pixel_pos, layout.explicit
     if len(buf) < 132 or buf[128:132] != b"DICM":
         raise _Unsupported("no PS3.10 preamble")
-    found: dict[int, tuple[bytes, bytes | None]] = {}
+    found: dict[int, tuple[int, int, bytes | None]] = {}
+    trace: list[tuple[int, int]] = [(128, 4)]
     # File meta information: always explicit VR little endian (PS3.10 §7.1).
     pos = 132
     while pos + 8 <= len(buf) and struct.unpack_from("<H", buf, pos)[0] == 0x0002:
         element = struct.unpack_from("<H", buf, pos + 2)[0]
         vr = buf[pos + 4 : pos + 6]
         if vr in _LONG_VRS:
+            trace.append((pos, 12))
             (length,) = struct.unpack_from("<I", buf, pos + 8)
             pos += 12
         else:
+            trace.append((pos, 8))
             (length,) = struct.unpack_from("<H", buf, pos + 6)
             pos += 8
         if element in (0x0003, 0x0010):
-            found[0x00020000 | element] = (buf[pos : pos + length], vr)
+            found[0x00020000 | element] = (pos, pos + length, vr)
+        if element == 0x0010:
+            trace.append((pos, length))
         pos += length
-    syntax = _strip(found[0x00020010][0]) if 0x00020010 in found else ""
+    syntax = _strip(buf[found[0x00020010][0] : found[0x00020010][1]]) if 0x00020010 in found else ""
     if syntax in (EXPLICIT_BE, DEFLATED_LE) or not syntax:
         raise _Unsupported(f"transfer syntax {syntax or 'missing'}")
     explicit = syntax != IMPLICIT_LE
-    pixel_pos = _walk(buf, pos, explicit, found)
+    pixel_pos = _walk(buf, pos, explicit, found, trace)
+    if pixel_pos + 12 <= len(buf):
+        _learn_layout(buf, trace, found, pixel_pos, explicit)
+    return found, pixel_pos, explicit
+
+
+def _fast_header(path: Path, buf: bytes, file_size: int) -> Header:
+    """Parse ``buf`` (the start of the file, or all of it) with the fast walker."""
+    where, pixel_pos, explicit = _structure(buf)
     if pixel_pos >= len(buf) and len(buf) < file_size:
         raise _Truncated  # no Pixel Data yet, but only part of the file was read
+    found = {tag: (buf[start:stop], vr) for tag, (start, stop, vr) in where.items()}
     values: dict[str, Any] = {}
     representation = 0
     if 0x00280103 in found:
@@ -351,9 +436,21 @@ def _fast_header(path: Path, buf: bytes, file_size: int) -> Header:
         if pixel_length == _UNDEFINED:
             pixel_length = -1
     values = {k: v for k, v in values.items() if v is not None}
-    return Header(
+    return _new_header(
         path=path, pixel_offset=pixel_offset, pixel_length=pixel_length, file_size=file_size, **values
     )
+
+
+_DEFAULTS = {f.name: f.default for f in fields(Header) if f.default is not MISSING}
+
+
+def _new_header(**values: Any) -> Header:
+    """``Header(**values)`` without the frozen dataclass's per-field ``object.__setattr__`` calls,
+    which take half the time of reading a header (the fields are set once, never changed after)."""
+    header = object.__new__(Header)
+    header.__dict__.update(_DEFAULTS)
+    header.__dict__.update(values)
+    return header
 
 
 def _pydicom_header(path: Path, file_size: int) -> Header:
@@ -459,7 +556,8 @@ def read_header(path: str | Path) -> Header | None:
         The file cannot be read (permissions, dangling link, not a regular file) or is a DICOM file
         that is truncated or malformed.
     """
-    path = Path(path)
+    if not isinstance(path, Path):
+        path = Path(path)
     try:
         status = os.stat(path)
     except OSError as exc:

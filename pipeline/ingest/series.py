@@ -23,6 +23,7 @@ from pipeline.ingest.geometry import Stack, build_stack
 from pipeline.ingest.header import Header
 from pipeline.ingest.mosaic import is_mosaic, load_mosaic
 from pipeline.ingest.pixels import CT_PADDING_HU, read_frames
+from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.tilt import regularise
 from pipeline.ingest.volumes import split_volumes
 from pipeline.volume import Volume
@@ -53,11 +54,13 @@ def _choices(found: Scan) -> str:
     return "\n".join(lines)
 
 
-def select_series(path: str | Path, series: str | int | None = None) -> SelectedSeries:
+def select_series(
+    path: str | Path, series: str | int | None = None, *, early: EarlyOutput | None = None
+) -> SelectedSeries:
     """Find the files of one series under ``path``.
 
     ``series`` is a SeriesInstanceUID or a SeriesNumber; it may be omitted when ``path`` holds exactly
-    one series.
+    one series. ``early`` is passed to :func:`~pipeline.ingest.discover.scan`.
 
     Raises
     ------
@@ -67,7 +70,7 @@ def select_series(path: str | Path, series: str | int | None = None) -> Selected
         Several series and no (or an unknown, or an ambiguous) choice.
     """
     path = Path(path)
-    found = scan(path)
+    found = scan(path, early)
     if not found.groups:
         if found.unreadable:
             file, reason = next(iter(found.unreadable.items()))
@@ -176,12 +179,24 @@ def load_series(path: str | Path, series: str | int | None = None, *, resample: 
     path = Path(path)
     if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
         return _load_nifti(path)
-    volume, _stacks_used = load_selected(select_series(path, series), resample=resample)
+    # The output is allocated and faulted in on another thread while the headers are read.
+    early = EarlyOutput()
+    try:
+        volume, _stacks_used = load_selected(
+            select_series(path, series, early=early), resample=resample, early=early
+        )
+    finally:
+        early.cancel()
     return volume
 
 
-def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[Volume, list[Stack] | None]:
-    """Load an already selected series; also returns its volumes' stacks (None for mosaics)."""
+def load_selected(
+    selected: SelectedSeries, *, resample: bool = True, early: EarlyOutput | None = None
+) -> tuple[Volume, list[Stack] | None]:
+    """Load an already selected series; also returns its volumes' stacks (None for mosaics).
+
+    ``early`` may hold the output array, prepared while the series was selected.
+    """
     if is_mosaic(selected.headers):
         return load_mosaic(selected.headers, selected.label), None
     stacks = _stacks(selected)
@@ -199,7 +214,9 @@ def load_selected(selected: SelectedSeries, *, resample: bool = True) -> tuple[V
         )
     modality = selected.headers[0].modality
     n_slices, n_volumes = len(stack.frames), len(stacks)
-    data = np.empty((n_volumes * n_slices, stack.rows, stack.columns), dtype=np.float32)
+    shape = (n_volumes * n_slices, stack.rows, stack.columns)
+    prepared = early.take(shape) if early is not None else None
+    data = prepared if prepared is not None else np.empty(shape, dtype=np.float32)
     try:
         padded = read_frames([f for s in stacks for f in s.frames], modality, data)
     except InputDataError as exc:

@@ -10,6 +10,7 @@ import pytest
 from _ingest_support import nibabel_data, pydicom_file
 
 from pipeline.errors import InputDataError
+from pipeline.ingest import header as header_module
 from pipeline.ingest.header import UNCOMPRESSED, header_from_dataset, read_header
 
 PYDICOM_FILES = sorted(
@@ -100,3 +101,56 @@ def test_large_siemens_headers(tmp_path: Path, name: str) -> None:
     with open(path, "rb") as handle:
         handle.seek(header.pixel_offset)
         assert handle.read(64) == bytes(reference.PixelData[:64])
+
+
+def _variant(path: Path, position: list[float], sop_uid: str, description: str) -> Path:
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    ds.ImagePositionPatient = position
+    ds.SOPInstanceUID = sop_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.SeriesDescription = description
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+# Each case is read right after the first file (position "-99.5\\99.25\\1.0", UID "9.8.7.6.5",
+# description "wxyz"), whose layout the reader has then learnt: the same layout with other values
+# (must not give the first file's values; no new walk), and layouts that differ in one length.
+LAYOUT_CASES = {
+    "same-layout": ([-12.5, 13.25, 7.0], "1.2.3.4.5", "abcd", False),
+    "longer-uid": ([-12.5, 13.25, 7.0], "1.2.3.4.555", "abcd", True),
+    "longer-position": ([-1200.5, 13.25, 7.0], "1.2.3.4.5", "abcd", True),
+    "longer-description": ([-12.5, 13.25, 7.0], "1.2.3.4.5", "abcdef", True),
+}
+
+
+@pytest.mark.parametrize("case", list(LAYOUT_CASES), ids=list(LAYOUT_CASES))
+def test_learnt_layout_gives_each_files_own_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    position, uid, description, walks = LAYOUT_CASES[case]
+    first = _variant(tmp_path / "first", [-99.5, 99.25, 1.0], "9.8.7.6.5", "wxyz")
+    assert read_header(first) is not None  # learns the layout
+    path = _variant(tmp_path / "second", position, uid, description)
+    learnt: list[int] = []
+    learn = header_module._learn_layout
+    monkeypatch.setattr(header_module, "_learn_layout", lambda *a: learnt.append(1) or learn(*a))
+    header = read_header(path)
+    assert bool(learnt) == walks
+    expected = header_from_dataset(path, pydicom.dcmread(path))
+    assert header is not None
+    for name in (*FIELDS, "media_sop_instance_uid"):
+        assert getattr(header, name) == getattr(expected, name), name
+    with open(path, "rb") as handle:
+        handle.seek(header.pixel_offset)  # type: ignore[arg-type]
+        assert handle.read(64) == bytes(pydicom.dcmread(path).PixelData[:64])
+
+
+def test_learnt_layout_still_detects_truncation(tmp_path: Path) -> None:
+    """A file laid out like a learnt one but cut short inside its header is refused, not sliced."""
+    first = _variant(tmp_path / "first", [-99.5, 99.25, 1.0], "9.8.7.6.5", "wxyz")
+    assert read_header(first) is not None
+    cut = tmp_path / "cut"
+    cut.write_bytes(first.read_bytes()[:600])
+    with pytest.raises(InputDataError, match="truncated"):
+        read_header(cut)
