@@ -31,7 +31,7 @@ SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]
 _SUBCOMMANDS: list[SubcommandAdder] = []
 
 
-# -- ingest: inspect, convert ------------------------------------------------------------------------
+# -- ingest: inspect, convert --------------------------------------------------------------------------------
 
 
 def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,9 +95,64 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 _SUBCOMMANDS.extend([_add_inspect, _add_convert])
 
 
-# -- dti: tensor fit, lesion vs mirrored contralateral homolog -----------------------------------------
+# -- segment (myelogram stage) -------------------------------------------------------------------------------
+def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "segment",
+        help="segment cord, CSF, C1/C2, dentate ligaments and vertebral arteries",
+        description=(
+            "Segment a CT myelogram (or a T2/T1 MRI: cord, CSF and dentate ligaments only). Writes "
+            "OUT/segmentation.nii.gz (labels 1 CSF, 2 cord, 3 C1, 4 C2, 5 other bone, 6/7 left/right "
+            "vertebral artery, 8 dentate ligament), OUT/myelogram.json and, for DICOM input, "
+            "OUT/dicom/seg.dcm."
+        ),
+    )
+    parser.add_argument(
+        "input",
+        help="DICOM folder (its only series, or the one whose role is ct_myelogram) or NIfTI file",
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--contrast",
+        choices=["ct-myelogram", "t2", "t1"],
+        default="ct-myelogram",
+        help="image contrast: CT myelogram in HU (default), T2 MRI (CSF bright), T1 MRI (CSF dark)",
+    )
+    parser.add_argument(
+        "--vascular",
+        metavar="PATH",
+        help="CTA or 3D T2 MRI: NIfTI or DICOM folder (its only series, or the one whose role is vascular)",
+    )
+    parser.add_argument(
+        "--vascular-modality",
+        choices=["auto", "cta", "t2"],
+        default="auto",
+        help="bright arteries (cta) or flow voids (t2); auto reads the DICOM modality",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.set_defaults(run=_cmd_segment)
 
 
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from pipeline.myelogram import io as myelogram_io
+    from pipeline.myelogram.analysis import analyse_myelogram
+    from pipeline.outputs import staged_directory
+
+    image = myelogram_io.load_image(args.input)
+    vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
+    modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
+    sources = myelogram_io.source_datasets(args.input)
+    result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    with staged_directory(args.out, force=args.force) as staging:
+        myelogram_io.write_segment_outputs(result, staging, sources=sources, name=str(args.input))
+    log.info("segmentation written to %s", args.out)
+    return 0
+
+
+_SUBCOMMANDS.append(_add_segment)
+
+
+# -- dti: tensor fit, lesion vs mirrored contralateral homolog -----------------------------------------------
 def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pathlib import Path
 
@@ -188,55 +243,7 @@ def _cmd_dti(args: argparse.Namespace) -> int:
 _SUBCOMMANDS.append(_add_dti)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cordotomy",
-        description=(
-            "Imaging pipeline for CT-guided percutaneous C1-2 cordotomy: DICOM ingest, CT-myelogram "
-            "segmentation, trajectory planning, post-procedure DTI and reports. Research software, "
-            "not a medical device."
-        ),
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"cordotomy {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="show errors only")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in _SUBCOMMANDS:
-        add(subparsers)
-    return parser
-
-
-def _configure_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
-    logging.basicConfig(level=level, format="cordotomy: %(message)s", stream=sys.stderr, force=True)
-    # Libraries narrate their internals at INFO (highdicom: every attribute module it copies).
-    for library in ("highdicom", "snakemake"):
-        logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code so that tests can call ``main([...])`` in-process."""
-    parser = build_parser()
-    args = parser.parse_args(argv)  # argparse itself exits 2 on usage errors
-    _configure_logging(args.verbose, args.quiet)
-    try:
-        return int(args.run(args))
-    except CordotomyError as exc:
-        log.error("error: %s", exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
-    except BrokenPipeError:
-        # The reader of our output went away (`cordotomy inspect DIR | head`): not an error of ours.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
-        return 0
-
-
-# -- cordotomy phantom ----------------------------------------------------------------------------------
+# -- cordotomy phantom ---------------------------------------------------------------------------------------
 def _add_phantom(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pipeline.phantom import VARIANTS, VASCULAR_KINDS
 
@@ -308,61 +315,55 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
 _SUBCOMMANDS.append(_add_phantom)
 
 
-# -- segment (myelogram stage) -------------------------------------------------------------------
-def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "segment",
-        help="segment cord, CSF, C1/C2, dentate ligaments and vertebral arteries",
+# -- the command frame ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cordotomy",
         description=(
-            "Segment a CT myelogram (or a T2/T1 MRI: cord, CSF and dentate ligaments only). Writes "
-            "OUT/segmentation.nii.gz (labels 1 CSF, 2 cord, 3 C1, 4 C2, 5 other bone, 6/7 left/right "
-            "vertebral artery, 8 dentate ligament), OUT/myelogram.json and, for DICOM input, "
-            "OUT/dicom/seg.dcm."
+            "Imaging pipeline for CT-guided percutaneous C1-2 cordotomy: DICOM ingest, CT-myelogram "
+            "segmentation, trajectory planning, post-procedure DTI and reports. Research software, "
+            "not a medical device."
         ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "input",
-        help="DICOM folder (its only series, or the one whose role is ct_myelogram) or NIfTI file",
-    )
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument(
-        "--contrast",
-        choices=["ct-myelogram", "t2", "t1"],
-        default="ct-myelogram",
-        help="image contrast: CT myelogram in HU (default), T2 MRI (CSF bright), T1 MRI (CSF dark)",
-    )
-    parser.add_argument(
-        "--vascular",
-        metavar="PATH",
-        help="CTA or 3D T2 MRI: NIfTI or DICOM folder (its only series, or the one whose role is vascular)",
-    )
-    parser.add_argument(
-        "--vascular-modality",
-        choices=["auto", "cta", "t2"],
-        default="auto",
-        help="bright arteries (cta) or flow voids (t2); auto reads the DICOM modality",
-    )
-    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
-    parser.set_defaults(run=_cmd_segment)
+    parser.add_argument("--version", action="version", version=f"cordotomy {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="show errors only")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add in _SUBCOMMANDS:
+        add(subparsers)
+    return parser
 
 
-def _cmd_segment(args: argparse.Namespace) -> int:
-    from pipeline.myelogram import io as myelogram_io
-    from pipeline.myelogram.analysis import analyse_myelogram
-    from pipeline.outputs import staged_directory
-
-    image = myelogram_io.load_image(args.input)
-    vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
-    modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
-    sources = myelogram_io.source_datasets(args.input)
-    result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
-    with staged_directory(args.out, force=args.force) as staging:
-        myelogram_io.write_segment_outputs(result, staging, sources=sources, name=str(args.input))
-    log.info("segmentation written to %s", args.out)
-    return 0
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
+    logging.basicConfig(level=level, format="cordotomy: %(message)s", stream=sys.stderr, force=True)
+    # Libraries narrate their internals at INFO (highdicom: every attribute module it copies).
+    for library in ("highdicom", "snakemake"):
+        logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-_SUBCOMMANDS.append(_add_segment)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code so that tests can call ``main([...])`` in-process."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse itself exits 2 on usage errors
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args.run(args))
+    except CordotomyError as exc:
+        log.error("error: %s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`cordotomy inspect DIR | head`): not an error of ours.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
 
 
 if __name__ == "__main__":
