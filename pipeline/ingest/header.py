@@ -610,3 +610,19 @@ def orientation_matrix(orientation: tuple[float, ...]) -> np.ndarray:
     row = np.asarray(orientation[:3], dtype=np.float64)
     col = np.asarray(orientation[3:6], dtype=np.float64)
     return np.column_stack([row, col, np.cross(row, col)])
+
+
+def provenance(first: Header, source_files: list[str] | list[list[str]], n_volumes: int) -> dict[str, Any]:
+    """The metadata a loaded Volume carries about its series: identifiers and files, never the patient."""
+    return {
+        "source": "dicom",
+        "series_number": first.series_number,
+        "series_uid": first.series_uid,
+        "study_uid": first.study_uid,
+        "description": first.description,
+        "modality": first.modality,
+        "manufacturer": first.manufacturer,
+        "source_files": source_files,
+        "n_volumes": n_volumes,
+        "corrections": [],
+    }

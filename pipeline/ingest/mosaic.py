@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     from nibabel.nicom import dicomwrappers
 
 from pipeline.errors import InputDataError
-from pipeline.ingest.header import Header
+from pipeline.ingest.header import Header, provenance
 from pipeline.volume import Volume
 
 
@@ -85,18 +85,5 @@ def load_mosaic(headers: Sequence[Header], label: str) -> Volume:
     affine_lps = affine_rcs[:, [1, 0, 2, 3]]
     stacked = np.stack([a.transpose(1, 0, 2) for a in arrays], axis=-1)
     array = stacked[..., 0] if stacked.shape[-1] == 1 else stacked
-    first = ordered[0]
-    metadata = {
-        "source": "dicom",
-        "series_number": first.series_number,
-        "series_uid": first.series_uid,
-        "study_uid": first.study_uid,
-        "description": first.description,
-        "modality": first.modality,
-        "manufacturer": first.manufacturer,
-        "source_files": [str(h.path) for h in ordered],
-        "n_volumes": len(ordered),
-        "corrections": [],
-        "mosaic": True,
-    }
+    metadata = {**provenance(ordered[0], [str(h.path) for h in ordered], len(ordered)), "mosaic": True}
     return Volume(np.ascontiguousarray(array) if array.ndim == 3 else array, affine_lps, metadata)

@@ -20,7 +20,7 @@ from pipeline.errors import InputDataError, UsageError
 from pipeline.ingest.discover import Scan, scan, series_label
 from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import Stack, build_stack
-from pipeline.ingest.header import Header
+from pipeline.ingest.header import Header, provenance
 from pipeline.ingest.mosaic import is_mosaic, load_mosaic
 from pipeline.ingest.pixels import CT_PADDING_HU, read_frames
 from pipeline.ingest.prefault import EarlyOutput
@@ -133,18 +133,7 @@ def _stacks(selected: SelectedSeries) -> list[Stack]:
 def _metadata(selected: SelectedSeries, stacks: list[Stack]) -> dict[str, Any]:
     first = selected.headers[0]
     files = [[str(f.header.path) for f in s.frames] for s in stacks]
-    return {
-        "source": "dicom",
-        "series_number": first.series_number,
-        "series_uid": first.series_uid,
-        "study_uid": first.study_uid,
-        "description": first.description,
-        "modality": first.modality,
-        "manufacturer": first.manufacturer,
-        "source_files": files[0] if len(files) == 1 else files,
-        "n_volumes": len(stacks),
-        "corrections": [],
-    }
+    return provenance(first, files[0] if len(files) == 1 else files, len(stacks))
 
 
 def load_series(path: str | Path, series: str | int | None = None, *, resample: bool = True) -> Volume:
