@@ -137,6 +137,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
     from pipeline.outputs import staged_directory
+    from pipeline.report.myelogram_outputs import write_segment_outputs
 
     image = myelogram_io.load_image(args.input)
     vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
@@ -144,7 +145,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     sources = myelogram_io.source_datasets(args.input)
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
     with staged_directory(args.out, force=args.force) as staging:
-        myelogram_io.write_segment_outputs(result, staging, sources=sources, name=str(args.input))
+        write_segment_outputs(result, staging, sources=sources, name=str(args.input))
     log.info("segmentation written to %s", args.out)
     return 0
 

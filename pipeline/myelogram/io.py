@@ -7,7 +7,6 @@ and, for DICOM input, ``dicom/seg.dcm``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,6 @@ from nibabel.filebasedimages import ImageFileError
 
 from pipeline import ingest
 from pipeline.errors import InputDataError, UsageError
-from pipeline.myelogram.analysis import MyelogramResult
-from pipeline.myelogram.dicom_seg import write_dicom_seg
 from pipeline.volume import Volume
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -85,29 +82,3 @@ def vascular_modality(volume: Volume, requested: str) -> str:
         return "t2"
     # CT numbers go below -500 (air, fat); MR magnitudes do not.
     return "cta" if float(np.min(volume.array)) < -500.0 else "t2"
-
-
-def write_segment_outputs(
-    result: MyelogramResult,
-    folder: Path,
-    *,
-    sources: list[pydicom.Dataset] | None,
-    name: str,
-) -> list[Path]:
-    """Write the stage's files into ``folder`` (already staged by the caller); returns their paths."""
-    folder = Path(folder)
-    written = []
-    nifti = folder / "segmentation.nii.gz"
-    result.labels.to_nifti(dtype=np.uint8).to_filename(str(nifti))
-    written.append(nifti)
-    summary = result.to_json()
-    summary["dicom_seg"] = "dicom/seg.dcm" if sources else None
-    document = folder / "myelogram.json"
-    document.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    written.append(document)
-    if sources:
-        (folder / "dicom").mkdir(exist_ok=True)
-        seg = folder / "dicom" / "seg.dcm"
-        write_dicom_seg(result.labels, sources, seg, name=name)
-        written.append(seg)
-    return written

@@ -1,0 +1,38 @@
+"""Files of the myelogram stage (DESIGN.md §4): the label map, the findings JSON and the DICOM SEG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from pipeline.myelogram.analysis import MyelogramResult
+from pipeline.report.dicom_seg import write_dicom_seg
+
+
+def write_segment_outputs(
+    result: MyelogramResult,
+    folder: Path,
+    *,
+    sources: list[pydicom.Dataset] | None,
+    name: str,
+) -> list[Path]:
+    """Write the stage's files into ``folder`` (already staged by the caller); returns their paths."""
+    folder = Path(folder)
+    written = []
+    nifti = folder / "segmentation.nii.gz"
+    result.labels.to_nifti(dtype=np.uint8).to_filename(str(nifti))
+    written.append(nifti)
+    summary = result.to_json()
+    summary["dicom_seg"] = "dicom/seg.dcm" if sources else None
+    document = folder / "myelogram.json"
+    document.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    written.append(document)
+    if sources:
+        (folder / "dicom").mkdir(exist_ok=True)
+        seg = folder / "dicom" / "seg.dcm"
+        write_dicom_seg(result.labels, sources, seg, name=name)
+        written.append(seg)
+    return written
