@@ -16,6 +16,12 @@ from pathlib import Path
 from pipeline.errors import UsageError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def staged_directory(destination: str | Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``destination`` when the block succeeds.
@@ -30,6 +36,8 @@ def staged_directory(destination: str | Path, *, force: bool = False) -> Iterato
         raise UsageError(f"output folder {destination} is not empty; use --force to replace it")
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
+    # mkdtemp makes the folder private (0700); a result folder gets the permissions mkdir would give.
+    staging.chmod(0o777 & ~_current_umask())
     try:
         yield staging
     except BaseException:

@@ -43,3 +43,12 @@ def test_files_keep_suffix_and_land_together(tmp_path) -> None:
         raise ValueError("boom")
     assert not (tmp_path / "other.nii.gz").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dwi.bval", "dwi.nii.gz"]
+
+
+def test_result_folder_gets_ordinary_permissions(tmp_path) -> None:
+    out = tmp_path / "out"
+    reference = tmp_path / "made-by-mkdir"
+    reference.mkdir()
+    with staged_directory(out) as staging:
+        (staging / "results.json").write_text("{}")
+    assert out.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
