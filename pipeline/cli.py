@@ -12,9 +12,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import __version__
 from pipeline.errors import CordotomyError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pipeline.volume import Volume
 
 log = logging.getLogger("cordotomy")
 
@@ -35,7 +41,6 @@ _SUBCOMMANDS: list[SubcommandAdder] = []
 
 
 def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-
     parser = subparsers.add_parser(
         "inspect",
         help="list the DICOM studies/series under a folder, with roles, geometry and problems",
@@ -62,7 +67,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-
     parser = subparsers.add_parser(
         "convert",
         help="convert one DICOM series to NIfTI (+ .bval/.bvec for diffusion)",
@@ -155,8 +159,6 @@ _SUBCOMMANDS.append(_add_segment)
 
 # -- dti: tensor fit, lesion vs mirrored contralateral homolog -----------------------------------------------
 def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pathlib import Path
-
     parser = subparsers.add_parser(
         "dti",
         help="fit the diffusion tensor and compare the cordotomy lesion with its contralateral homolog",
@@ -199,6 +201,12 @@ def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=_cmd_dti)
 
 
+def _optional_mask(path: Path | None, grid: Volume, label: str) -> np.ndarray | None:
+    from pipeline import dti
+
+    return None if path is None else dti.load_mask(path, grid, label=label)
+
+
 def _cmd_dti(args: argparse.Namespace) -> int:
     from pipeline import dti
     from pipeline.ingest import load_dwi
@@ -213,14 +221,8 @@ def _cmd_dti(args: argparse.Namespace) -> int:
             dwi.volume,
             dwi.bvals_s_mm2,
             dwi.bvecs,
-            cord_mask=None
-            if args.cord_mask is None
-            else dti.load_mask(args.cord_mask, dwi.volume, label="cord mask"),
-            lesion_mask=(
-                None
-                if args.lesion_mask is None
-                else dti.load_mask(args.lesion_mask, dwi.volume, label="lesion mask")
-            ),
+            cord_mask=_optional_mask(args.cord_mask, dwi.volume, "cord mask"),
+            lesion_mask=_optional_mask(args.lesion_mask, dwi.volume, "lesion mask"),
             lesion_side=args.lesion_side,
             fit_method=args.fit_method,
             motion_correction=args.motion_correction,
