@@ -154,7 +154,7 @@ def correct_motion(
         transform.SetMatrix(tuple(rotations[index].ravel()))
         transform.SetTranslation(tuple(translations[index]))
         resampled = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        corrected[..., index] = sitk.GetArrayFromImage(resampled).transpose(2, 1, 0)
+        corrected[..., index] = Volume.from_sitk(resampled).array
     turned = rotate_bvecs(bvecs, rotations, volume.affine_lps)
     turned[b0 | (np.asarray(bvals_s_mm2) <= 0)] = 0.0
     return MotionCorrection(
