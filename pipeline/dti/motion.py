@@ -55,8 +55,13 @@ class MotionCorrection:
     @property
     def rotation_deg(self) -> np.ndarray:
         """Rotation angle of each volume, degrees."""
-        cosine = (np.trace(self.rotations_lps, axis1=1, axis2=2) - 1.0) / 2.0
-        return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+        return _rotation_angle_deg(self.rotations_lps)
+
+
+def _rotation_angle_deg(rotations: np.ndarray) -> np.ndarray:
+    """Angle of (..., 3, 3) rotation matrices, degrees (trace = 1 + 2 cos θ)."""
+    cosine = (np.trace(rotations, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
 
 
 def fsl_to_lps(affine_lps: np.ndarray) -> np.ndarray:
@@ -136,7 +141,7 @@ def correct_motion(
     for index in range(n):
         moving = reference.with_array(data[..., index]).to_sitk()
         rotations[index], translations[index] = _register(fixed, moving)
-        angle = float(np.degrees(np.arccos(np.clip((np.trace(rotations[index]) - 1.0) / 2.0, -1.0, 1.0))))
+        angle = float(_rotation_angle_deg(rotations[index]))
         shift = float(np.linalg.norm(rotations[index] @ centre + translations[index] - centre))
         if angle > MAX_ROTATION_DEG or shift > MAX_TRANSLATION_MM:
             raise AnalysisError(
@@ -149,7 +154,7 @@ def correct_motion(
         transform.SetMatrix(tuple(rotations[index].ravel()))
         transform.SetTranslation(tuple(translations[index]))
         resampled = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        corrected[..., index] = sitk.GetArrayFromImage(resampled).transpose(2, 1, 0)
+        corrected[..., index] = Volume.from_sitk(resampled).array
     turned = rotate_bvecs(bvecs, rotations, volume.affine_lps)
     turned[b0 | (np.asarray(bvals_s_mm2) <= 0)] = 0.0
     return MotionCorrection(

@@ -113,9 +113,7 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
     return document
 
 
-def write_dti_outputs(
-    analysis: DtiAnalysis, directory: str | Path, *, source: str | None = None
-) -> list[Path]:
+def write_dti_outputs(analysis: DtiAnalysis, directory: str | Path) -> list[Path]:
     """Write ``dti.json`` and the maps into an existing (staging) folder; returns the files written."""
     directory = Path(directory)
     (directory / "dti").mkdir(parents=True, exist_ok=True)
@@ -145,9 +143,7 @@ def write_dti_outputs(
     return written
 
 
-def write_dti(
-    analysis: DtiAnalysis, out: str | Path, *, force: bool = False, source: str | None = None
-) -> list[Path]:
+def write_dti(analysis: DtiAnalysis, out: str | Path, *, force: bool = False) -> list[Path]:
     """Write the DTI outputs atomically into ``out`` (a folder; replaced only with ``force``)."""
     with staged_directory(out, force=force) as staging:
         written = write_dti_outputs(analysis, staging)

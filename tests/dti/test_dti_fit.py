@@ -115,6 +115,11 @@ def test_mask_limits_the_fit_and_zeroes_outside() -> None:
     np.testing.assert_array_equal(masked.fa[~mask], 0.0)
     np.testing.assert_allclose(masked.fa[mask], full.fa[mask], atol=1e-14)
     np.testing.assert_allclose(masked.md[mask], full.md[mask], atol=1e-18)
+    # And against dipy given the same mask (independent reference, not only our own full fit).
+    reference = TensorModel(dipy_gradient_table(bvals, bvecs=bvecs)).fit(data, mask=mask)
+    np.testing.assert_allclose(masked.fa[mask], reference.fa[mask], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(masked.md[mask], reference.md[mask], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(reference.fa[~mask], 0.0)
 
 
 def test_threads_do_not_change_the_result() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -28,6 +29,12 @@ def test_document_holds_the_contract(analysis) -> None:
     assert document["homolog"] == analysis.homolog.as_dict()
     for metric in ("fa", "md", "ad", "rd"):
         assert document["change_percent"][metric] == pytest.approx(analysis.change_percent[metric], rel=1e-5)
+        # The contract's definition, from the document's own ROI means: 100·(lesion − homolog)/homolog.
+        key = "fa" if metric == "fa" else f"{metric}_mm2_s"
+        lesion, homolog = document["lesion"][key], document["homolog"][key]
+        assert document["change_percent"][metric] == pytest.approx(
+            100 * (lesion - homolog) / homolog, rel=1e-5
+        )
     assert document["lesion_source"] == "detected"
     assert document["lesion_side"] == "left"
     assert document["lesion_cord_fraction_percent"] == pytest.approx(
@@ -47,6 +54,11 @@ def test_files_are_written_atomically_and_read_back(analysis, tmp_path: Path) ->
     grid = analysis.grid
     fa = Volume.from_nifti(out / "dti" / "fa.nii.gz")
     np.testing.assert_allclose(fa.affine_lps, grid.affine_lps, atol=1e-5)
+    # Independently of Volume's own reader: nibabel sees the DWI's affine in RAS, sform and qform set.
+    raw = nib.load(out / "dti" / "fa.nii.gz")
+    np.testing.assert_allclose(raw.affine, np.diag([-1.0, -1.0, 1.0, 1.0]) @ grid.affine_lps, atol=1e-5)
+    assert int(raw.header["sform_code"]) == 1
+    assert int(raw.header["qform_code"]) == 1
     np.testing.assert_allclose(fa.array, analysis.maps.fa.astype(np.float32))
     lesion = Volume.from_nifti(out / "dti" / "lesion.nii.gz").array > 0
     np.testing.assert_array_equal(lesion, analysis.lesion_mask)
