@@ -28,9 +28,7 @@ GRADIENTS_LPS = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.6, 0.8], [0.
 BVALS = np.array([0.0, 1000.0, 1000.0, 1000.0])
 
 
-def _write_dwi(
-    folder: Path, *, drop_gradient: int | None = None, mixed_b: bool = False, enhanced: bool = False
-) -> None:
+def _write_dwi(folder: Path, *, drop_gradient: int | None = None, mixed_b: bool = False) -> None:
     """Classic (one file per slice per volume) MR diffusion series with standard diffusion tags.
 
     Files have random names and InstanceNumbers that run through the volumes in acquisition order but
