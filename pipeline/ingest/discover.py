@@ -21,7 +21,7 @@ from pipeline.errors import InputDataError
 from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import build_stack
 from pipeline.ingest.header import Header, orientation_matrix, read_header
-from pipeline.ingest.mosaic import mosaic_geometry
+from pipeline.ingest.mosaic import is_mosaic, mosaic_geometry
 from pipeline.ingest.pixels import check_rescale
 from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.volumes import split_volumes
@@ -190,7 +190,6 @@ def describe(key: tuple[str, str], headers: list[Header], extra_problems: Iterab
     spacing: tuple[float, ...] = ()
     orientation = "unknown"
     n_slices, n_volumes = len(headers), 1
-    mosaic = any("MOSAIC" in h.image_type for h in headers)
     problems.extend(f"{h.path}: DICOM file is truncated" for h in headers if h.truncated)
     problems.extend(f"{h.path}: no pixel data" for h in headers if not h.has_pixel_data)
     try:
@@ -203,7 +202,7 @@ def describe(key: tuple[str, str], headers: list[Header], extra_problems: Iterab
             except InputDataError as exc:
                 problems.append(str(exc))
                 break
-        if mosaic:
+        if is_mosaic(headers):
             grid, spacing = mosaic_geometry(first)
             n_slices, n_volumes = grid[2], len(headers)
             shape = grid + ((n_volumes,) if n_volumes > 1 else ())

@@ -23,8 +23,8 @@ class Frame:
     """One 2-D image of a series.
 
     ``frame_index`` is the 0-based frame number inside a multi-frame file (0 for classic files).
-    ``volume_keys`` are the values that may separate volumes acquired at the same positions
-    (diffusion, temporal position, acquisition number), tried in order by :mod:`.volumes`.
+    The diffusion encoding, ``temporal_position``, ``acquisition_number`` and ``stack_key`` are the
+    values that may separate volumes acquired at the same positions, tried in order by :mod:`.volumes`.
     """
 
     header: Header

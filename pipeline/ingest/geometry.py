@@ -92,12 +92,24 @@ class Stack:
 
     def affine_lps(self) -> np.ndarray:
         """Exact affine of a regular, unsheared stack: index (column, row, slice) -> LPS mm."""
-        affine = np.eye(4)
-        affine[:3, 0] = self.rotation[:, 0] * self.spacing_mm[1]
-        affine[:3, 1] = self.rotation[:, 1] * self.spacing_mm[0]
-        affine[:3, 2] = self.rotation[:, 2] * self.slice_spacing_mm
-        affine[:3, 3] = self.origin_lps_mm
-        return affine
+        return grid_affine_lps(
+            self.rotation, (self.spacing_mm[1], self.spacing_mm[0], self.slice_spacing_mm), self.origin_lps_mm
+        )
+
+
+def grid_affine_lps(
+    rotation: np.ndarray, steps_mm: tuple[float, float, float], origin_lps_mm: np.ndarray
+) -> np.ndarray:
+    """Affine of an orthogonal grid: index (column, row, slice) -> LPS mm.
+
+    ``rotation`` columns are the row direction, column direction and slice normal; ``steps_mm`` are the
+    voxel steps along them (between columns, between rows, between slices); ``origin_lps_mm`` is the
+    centre of voxel (0, 0, 0) (PS3.3 C.7.6.2.1.1).
+    """
+    affine = np.eye(4)
+    affine[:3, :3] = rotation * np.asarray(steps_mm)
+    affine[:3, 3] = origin_lps_mm
+    return affine
 
 
 def _check_uniform(frames: Sequence[Frame], what: str, series: str) -> None:

@@ -159,23 +159,12 @@ class Header:
         return (self.study_uid, f"{self.path.parent}|{self.series_number}|{self.description}|{self.modality}")
 
     @property
-    def is_little_endian(self) -> bool:
-        return self.transfer_syntax != EXPLICIT_BE
-
-    @property
     def has_pixel_data(self) -> bool:
         return self.pixel_length is not None
 
     @property
     def frame_count(self) -> int:
         return max(1, self.number_of_frames or 1)
-
-    @property
-    def frame_bytes(self) -> int | None:
-        """Bytes of one uncompressed frame, or None if the image attributes are missing."""
-        if self.rows is None or self.columns is None or self.bits_allocated is None:
-            return None
-        return self.rows * self.columns * self.samples_per_pixel * self.bits_allocated // 8
 
     @property
     def truncated(self) -> bool:

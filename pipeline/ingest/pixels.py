@@ -39,6 +39,11 @@ _WORKERS = max(1, min(4, os.cpu_count() or 1))
 _PREADV = getattr(os, "preadv", None)
 
 
+def fill_value(modality: str) -> float:
+    """The value of voxels without acquired data: air (:data:`CT_PADDING_HU`) for CT, else 0."""
+    return CT_PADDING_HU if modality == "CT" else 0.0
+
+
 def stored_dtype(header: Header) -> np.dtype:
     """Numpy dtype of the stored pixel values (BitsAllocated, PixelRepresentation, byte order)."""
     bits = header.bits_allocated
@@ -184,7 +189,7 @@ def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
     for frame in frames:
         _check_image(frame.header)
         check_rescale(frame)
-    fill = CT_PADDING_HU if modality == "CT" else 0.0
+    fill = fill_value(modality)
     decoded: dict[Path, np.ndarray] = {}
     for frame in frames:
         header = frame.header

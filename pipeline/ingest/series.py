@@ -22,7 +22,7 @@ from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import Stack, build_stack
 from pipeline.ingest.header import Header, provenance
 from pipeline.ingest.mosaic import is_mosaic, load_mosaic
-from pipeline.ingest.pixels import CT_PADDING_HU, read_frames
+from pipeline.ingest.pixels import fill_value, read_frames
 from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.tilt import regularise
 from pipeline.ingest.volumes import split_volumes
@@ -213,7 +213,7 @@ def load_selected(
     metadata = _metadata(selected, stacks)
     metadata["padding_voxels"] = padded
     if stack.sheared or stack.uneven:
-        fill = CT_PADDING_HU if modality == "CT" else 0.0
+        fill = fill_value(modality)
         volumes = []
         for v in range(n_volumes):
             resampled, affine, corrections = regularise(data[v * n_slices : (v + 1) * n_slices], stack, fill)

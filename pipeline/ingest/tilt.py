@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from pipeline.ingest.geometry import Stack
+from pipeline.ingest.geometry import Stack, grid_affine_lps
 
 _EPS = 1e-6
 
@@ -110,14 +110,12 @@ def regularise(data: np.ndarray, stack: Stack, fill: float) -> tuple[np.ndarray,
         out[index] = (1.0 - weight) * shifted(low) + weight * shifted(high)
     np.nan_to_num(out, copy=False, nan=fill)
     step = float(targets[1] - targets[0]) if len(targets) > 1 else stack.slice_spacing_mm
-    affine = np.eye(4)
-    affine[:3, 0] = stack.rotation[:, 0] * spacing_col_mm
-    affine[:3, 1] = stack.rotation[:, 1] * spacing_row_mm
-    affine[:3, 2] = stack.rotation[:, 2] * step
-    affine[:3, 3] = (
+    affine = grid_affine_lps(
+        stack.rotation,
+        (spacing_col_mm, spacing_row_mm, step),
         stack.origin_lps_mm
         + col_start * spacing_col_mm * stack.rotation[:, 0]
-        + row_start * spacing_row_mm * stack.rotation[:, 1]
+        + row_start * spacing_row_mm * stack.rotation[:, 1],
     )
     corrections = []
     if stack.sheared:

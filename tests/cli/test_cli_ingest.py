@@ -297,6 +297,18 @@ def test_convert_writes_nifti_equal_to_loader(tmp_path: Path) -> None:
     np.testing.assert_allclose(image.affine, volume.affine_ras, atol=1e-5)
     assert int(image.header["sform_code"]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz"]
+    # Ground truth from pydicom, independent of the loader: slice k (in position order) holds that
+    # file's rescaled pixels (axis 0 along a row), and its first voxel sits at the file's
+    # ImagePositionPatient (LPS -> RAS negates x and y).
+    data = np.asanyarray(image.dataobj)
+    for k, path in enumerate(_files(CT5N)):
+        ds = pydicom.dcmread(path)
+        expected = ds.pixel_array.T * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        np.testing.assert_array_equal(data[:, :, k], expected)
+        origin_ras = image.affine @ np.array([0.0, 0.0, k, 1.0])
+        np.testing.assert_allclose(
+            origin_ras[:3], np.array(ds.ImagePositionPatient, float) * [-1.0, -1.0, 1.0], atol=1e-4
+        )
 
 
 def test_convert_refuses_to_overwrite_without_force(
@@ -330,5 +342,5 @@ def test_convert_dwi_writes_bval_bvec(tmp_path: Path) -> None:
 
 def test_original_inputs_untouched(tmp_path: Path) -> None:
     before = {p.name: p.read_bytes() for p in CT5N.iterdir()}
-    cli.main(["convert", str(CT5N), str(tmp_path / "ct.nii.gz")])
+    assert cli.main(["convert", str(CT5N), str(tmp_path / "ct.nii.gz")]) == 0
     assert {p.name: p.read_bytes() for p in CT5N.iterdir()} == before

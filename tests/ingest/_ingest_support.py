@@ -125,34 +125,30 @@ def write_dataset(ds: pydicom.Dataset, path: Path) -> Path:
 
 
 ENHANCED_CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2.1"
+ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
 
 
-def enhanced_ct_from_series(folder: Path, path: Path, frame_order: list[int] | None = None) -> Path:
-    """Pack a classic single-frame CT series into one Enhanced CT multi-frame file (PS3.3 A.38).
+def enhanced_header(
+    first: pydicom.Dataset, sop_class_uid: str, image_type: list[str], number_of_frames: int
+) -> pydicom.Dataset:
+    """Multi-frame header built from a classic slice: identity, pixel format and shared geometry.
 
-    Every frame keeps its source slice's pixels, position and rescale, in ``frame_order`` (default:
-    reversed slice order, so that the loader must sort by position). The result is a real CT volume
-    encoded the enhanced way, which dcm2niix also reads.
+    Copies the study/series/pixel-format attributes of ``first``, gives the file a new series UID and
+    puts the orientation and pixel measures into the Shared Functional Groups (PS3.3 C.7.6.16). The
+    caller adds the Per-Frame Functional Groups and the pixel data.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    sources = sorted(
-        (pydicom.dcmread(p) for p in folder.iterdir() if p.is_file()),
-        key=lambda d: float(d.ImagePositionPatient[2]),
-    )
-    order = frame_order if frame_order is not None else list(range(len(sources)))[::-1]
-    first = sources[0]
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ENHANCED_CT_STORAGE
+    ds.file_meta.MediaStorageSOPClassUID = sop_class_uid
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = ENHANCED_CT_STORAGE
+    ds.SOPClassUID = sop_class_uid
     for keyword in (
         "StudyInstanceUID",
-        "SeriesInstanceUID",
         "SeriesNumber",
         "SeriesDescription",
         "Modality",
@@ -170,9 +166,8 @@ def enhanced_ct_from_series(folder: Path, path: Path, frame_order: list[int] | N
         if keyword in first:
             setattr(ds, keyword, first.get(keyword))
     ds.SeriesInstanceUID = generate_uid()
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
-    ds.NumberOfFrames = len(order)
-    ds.InstanceNumber = 1
+    ds.ImageType = image_type
+    ds.NumberOfFrames = number_of_frames
     shared = Dataset()
     orientation, measures = Dataset(), Dataset()
     orientation.ImageOrientationPatient = first.ImageOrientationPatient
@@ -181,6 +176,28 @@ def enhanced_ct_from_series(folder: Path, path: Path, frame_order: list[int] | N
     shared.PlaneOrientationSequence = Sequence([orientation])
     shared.PixelMeasuresSequence = Sequence([measures])
     ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    return ds
+
+
+def enhanced_ct_from_series(folder: Path, path: Path, frame_order: list[int] | None = None) -> Path:
+    """Pack a classic single-frame CT series into one Enhanced CT multi-frame file (PS3.3 A.38).
+
+    Every frame keeps its source slice's pixels, position and rescale, in ``frame_order`` (default:
+    reversed slice order, so that the loader must sort by position). The result is a real CT volume
+    encoded the enhanced way, which dcm2niix also reads.
+    """
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    sources = sorted(
+        (pydicom.dcmread(p) for p in folder.iterdir() if p.is_file()),
+        key=lambda d: float(d.ImagePositionPatient[2]),
+    )
+    order = frame_order if frame_order is not None else list(range(len(sources)))[::-1]
+    ds = enhanced_header(
+        sources[0], ENHANCED_CT_STORAGE, ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"], len(order)
+    )
+    ds.InstanceNumber = 1
     per_frame = []
     for number, index in enumerate(order, start=1):
         source = sources[index]

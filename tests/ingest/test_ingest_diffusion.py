@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _ingest_support import bvecs_to_world_ras, pydicom_file, write_dataset
+from _ingest_support import (
+    ENHANCED_MR_STORAGE,
+    bvecs_to_world_ras,
+    enhanced_header,
+    pydicom_file,
+    write_dataset,
+)
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -22,9 +28,7 @@ GRADIENTS_LPS = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.6, 0.8], [0.
 BVALS = np.array([0.0, 1000.0, 1000.0, 1000.0])
 
 
-def _write_dwi(
-    folder: Path, *, drop_gradient: int | None = None, mixed_b: bool = False, enhanced: bool = False
-) -> None:
+def _write_dwi(folder: Path, *, drop_gradient: int | None = None, mixed_b: bool = False) -> None:
     """Classic (one file per slice per volume) MR diffusion series with standard diffusion tags.
 
     Files have random names and InstanceNumbers that run through the volumes in acquisition order but
@@ -137,36 +141,9 @@ def test_enhanced_per_frame_diffusion_sequence(tmp_path: Path) -> None:
     sources = sorted(
         (pydicom.dcmread(p) for p in (tmp_path / "classic").iterdir()), key=lambda d: d.InstanceNumber
     )
-    first = sources[0]
-    ds = Dataset()
-    ds.file_meta = first.file_meta.copy()
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR Image Storage
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-    for keyword in (
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "SeriesNumber",
-        "Modality",
-        "Rows",
-        "Columns",
-        "BitsAllocated",
-        "BitsStored",
-        "HighBit",
-        "PixelRepresentation",
-        "SamplesPerPixel",
-        "PhotometricInterpretation",
-    ):
-        setattr(ds, keyword, first.get(keyword))
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"]
-    ds.NumberOfFrames = len(sources)
-    shared, orientation, measures = Dataset(), Dataset(), Dataset()
-    orientation.ImageOrientationPatient = first.ImageOrientationPatient
-    measures.PixelSpacing = first.PixelSpacing
-    measures.SliceThickness = first.SliceThickness
-    shared.PlaneOrientationSequence = Sequence([orientation])
-    shared.PixelMeasuresSequence = Sequence([measures])
-    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds = enhanced_header(
+        sources[0], ENHANCED_MR_STORAGE, ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"], len(sources)
+    )
     items = []
     for source in sources:
         item, position, diffusion = Dataset(), Dataset(), Dataset()

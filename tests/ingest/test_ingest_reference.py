@@ -30,6 +30,7 @@ from scipy import ndimage
 from pipeline.errors import InputDataError
 from pipeline.ingest import load_dwi, load_series
 from pipeline.ingest.pixels import CT_PADDING_HU
+from pipeline.volume import Volume
 
 pytestmark = pytest.mark.reference
 
@@ -117,7 +118,7 @@ def test_jpeg2000_ct_matches_simpleitk(real_data: Path) -> None:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(source)))
     reader.SetOutputPixelType(sitk.sitkFloat32)
-    reference = load_series(source).__class__.from_sitk(reader.Execute())
+    reference = Volume.from_sitk(reader.Execute())
     volume = load_series(source)
     np.testing.assert_array_equal(volume.array, reference.array)
     np.testing.assert_allclose(volume.affine_lps, reference.affine_lps, atol=1e-4)
