@@ -37,7 +37,6 @@ class AxialGrid:
     affine_lps: np.ndarray
     permutation: tuple[int, int, int]
     flips: tuple[bool, bool, bool]
-    input_shape: tuple[int, int, int]
 
     @classmethod
     def from_volume(cls, volume: Volume) -> AxialGrid:
@@ -75,7 +74,6 @@ class AxialGrid:
             affine_lps=affine,
             permutation=perm,
             flips=flips,
-            input_shape=(volume.array.shape[0], volume.array.shape[1], volume.array.shape[2]),
         )
 
     @property
