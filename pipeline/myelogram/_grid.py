@@ -8,6 +8,7 @@ error: the same idea as nibabel's ``as_closest_canonical``). Masks made on this 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,6 @@ class AxialGrid:
     affine_lps: np.ndarray
     permutation: tuple[int, int, int]
     flips: tuple[bool, bool, bool]
-    input_shape: tuple[int, int, int]
 
     @classmethod
     def from_volume(cls, volume: Volume) -> AxialGrid:
@@ -74,7 +74,6 @@ class AxialGrid:
             affine_lps=affine,
             permutation=perm,
             flips=flips,
-            input_shape=(volume.array.shape[0], volume.array.shape[1], volume.array.shape[2]),
         )
 
     @property
@@ -98,6 +97,15 @@ class AxialGrid:
                 data = np.flip(data, axis=view_axis)
         return data
 
+    @functools.cached_property
+    def volume(self) -> Volume:
+        """The view as a :class:`Volume`, whose index/LPS maps the grid's own maps use."""
+        return Volume(self.array, self.affine_lps)
+
     def index_to_lps(self, ijk: np.ndarray) -> np.ndarray:
-        ijk = np.asarray(ijk, dtype=np.float64)
-        return ijk @ self.affine_lps[:3, :3].T + self.affine_lps[:3, 3]
+        """Map view indices ``(..., 3)`` to LPS mm."""
+        return self.volume.index_to_lps(ijk)
+
+    def lps_to_index(self, points_lps_mm: np.ndarray) -> np.ndarray:
+        """Map LPS mm points ``(..., 3)`` to continuous view indices."""
+        return self.volume.lps_to_index(points_lps_mm)

@@ -268,8 +268,7 @@ def _box_around_cord(
     grid: AxialGrid, cord: CordSegmentation, half_width_mm: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """In-plane index bounds (lo, hi) of the view within ``half_width_mm`` of the cord centerline."""
-    inverse = np.linalg.inv(grid.affine_lps)
-    index = cord.centerline_lps_mm @ inverse[:3, :3].T + inverse[:3, 3]
+    index = grid.lps_to_index(cord.centerline_lps_mm)
     margin = half_width_mm / grid.spacing_mm[:2]
     lo = np.maximum(np.floor(index[:, :2].min(axis=0) - margin).astype(int), 0)
     hi = np.minimum(np.ceil(index[:, :2].max(axis=0) + margin).astype(int) + 1, np.asarray(grid.shape[:2]))

@@ -107,10 +107,6 @@ class CordSegmentation:
     cord_level: float
     csf_level: float
 
-    @property
-    def cord_volume_mm3(self) -> float:
-        return float(self.cord_mask.sum() * abs(np.linalg.det(self.affine_lps[:3, :3])))
-
 
 def describe_volume(volume: Volume) -> str:
     """Name of a volume for messages: series number/description or file, never patient data."""

@@ -125,7 +125,7 @@ def _outline_radii(
     spacing = grid.spacing_mm[:2]
 
     def to_view(points: np.ndarray) -> np.ndarray:
-        return grid_lps_to_index(grid, points)[:, :2] * spacing
+        return grid.lps_to_index(points)[:, :2] * spacing
 
     cord = to_view(section.cord_outline_lps_mm)
     sac = to_view(section.sac_outline_lps_mm)
@@ -135,11 +135,6 @@ def _outline_radii(
     pial = np.linalg.norm(cord - origin, axis=1)[order]
     dural = np.linalg.norm(sac - origin, axis=1)[order]
     return origin, angles[order], pial, dural
-
-
-def grid_lps_to_index(grid: AxialGrid, points_lps_mm: np.ndarray) -> np.ndarray:
-    inverse = np.linalg.inv(grid.affine_lps)
-    return np.asarray(points_lps_mm) @ inverse[:3, :3].T + inverse[:3, 3]
 
 
 def find_dentate_ligaments(
@@ -226,7 +221,7 @@ def find_dentate_ligaments(
 
 
 def _section_centre(section: CordCrossSection, grid: AxialGrid) -> np.ndarray:
-    return grid_lps_to_index(grid, section.center_lps_mm[None, :])[0, :2] * grid.spacing_mm[:2]
+    return grid.lps_to_index(section.center_lps_mm[None, :])[0, :2] * grid.spacing_mm[:2]
 
 
 def _view_mm_to_lps(grid: AxialGrid, z: int) -> Callable[[np.ndarray], np.ndarray]:

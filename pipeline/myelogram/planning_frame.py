@@ -13,6 +13,7 @@ import numpy as np
 from pipeline.myelogram.bone import Vertebrae, mean_cord_posterior
 from pipeline.myelogram.cord import CordSegmentation
 from pipeline.myelogram.frame import AnatomicalFrame, build_frame, centerline_direction
+from pipeline.volume import Volume
 
 
 def centerline_point_at_height(
@@ -34,7 +35,7 @@ def atlas_posterior(vertebrae: Vertebrae, affine_lps: np.ndarray, superior: np.n
     index = np.argwhere(vertebrae.c1_mask)[::4]
     if len(index) < 50:
         return None
-    points = index @ affine_lps[:3, :3].T + affine_lps[:3, 3]
+    points = Volume(vertebrae.c1_mask, affine_lps).index_to_lps(index)
     centred = points - points.mean(axis=0)
     centred = centred - np.outer(centred @ superior, superior)
     _, singular, vt = np.linalg.svd(centred, full_matrices=False)
@@ -96,7 +97,7 @@ def interlaminar_windows(
     pieces = {}
     for name, mask in (("C1", vertebrae.c1_mask), ("C2", vertebrae.c2_mask)):
         index = np.argwhere(mask)
-        points = index @ affine_lps[:3, :3].T + affine_lps[:3, 3]
+        points = Volume(mask, affine_lps).index_to_lps(index)
         pieces[name] = frame.to_frame(points)
     for side, sign in (("left", 1.0), ("right", -1.0)):
 

@@ -64,8 +64,11 @@ def test_segment_missing_input_exits_3(tmp_path: Path) -> None:
     assert cli.main(["segment", str(tmp_path / "absent.nii.gz"), "--out", str(tmp_path / "o")]) == 3
 
 
+@pytest.mark.realdata
 def test_segment_refuses_existing_output_without_force(tmp_path: Path, real_data: Path) -> None:
     source = real_data / "sct_errsm30" / "t2" / "t2.nii.gz"
+    if not source.exists():
+        pytest.skip(f"{source} not found")
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("x")
