@@ -182,7 +182,6 @@ def _render(
     sigma_sheet, half_width = _sheet_geometry(normal_voxel_axes, spacing, psf)
     labels = _labels(regions, half_width)
     depth = _bone_depth_mm(regions.bone, spacing)
-    _, sac_anterior, sac_posterior = anatomy.sac_semi_axes(z)
     if kind == "t2":
         clean = t2_signal_map(regions, depth)
         csf_value: np.ndarray | float = 950.0
@@ -208,7 +207,7 @@ def _render(
     band = blur(regions.ligament_band.astype(np.float32), tuple(psf), spacing)
     profile = sheet_profile(regions.ligament_distance_mm, anatomy.ligament_thickness_mm, sigma_sheet)
     image += (ligament_value - csf_value) * profile * band
-    del x, y, z, regions, depth, sac_anterior, sac_posterior
+    del x, y, z, regions, depth
     image += correlated_noise(image.shape, noise_sd, rng)
     return image, labels
 
