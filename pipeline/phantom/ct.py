@@ -29,7 +29,7 @@ from pipeline.phantom.pose import (
     voxel_centres_anatomical,
 )
 from pipeline.phantom.tissues import ct_hu_map, t2_signal_map
-from pipeline.phantom.truth import case_truth
+from pipeline.phantom.truth import case_truth, pose_truth
 from pipeline.phantom.variants import CtVariant, get_variant
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
@@ -308,12 +308,7 @@ def make_ct_case(
         vascular_truth = {
             "kind": vascular,
             "ct_lps_from_vascular_lps": [[float(v) for v in row] for row in ct_from_vascular],
-            "pose": {
-                "yaw_deg": v_pose.yaw_deg,
-                "pitch_deg": v_pose.pitch_deg,
-                "roll_deg": v_pose.roll_deg,
-                "lps_from_anatomical": [[float(v) for v in row] for row in v_pose.matrix],
-            },
+            "pose": pose_truth(v_pose),
             "noise_sd": v_noise,
         }
 
