@@ -195,7 +195,7 @@ def _render(
             seeds,
             intrathecal_contrast=intrathecal_contrast and kind == "ctm",
             enhanced_vessels=kind == "cta",
-            sac_anterior_mm=float(anatomy.sac_ap_mm * 0.47),
+            sac_anterior_mm=anatomy.sac_anterior_mm,
             sac_ap_mm=anatomy.sac_ap_mm,
             muscle_texture=smooth_field(x, y, z, seed=23, wavelength_mm=(10.0, 30.0)),
             trabecular_texture=_trabecular_texture(shape, spacing, rng),
