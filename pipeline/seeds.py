@@ -192,11 +192,11 @@ def _same_kind(old: Any, new: Any) -> bool:
     return type(old) is type(new)
 
 
-def _override_values(node: Any, prefix: str, origin: str, out: dict[str, Any]) -> None:
+def _override_values(node: Any, prefix: str, out: dict[str, Any]) -> None:
     """Collect ``dotted key -> new value`` from an override document (entries or bare values)."""
     if isinstance(node, dict) and "value" not in node:
         for name, child in node.items():
-            _override_values(child, f"{prefix}.{name}" if prefix else str(name), origin, out)
+            _override_values(child, f"{prefix}.{name}" if prefix else str(name), out)
         return
     out[prefix] = node["value"] if isinstance(node, dict) else node
 
@@ -234,7 +234,7 @@ def load_seeds(overrides: str | Path | None = None) -> Seeds:
     if not isinstance(document, dict):
         raise InputDataError(f"parameter override file {path}: top level must be a mapping")
     values: dict[str, Any] = {}
-    _override_values(document, "", path.name, values)
+    _override_values(document, "", values)
     entries = dict(base)
     for key, value in values.items():
         if key not in entries:

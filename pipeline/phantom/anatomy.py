@@ -65,11 +65,16 @@ class Anatomy:
         """Cord size relative to the planning level: widening towards the medulla above C1."""
         return 1.0 + 0.12 * np.clip((np.asarray(z) - 14.0) / 12.0, 0.0, 1.0)
 
+    @property
+    def sac_anterior_mm(self) -> float:
+        """Anterior semi-axis of the dural sac (mm), constant along z (0.47 of its AP diameter)."""
+        return 0.47 * self.sac_ap_mm
+
     def sac_semi_axes(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(transverse, anterior, posterior) semi-axes; the posterior one opens into the cisterna magna."""
         z = np.asarray(z)
         lateral = self.sac_transverse_mm / 2.0 + 0.15 * np.clip(z - 14.0, 0.0, None)
-        anterior = 0.47 * self.sac_ap_mm + 0.0 * z
+        anterior = self.sac_anterior_mm + 0.0 * z
         posterior = 0.53 * self.sac_ap_mm + 0.55 * np.clip(z - 12.0, 0.0, None)
         return lateral, anterior, posterior
 

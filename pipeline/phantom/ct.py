@@ -29,7 +29,7 @@ from pipeline.phantom.pose import (
     voxel_centres_anatomical,
 )
 from pipeline.phantom.tissues import ct_hu_map, t2_signal_map
-from pipeline.phantom.truth import case_truth
+from pipeline.phantom.truth import case_truth, pose_truth
 from pipeline.phantom.variants import CtVariant, get_variant
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
@@ -182,7 +182,6 @@ def _render(
     sigma_sheet, half_width = _sheet_geometry(normal_voxel_axes, spacing, psf)
     labels = _labels(regions, half_width)
     depth = _bone_depth_mm(regions.bone, spacing)
-    _, sac_anterior, sac_posterior = anatomy.sac_semi_axes(z)
     if kind == "t2":
         clean = t2_signal_map(regions, depth)
         csf_value: np.ndarray | float = 950.0
@@ -196,7 +195,7 @@ def _render(
             seeds,
             intrathecal_contrast=intrathecal_contrast and kind == "ctm",
             enhanced_vessels=kind == "cta",
-            sac_anterior_mm=float(anatomy.sac_ap_mm * 0.47),
+            sac_anterior_mm=anatomy.sac_anterior_mm,
             sac_ap_mm=anatomy.sac_ap_mm,
             muscle_texture=smooth_field(x, y, z, seed=23, wavelength_mm=(10.0, 30.0)),
             trabecular_texture=_trabecular_texture(shape, spacing, rng),
@@ -208,7 +207,7 @@ def _render(
     band = blur(regions.ligament_band.astype(np.float32), tuple(psf), spacing)
     profile = sheet_profile(regions.ligament_distance_mm, anatomy.ligament_thickness_mm, sigma_sheet)
     image += (ligament_value - csf_value) * profile * band
-    del x, y, z, regions, depth, sac_anterior, sac_posterior
+    del x, y, z, regions, depth
     image += correlated_noise(image.shape, noise_sd, rng)
     return image, labels
 
@@ -309,12 +308,7 @@ def make_ct_case(
         vascular_truth = {
             "kind": vascular,
             "ct_lps_from_vascular_lps": [[float(v) for v in row] for row in ct_from_vascular],
-            "pose": {
-                "yaw_deg": v_pose.yaw_deg,
-                "pitch_deg": v_pose.pitch_deg,
-                "roll_deg": v_pose.roll_deg,
-                "lps_from_anatomical": [[float(v) for v in row] for row in v_pose.matrix],
-            },
+            "pose": pose_truth(v_pose),
             "noise_sd": v_noise,
         }
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from pipeline.phantom.cord_section import CordSection, side_sign
 from pipeline.phantom.gradients import fibonacci_hemisphere, fsl_bvecs_from_lps
+from pipeline.phantom.pose import axial_grid_affine
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
 
@@ -205,8 +206,7 @@ def make_dwi_phantom(
     # Grid: axial slices, rows along +x (L), columns along +y (P), slices towards +z (S); centred on 0.
     spacing = np.array([in_plane, in_plane, thickness])
     shape = tuple(int(n) for n in matrix)
-    affine = np.diag([*spacing, 1.0])
-    affine[:3, 3] = -(np.array(shape) - 1) / 2.0 * spacing
+    affine = axial_grid_affine(np.zeros(3), shape, tuple(spacing))  # type: ignore[arg-type]
     grid = np.stack(np.meshgrid(*(np.arange(n) for n in shape), indexing="ij"), axis=-1)
     centres = grid @ affine[:3, :3].T + affine[:3, 3]
 

@@ -49,9 +49,6 @@ class Pose:
             self.origin_lps_mm
         )
 
-    def direction_to_lps(self, vector_anatomical: np.ndarray) -> np.ndarray:
-        return np.asarray(vector_anatomical, dtype=np.float64) @ self.rotation.T
-
 
 # Sagittal slices as scanners write them: rows run posterior, columns inferior, slices towards the right.
 SAGITTAL_AXES_LPS = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])

@@ -16,7 +16,7 @@ from pipeline.phantom.anatomy import C1_POSTERIOR_ARCH_Z, C2_LAMINA_TOP_Z, Anato
 from pipeline.phantom.pose import Pose
 from pipeline.phantom.shapes import polyline_distance_mm
 
-__all__ = ["case_truth", "lateral_path_anatomical", "pial_point_anatomical"]
+__all__ = ["case_truth", "lateral_path_anatomical", "pial_point_anatomical", "pose_truth"]
 
 LATERAL_PATH_REACH_MM = 45.0  # from the cord centre outwards: past the vertebral arteries (~27 mm)
 
@@ -43,6 +43,16 @@ def lateral_path_anatomical(anatomy: Anatomy, side: str, v_mm: float, samples: i
 
 def _as_list(vector: np.ndarray) -> list[float]:
     return [float(v) for v in vector]
+
+
+def pose_truth(pose: Pose) -> dict[str, Any]:
+    """A pose as the truth JSON states it: angles and the anatomical -> LPS matrix."""
+    return {
+        "yaw_deg": pose.yaw_deg,
+        "pitch_deg": pose.pitch_deg,
+        "roll_deg": pose.roll_deg,
+        "lps_from_anatomical": [_as_list(row) for row in pose.matrix],
+    }
 
 
 def case_truth(anatomy: Anatomy, pose: Pose, *, leg_offset_mm: float, arm_offset_mm: float) -> dict[str, Any]:
@@ -87,12 +97,7 @@ def case_truth(anatomy: Anatomy, pose: Pose, *, leg_offset_mm: float, arm_offset
             "anterior": _as_list(-rotation[:, 1]),
             "superior": _as_list(rotation[:, 2]),
         },
-        "pose": {
-            "yaw_deg": pose.yaw_deg,
-            "pitch_deg": pose.pitch_deg,
-            "roll_deg": pose.roll_deg,
-            "lps_from_anatomical": [_as_list(row) for row in pose.matrix],
-        },
+        "pose": pose_truth(pose),
         "interlaminar_window": {
             "superior_lps_mm": _as_list(window_superior),
             "inferior_lps_mm": _as_list(window_inferior),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from phantom_cases import study_in_memory
 
 from pipeline import cli, ingest
 
@@ -47,3 +48,13 @@ def test_loader_reads_sample_with_truth_geometry(series: str) -> None:
     info = truth["series"][series]
     assert list(volume.shape) == info["shape"]
     np.testing.assert_allclose(volume.affine_lps, np.asarray(info["affine_lps"]), atol=1e-4)
+    # Voxels against the generator itself (ground truth), not against another file of the sample.
+    study = study_in_memory("normal", 0, "cta")
+    generated = {"ct_myelogram": study.case.ct, "vascular": study.case.vascular, "dwi": study.dwi.volume}[
+        series
+    ]
+    assert generated is not None
+    expected = generated.array.astype(np.float64)
+    if series == "dwi":  # stored as unsigned integers
+        expected = np.clip(np.rint(expected), 0, 65535)
+    np.testing.assert_array_equal(np.asarray(volume.array, dtype=np.float64), expected)
