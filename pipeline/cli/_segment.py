@@ -1,0 +1,64 @@
+"""``cordotomy segment``: the myelogram stage."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger("cordotomy")
+
+def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "segment",
+        help="segment cord, CSF, C1/C2, dentate ligaments and vertebral arteries",
+        description=(
+            "Segment a CT myelogram (or a T2/T1 MRI: cord, CSF and dentate ligaments only). Writes "
+            "OUT/segmentation.nii.gz (labels 1 CSF, 2 cord, 3 C1, 4 C2, 5 other bone, 6/7 left/right "
+            "vertebral artery, 8 dentate ligament), OUT/myelogram.json and, for DICOM input, "
+            "OUT/dicom/seg.dcm."
+        ),
+    )
+    parser.add_argument(
+        "input",
+        help="DICOM folder (its only series, or the one whose role is ct_myelogram) or NIfTI file",
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--contrast",
+        choices=["ct-myelogram", "t2", "t1"],
+        default="ct-myelogram",
+        help="image contrast: CT myelogram in HU (default), T2 MRI (CSF bright), T1 MRI (CSF dark)",
+    )
+    parser.add_argument(
+        "--vascular",
+        metavar="PATH",
+        help="CTA or 3D T2 MRI: NIfTI or DICOM folder (its only series, or the one whose role is vascular)",
+    )
+    parser.add_argument(
+        "--vascular-modality",
+        choices=["auto", "cta", "t2"],
+        default="auto",
+        help="bright arteries (cta) or flow voids (t2); auto reads the DICOM modality",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.set_defaults(run=_cmd_segment)
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from pipeline.myelogram import io as myelogram_io
+    from pipeline.myelogram.analysis import analyse_myelogram
+    from pipeline.outputs import staged_directory
+    from pipeline.report.myelogram_outputs import write_segment_outputs
+
+    image = myelogram_io.load_image(args.input)
+    vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
+    modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
+    sources = myelogram_io.source_datasets(args.input)
+    result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    with staged_directory(args.out, force=args.force) as staging:
+        write_segment_outputs(result, staging, sources=sources, name=str(args.input))
+    log.info("segmentation written to %s", args.out)
+    return 0
+
+
+ADDERS = [_add_segment]
