@@ -58,11 +58,11 @@ def build_volume(path: Path) -> None:
 
 
 def _child(task: str, folder: str, queue: mp.Queue) -> None:
-    from pipeline.volume import Volume
+    from pipeline.volume import Provenance, Volume
 
     array = np.load(Path(folder) / "ct.npy")
     affine = np.load(Path(folder) / "affine.npy")
-    volume = Volume(array, affine, {"description": "benchmark CT myelogram"})
+    volume = Volume(array, affine, Provenance(source="benchmark", description="benchmark CT myelogram"))
     start = time.perf_counter()
     if task == "segment_cord":
         from pipeline.myelogram import segment_cord

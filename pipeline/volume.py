@@ -12,7 +12,6 @@ Conventions (DESIGN.md §3)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,50 @@ from scipy import ndimage
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Where a volume came from: series identifiers, files and what was done to its geometry.
+
+    Every writer names its source series from here (``dti.json``, ``plan.json``, the SEG and SR), so the
+    field names are fixed in one place. Never holds patient identifiers.
+    """
+
+    source: str = "unknown"  # "dicom", "nifti", "derived", "phantom"
+    series_uid: str | None = None
+    series_number: int | None = None
+    description: str = ""
+    modality: str = ""
+    study_uid: str | None = None
+    manufacturer: str = ""
+    source_files: tuple[str, ...] = ()
+    geometry_notes: tuple[str, ...] = ()  # gantry-tilt resampling, motion correction, ...
+    padding_voxels: int = 0
+
+    def with_note(self, note: str) -> Provenance:
+        return replace(self, geometry_notes=(*self.geometry_notes, note))
+
+    @property
+    def label(self) -> str:
+        """How messages and reports name the series: number and description, or the file."""
+        if self.series_number is not None or self.description:
+            number = self.series_number if self.series_number is not None else "?"
+            return f"series {number}" + (f" ({self.description!r})" if self.description else "")
+        if self.source_files:
+            return Path(self.source_files[0]).name
+        return "the input volume"
+
+    def to_json(self) -> dict[str, Any]:
+        """What the JSON documents record of a source series (no file paths: they may name patients)."""
+        return {
+            "source": self.source,
+            "series_number": self.series_number,
+            "series_description": self.description,
+            "series_instance_uid": self.series_uid,
+            "modality": self.modality,
+            "geometry_notes": list(self.geometry_notes),
+        }
+
+
 @dataclass(frozen=True, eq=False)
 class Volume:
     """A voxel array with its exact patient-space geometry.
@@ -36,14 +79,13 @@ class Volume:
         Voxel values; HU for CT.
     affine_lps : (4, 4) ndarray
         Maps array indices (in the array's own axis order) to LPS mm.
-    metadata : mapping
-        Provenance that travels with the volume (series number, description, modality, corrections
-        applied). Never patient identifiers.
+    provenance : Provenance
+        Where the voxels came from; travels with the volume through every stage.
     """
 
     array: np.ndarray
     affine_lps: np.ndarray
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
 
     def __post_init__(self) -> None:
         affine = np.asarray(self.affine_lps, dtype=np.float64)
@@ -85,11 +127,12 @@ class Volume:
         inverse = np.linalg.inv(self.affine_lps)
         return points @ inverse[:3, :3].T + inverse[:3, 3]
 
-    def with_array(self, array: np.ndarray, **metadata: Any) -> Volume:
-        """Same geometry, new voxels (e.g. a label map); extra metadata is merged in."""
+    def with_array(self, array: np.ndarray, *, note: str | None = None) -> Volume:
+        """Same geometry and provenance, new voxels (e.g. a label map); ``note`` records what was done."""
         if array.shape[:3] != self.array.shape[:3]:
             raise ValueError(f"array shape {array.shape} does not match volume grid {self.array.shape[:3]}")
-        return replace(self, array=array, metadata={**self.metadata, **metadata})
+        provenance = self.provenance if note is None else self.provenance.with_note(note)
+        return replace(self, array=array, provenance=provenance)
 
     def resample_to(
         self, affine_lps: np.ndarray, shape: tuple[int, int, int], *, order: int = 1, cval: float = 0.0
@@ -113,7 +156,7 @@ class Volume:
             cval=cval,
             prefilter=order > 1,
         )
-        return Volume(resampled, affine_lps, dict(self.metadata))
+        return Volume(resampled, affine_lps, self.provenance)
 
     # -- nibabel (RAS) --------------------------------------------------------------------------
     def to_nifti(self, dtype: np.dtype | type | None = None) -> nib.Nifti1Image:
@@ -131,7 +174,9 @@ class Volume:
         loaded = nib.load(str(image)) if isinstance(image, (str, Path)) else image
         if not isinstance(loaded, nib.spatialimages.SpatialImage) or loaded.affine is None:
             raise ValueError(f"{image} is not an image with an affine")
-        return cls(np.asarray(np.asanyarray(loaded.dataobj)), LPS_TO_RAS @ loaded.affine, {"source": "nifti"})
+        source = (str(image),) if isinstance(image, (str, Path)) else ()
+        provenance = Provenance(source="nifti", source_files=source)
+        return cls(np.asarray(np.asanyarray(loaded.dataobj)), LPS_TO_RAS @ loaded.affine, provenance)
 
     # -- SimpleITK (LPS) ------------------------------------------------------------------------
     def to_sitk(self) -> sitk.Image:
@@ -145,7 +190,7 @@ class Volume:
         return image
 
     @classmethod
-    def from_sitk(cls, image: sitk.Image, metadata: Mapping[str, Any] | None = None) -> Volume:
+    def from_sitk(cls, image: sitk.Image, provenance: Provenance | None = None) -> Volume:
         """Volume from a 3-D SimpleITK image."""
         if image.GetDimension() != 3:
             raise ValueError("from_sitk works on 3-D images")
@@ -154,4 +199,4 @@ class Volume:
         affine = np.eye(4)
         affine[:3, :3] = direction * np.asarray(image.GetSpacing(), dtype=np.float64)
         affine[:3, 3] = image.GetOrigin()
-        return cls(array, affine, dict(metadata or {}))
+        return cls(array, affine, provenance or Provenance(source="derived"))

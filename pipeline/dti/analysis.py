@@ -169,7 +169,7 @@ def analyse_dwi(
     if dwi.array.ndim != 4:
         raise InputDataError(f"the DWI must be 4-D (volumes last), got shape {dwi.array.shape}")
     seeds = seeds if seeds is not None else load_seeds()
-    description = str(dwi.metadata.get("series_description") or dwi.metadata.get("source") or "DWI")
+    description = dwi.provenance.label
     table = gradient_table(bvals_s_mm2, bvecs, n_volumes=dwi.array.shape[3], source=description)
     data = np.asarray(dwi.array)
     if not np.all(np.isfinite(data)):
@@ -186,7 +186,7 @@ def analyse_dwi(
         data = np.asarray(motion.volume.array)
         vectors = motion.bvecs
     mean_b0 = data[..., table.b0_mask].astype(np.float64).mean(axis=-1)
-    grid = Volume(mean_b0, dwi.affine_lps, {**dwi.metadata, "image": "mean b0"})
+    grid = Volume(mean_b0, dwi.affine_lps, dwi.provenance)
 
     if cord_mask is None:
         cord = _segment_cord_on_b0(grid)

@@ -15,7 +15,7 @@ import numpy as np
 import pydicom
 
 from pipeline.errors import InputDataError
-from pipeline.volume import Volume
+from pipeline.volume import Provenance, Volume
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 GRID_TOLERANCE_MM = 1e-3
@@ -39,7 +39,7 @@ def _read_dicom_seg(path: Path, label: str) -> Volume:
     array = np.asarray(volume.array)
     if array.ndim == 4 and array.shape[-1] == 1:
         array = array[..., 0]
-    return Volume(array > 0, volume.affine, {"source": "dicom-seg"})
+    return Volume(array > 0, volume.affine, Provenance(source="dicom-seg"))
 
 
 def _read_nifti(path: Path, label: str) -> Volume:
@@ -52,7 +52,7 @@ def _read_nifti(path: Path, label: str) -> Volume:
         array = array[..., 0]
     if array.ndim != 3:
         raise InputDataError(f"{label} {path}: a mask must be 3-D, got shape {volume.array.shape}")
-    return Volume(np.asarray(array) > 0, volume.affine_lps, volume.metadata)
+    return Volume(np.asarray(array) > 0, volume.affine_lps, volume.provenance)
 
 
 def load_mask(path: str | Path, reference: Volume, *, label: str = "mask") -> np.ndarray:

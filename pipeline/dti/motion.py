@@ -158,7 +158,7 @@ def correct_motion(
     turned = rotate_bvecs(bvecs, rotations, volume.affine_lps)
     turned[b0 | (np.asarray(bvals_s_mm2) <= 0)] = 0.0
     return MotionCorrection(
-        volume=volume.with_array(corrected, motion_corrected=True),
+        volume=volume.with_array(corrected, note="motion corrected (rigid, to the mean b0)"),
         bvecs=turned,
         rotations_lps=rotations,
         translations_mm=translations,

@@ -212,8 +212,7 @@ def _load_nifti_dwi(path: Path) -> DiffusionData:
         count = volume.array.shape[3] if volume.array.ndim == 4 else 1
         raise InputDataError(f"{path}: {count} volume(s) but {len(bvals)} b-values in {bval_path.name}")
     array = volume.array.astype(np.float32, copy=False)
-    metadata = {"source": "nifti", "source_files": [str(path)], "corrections": []}
-    return DiffusionData(Volume(array, volume.affine_lps, metadata), bvals, bvecs)
+    return DiffusionData(Volume(array, volume.affine_lps, volume.provenance), bvals, bvecs)
 
 
 def load_dwi(path: str | Path, series: str | int | None = None) -> DiffusionData:

@@ -28,6 +28,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from pipeline.errors import InputDataError
+from pipeline.volume import Provenance
 
 # Transfer syntaxes (PS3.5 §10 and Annex A).
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -601,17 +602,15 @@ def orientation_matrix(orientation: tuple[float, ...]) -> np.ndarray:
     return np.column_stack([row, col, np.cross(row, col)])
 
 
-def provenance(first: Header, source_files: list[str] | list[list[str]], n_volumes: int) -> dict[str, Any]:
-    """The metadata a loaded Volume carries about its series: identifiers and files, never the patient."""
-    return {
-        "source": "dicom",
-        "series_number": first.series_number,
-        "series_uid": first.series_uid,
-        "study_uid": first.study_uid,
-        "description": first.description,
-        "modality": first.modality,
-        "manufacturer": first.manufacturer,
-        "source_files": source_files,
-        "n_volumes": n_volumes,
-        "corrections": [],
-    }
+def provenance(first: Header, source_files: list[str]) -> Provenance:
+    """What a loaded Volume carries about its series: identifiers and files, never the patient."""
+    return Provenance(
+        source="dicom",
+        series_number=first.series_number,
+        series_uid=first.series_uid,
+        study_uid=first.study_uid,
+        description=first.description,
+        modality=first.modality,
+        manufacturer=first.manufacturer,
+        source_files=tuple(source_files),
+    )

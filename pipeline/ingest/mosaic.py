@@ -85,5 +85,5 @@ def load_mosaic(headers: Sequence[Header], label: str) -> Volume:
     affine_lps = affine_rcs[:, [1, 0, 2, 3]]
     stacked = np.stack([a.transpose(1, 0, 2) for a in arrays], axis=-1)
     array = stacked[..., 0] if stacked.shape[-1] == 1 else stacked
-    metadata = {**provenance(ordered[0], [str(h.path) for h in ordered], len(ordered)), "mosaic": True}
-    return Volume(np.ascontiguousarray(array) if array.ndim == 3 else array, affine_lps, metadata)
+    source = provenance(ordered[0], [str(h.path) for h in ordered]).with_note("Siemens mosaic")
+    return Volume(np.ascontiguousarray(array) if array.ndim == 3 else array, affine_lps, source)

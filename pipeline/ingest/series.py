@@ -9,9 +9,8 @@ resample onto a regular grid (:mod:`.tilt`) or refuse. The array's axes are (col
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pydicom
@@ -26,7 +25,7 @@ from pipeline.ingest.pixels import fill_value, read_frames
 from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.tilt import regularise
 from pipeline.ingest.volumes import split_volumes
-from pipeline.volume import Volume
+from pipeline.volume import Provenance, Volume
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -130,10 +129,10 @@ def _stacks(selected: SelectedSeries) -> list[Stack]:
     return stacks
 
 
-def _metadata(selected: SelectedSeries, stacks: list[Stack]) -> dict[str, Any]:
-    first = selected.headers[0]
-    files = [[str(f.header.path) for f in s.frames] for s in stacks]
-    return provenance(first, files[0] if len(files) == 1 else files, len(stacks))
+def _provenance(selected: SelectedSeries, stacks: list[Stack]) -> Provenance:
+    """Source files in load order: slice order of volume 1, then of volume 2, ..."""
+    files = [str(f.header.path) for s in stacks for f in s.frames]
+    return provenance(selected.headers[0], list(dict.fromkeys(files)))
 
 
 def load_series(path: str | Path, series: str | int | None = None, *, resample: bool = True) -> Volume:
@@ -210,8 +209,7 @@ def load_selected(
         padded = read_frames([f for s in stacks for f in s.frames], modality, data)
     except InputDataError as exc:
         raise InputDataError(f"{selected.label}: {exc}") from exc
-    metadata = _metadata(selected, stacks)
-    metadata["padding_voxels"] = padded
+    source = replace(_provenance(selected, stacks), padding_voxels=padded)
     if stack.sheared or stack.uneven:
         fill = fill_value(modality)
         volumes = []
@@ -220,8 +218,7 @@ def load_selected(
             volumes.append(resampled)
         data = np.concatenate(volumes) if n_volumes > 1 else volumes[0]
         n_slices = volumes[0].shape[0]
-        metadata["corrections"] = corrections
-        metadata["gantry_tilt_deg"] = round(stack.tilt_deg, 4)
+        source = replace(source, geometry_notes=(*source.geometry_notes, *corrections))
     else:
         affine = stack.affine_lps()
     # (V*K, R, C) C-order reversed is an F-ordered (C, R, K, V) view: no copy, and NIfTI writes it as is.
@@ -230,7 +227,7 @@ def load_selected(
         array = data.reshape(n_volumes, n_slices, data.shape[1], data.shape[2]).transpose(3, 2, 1, 0)
     else:
         array = data.transpose(2, 1, 0)
-    return Volume(array, affine, metadata), stacks
+    return Volume(array, affine, source), stacks
 
 
 def _load_nifti(path: Path) -> Volume:
@@ -239,9 +236,7 @@ def _load_nifti(path: Path) -> Volume:
     except Exception as exc:  # nibabel raises several types on corrupt files
         raise InputDataError(f"{path}: cannot read NIfTI file ({exc})") from exc
     array = volume.array if volume.array.dtype == np.float32 else volume.array.astype(np.float32)
-    return Volume(
-        array, volume.affine_lps, {"source": "nifti", "source_files": [str(path)], "corrections": []}
-    )
+    return Volume(array, volume.affine_lps, volume.provenance)
 
 
 def series_datasets(path: str | Path, series: str | int | None = None) -> list[pydicom.Dataset]:

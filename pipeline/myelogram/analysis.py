@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.contract import Label
 from pipeline.myelogram.bone import Vertebrae, segment_vertebrae
 from pipeline.myelogram.contrast import Contrast, parse_contrast
 from pipeline.myelogram.cord import CordSegmentation, describe_volume, segment_cord
@@ -30,25 +31,7 @@ from pipeline.volume import Volume
 
 SCHEMA = "cordotomy.myelogram/1"
 
-# Contract labels (DESIGN.md §4).
-LABEL_CSF = 1
-LABEL_CORD = 2
-LABEL_C1 = 3
-LABEL_C2 = 4
-LABEL_OTHER_BONE = 5
-LABEL_LEFT_VA = 6
-LABEL_RIGHT_VA = 7
-LABEL_DENTATE = 8
-LABEL_NAMES = {
-    LABEL_CSF: "contrast-filled CSF",
-    LABEL_CORD: "spinal cord",
-    LABEL_C1: "C1",
-    LABEL_C2: "C2",
-    LABEL_OTHER_BONE: "other bone",
-    LABEL_LEFT_VA: "left vertebral artery",
-    LABEL_RIGHT_VA: "right vertebral artery",
-    LABEL_DENTATE: "dentate ligament",
-}
+LABEL_NAMES = {int(label): label.description for label in Label}
 # Dentate ligaments are analysed on the slices within this distance of the planning level (C1-C2).
 DENTATE_HALF_RANGE_MM = 12.0
 
@@ -184,12 +167,12 @@ def _label_map(
 ) -> Volume:
     labels = np.zeros(image.array.shape[:3], dtype=np.uint8)
     if vertebrae is not None:
-        labels[vertebrae.other_bone_mask] = LABEL_OTHER_BONE
-        labels[vertebrae.c2_mask] = LABEL_C2
-        labels[vertebrae.c1_mask] = LABEL_C1
-    labels[cord.csf_mask] = LABEL_CSF
-    labels[cord.cord_mask] = LABEL_CORD
-    for side, value in (("left", LABEL_LEFT_VA), ("right", LABEL_RIGHT_VA)):
+        labels[vertebrae.other_bone_mask] = Label.OTHER_BONE
+        labels[vertebrae.c2_mask] = Label.C2
+        labels[vertebrae.c1_mask] = Label.C1
+    labels[cord.csf_mask] = Label.CSF
+    labels[cord.cord_mask] = Label.CORD
+    for side, value in (("left", Label.LEFT_VERTEBRAL_ARTERY), ("right", Label.RIGHT_VERTEBRAL_ARTERY)):
         artery = arteries.get(side)
         if artery is not None and artery.mask is not None:
             labels[artery.mask & (labels == 0)] = value
@@ -203,9 +186,9 @@ def _label_map(
         inside = np.all((index >= 0) & (index < np.asarray(labels.shape)), axis=1)
         index = index[inside]
         target = labels[tuple(index.T)]
-        keep = target == LABEL_CSF
-        labels[tuple(index[keep].T)] = LABEL_DENTATE
-    return image.with_array(labels, kind="labels")
+        keep = target == Label.CSF
+        labels[tuple(index[keep].T)] = Label.DENTATE_LIGAMENT
+    return image.with_array(labels)
 
 
 def _vector(values: np.ndarray) -> list[float]:

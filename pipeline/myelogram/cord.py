@@ -110,15 +110,7 @@ class CordSegmentation:
 
 def describe_volume(volume: Volume) -> str:
     """Name of a volume for messages: series number/description or file, never patient data."""
-    meta = volume.metadata
-    for key in ("description", "series_description", "SeriesDescription"):
-        if meta.get(key):
-            number = meta.get("series_number", meta.get("SeriesNumber"))
-            return f"series {number} ({meta[key]!r})" if number is not None else f"series {meta[key]!r}"
-    for key in ("path", "source_path", "filename"):
-        if meta.get(key):
-            return str(meta[key])
-    return "the input volume"
+    return volume.provenance.label
 
 
 def _downsample_in_plane(image: np.ndarray, factor: int) -> np.ndarray:

@@ -54,7 +54,7 @@ def load_image(path: str | Path, *, role: str = "ct_myelogram") -> Volume:
             array = array[..., 0]
         if array.ndim != 3:
             raise InputDataError(f"{path}: expected a 3-D image, got shape {array.shape}")
-        return Volume(array.astype(np.float32), volume.affine_lps, {"path": path.name, "source": "nifti"})
+        return Volume(array.astype(np.float32), volume.affine_lps, volume.provenance)
     series = _choose_series(path, role) if path.is_dir() else None
     volume = ingest.load_series(path, series)
     if volume.array.ndim != 3:
@@ -75,7 +75,7 @@ def vascular_modality(volume: Volume, requested: str) -> str:
     """``"cta"`` or ``"t2"``: as requested, else from the DICOM modality, else from the value range."""
     if requested in ("cta", "t2"):
         return requested
-    modality = str(volume.metadata.get("modality", volume.metadata.get("Modality", ""))).upper()
+    modality = volume.provenance.modality.upper()
     if modality == "CT":
         return "cta"
     if modality == "MR":

@@ -52,7 +52,7 @@ def _crop_box(ct: Volume, centre_lps_mm: np.ndarray, half_size_mm: float) -> Vol
     array = ct.array[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     affine = ct.affine_lps.copy()
     affine[:3, 3] = ct.index_to_lps(lo.astype(float))
-    return Volume(np.ascontiguousarray(array), affine, dict(ct.metadata))
+    return Volume(np.ascontiguousarray(array), affine, ct.provenance)
 
 
 def register_rigid(
@@ -103,7 +103,9 @@ def register_rigid(
     vascular_to_ct = np.linalg.inv(fixed_to_moving)
     low = float(np.min(vascular.array))
     resampled_image = sitk.Resample(moving, ct.to_sitk(), transform, sitk.sitkLinear, low, sitk.sitkFloat32)
-    resampled = Volume.from_sitk(resampled_image, {"source": "vascular series registered to CT"})
+    resampled = Volume.from_sitk(
+        resampled_image, vascular.provenance.with_note("registered rigidly to the CT and resampled on its grid")
+    )
     ones = sitk.Image(moving.GetSize(), sitk.sitkUInt8) + 1
     ones.CopyInformation(moving)
     covered = sitk.Resample(ones, ct.to_sitk(), transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)

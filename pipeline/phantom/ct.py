@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from pipeline.contract import Label
 from pipeline.phantom.anatomy import Anatomy, Regions, evaluate_regions, smooth_field
 from pipeline.phantom.cord_section import CordSection
 from pipeline.phantom.imaging import blur, correlated_noise, sheet_profile
@@ -32,20 +33,12 @@ from pipeline.phantom.tissues import ct_hu_map, t2_signal_map
 from pipeline.phantom.truth import case_truth, pose_truth
 from pipeline.phantom.variants import CtVariant, get_variant
 from pipeline.seeds import Seeds, load_seeds
-from pipeline.volume import Volume
+from pipeline.volume import Provenance, Volume
 
 __all__ = ["LABELS", "VASCULAR_KINDS", "CtCase", "make_ct_case"]
 
-LABELS = {
-    "csf": 1,
-    "cord": 2,
-    "c1": 3,
-    "c2": 4,
-    "other_bone": 5,
-    "left_vertebral_artery": 6,
-    "right_vertebral_artery": 7,
-    "dentate_ligament": 8,
-}
+# Truth label values of the contract (name -> value), as written in truth.json.
+LABELS = {label.name.lower(): int(label) for label in Label}
 VASCULAR_KINDS = ("cta", "t2")
 
 # Scanner placement: the cord centre on the planning level sits here in the CT's LPS frame.
@@ -135,15 +128,15 @@ def _sheet_geometry(
 
 def _labels(regions: Regions, ligament_half_width_mm: float) -> np.ndarray:
     labels = np.zeros(regions.sac.shape, dtype=np.uint8)
-    labels[regions.sac] = LABELS["csf"]
-    labels[regions.cord] = LABELS["cord"]
-    labels[regions.other_bone] = LABELS["other_bone"]
-    labels[regions.c2] = LABELS["c2"]
-    labels[regions.c1] = LABELS["c1"]
+    labels[regions.sac] = Label.CSF
+    labels[regions.cord] = Label.CORD
+    labels[regions.other_bone] = Label.OTHER_BONE
+    labels[regions.c2] = Label.C2
+    labels[regions.c1] = Label.C1
     ligament = regions.ligament_band & (np.abs(regions.ligament_distance_mm) <= ligament_half_width_mm)
-    labels[ligament] = LABELS["dentate_ligament"]
-    labels[regions.va_left] = LABELS["left_vertebral_artery"]
-    labels[regions.va_right] = LABELS["right_vertebral_artery"]
+    labels[ligament] = Label.DENTATE_LIGAMENT
+    labels[regions.va_left] = Label.LEFT_VERTEBRAL_ARTERY
+    labels[regions.va_right] = Label.RIGHT_VERTEBRAL_ARTERY
     return labels
 
 
@@ -269,9 +262,9 @@ def make_ct_case(
     ct = Volume(
         np.clip(np.rint(image), -1024, 3071).astype(np.int16),
         affine,
-        {"modality": "CT", "series_description": "CT myelogram C1-C2 (phantom)", "role": "ct_myelogram"},
+        Provenance(source="phantom", modality="CT", description="CT myelogram C1-C2 (phantom)"),
     )
-    label_volume = ct.with_array(labels, series_description="labels (phantom truth)")
+    label_volume = ct.with_array(labels)
 
     vascular_volume = vascular_labels = None
     vascular_truth: dict[str, Any] | None = None
@@ -294,16 +287,12 @@ def make_ct_case(
         )
         if vascular == "cta":
             array = np.clip(np.rint(v_image), -1024, 3071).astype(np.int16)
-            meta = {
-                "modality": "CT",
-                "series_description": "CT angiography neck (phantom)",
-                "role": "vascular",
-            }
+            meta = Provenance(source="phantom", modality="CT", description="CT angiography neck (phantom)")
         else:
             array = np.clip(np.rint(np.abs(v_image)), 0, 4095).astype(np.uint16)
-            meta = {"modality": "MR", "series_description": "3D T2 cervical (phantom)", "role": "vascular"}
+            meta = Provenance(source="phantom", modality="MR", description="3D T2 cervical (phantom)")
         vascular_volume = Volume(array, v_affine, meta)
-        vascular_labels = vascular_volume.with_array(v_labels, series_description="vascular labels (phantom)")
+        vascular_labels = vascular_volume.with_array(v_labels)
         ct_from_vascular = pose.matrix @ np.linalg.inv(v_pose.matrix)
         vascular_truth = {
             "kind": vascular,

@@ -24,7 +24,7 @@ from pipeline.phantom.cord_section import CordSection, side_sign
 from pipeline.phantom.gradients import fibonacci_hemisphere, fsl_bvecs_from_lps
 from pipeline.phantom.pose import axial_grid_affine
 from pipeline.seeds import Seeds, load_seeds
-from pipeline.volume import Volume
+from pipeline.volume import Provenance, Volume
 
 __all__ = ["DwiPhantom", "make_dwi_phantom", "tensor_scalars"]
 
@@ -308,7 +308,7 @@ def make_dwi_phantom(
     volume = Volume(
         signal.astype(np.float32),
         affine,
-        {"modality": "MR", "series_description": "DWI cord 20dir b1000 (phantom)", "role": "dwi"},
+        Provenance(source="phantom", modality="MR", description="DWI cord 20dir b1000 (phantom)"),
     )
     return DwiPhantom(
         volume=volume,

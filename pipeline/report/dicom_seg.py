@@ -34,6 +34,7 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
 from pipeline import __version__
+from pipeline.contract import Label
 from pipeline.errors import InputDataError
 from pipeline.volume import Volume
 
@@ -41,16 +42,19 @@ from pipeline.volume import Volume
 logging.getLogger("highdicom").setLevel(logging.WARNING)
 
 _ANATOMY = codes.SCT.AnatomicalStructure
-_SEGMENTS: dict[int, tuple[str, Code, Code, Code | None]] = {
-    1: ("contrast-filled CSF", codes.SCT.BodySubstance, codes.SCT.CerebrospinalFluid, None),
-    2: ("spinal cord", _ANATOMY, codes.SCT.SpinalCord, None),
-    3: ("C1 (atlas)", _ANATOMY, codes.SCT.BoneStructureOfAtlas, None),
-    4: ("C2 (axis)", _ANATOMY, codes.SCT.BoneStructureOfAxis, None),
-    5: ("other bone", _ANATOMY, codes.SCT.Bone, None),
-    6: ("left vertebral artery", _ANATOMY, codes.SCT.VertebralArtery, codes.SCT.Left),
-    7: ("right vertebral artery", _ANATOMY, codes.SCT.VertebralArtery, codes.SCT.Right),
-    8: ("dentate ligament", _ANATOMY, codes.SCT.Ligament, None),
+# Segment number = label value (pipeline.contract.Label), whatever the case: category, property type and
+# laterality modifier of each.
+_SEGMENTS: dict[Label, tuple[Code, Code, Code | None]] = {
+    Label.CSF: (codes.SCT.BodySubstance, codes.SCT.CerebrospinalFluid, None),
+    Label.CORD: (_ANATOMY, codes.SCT.SpinalCord, None),
+    Label.C1: (_ANATOMY, codes.SCT.BoneStructureOfAtlas, None),
+    Label.C2: (_ANATOMY, codes.SCT.BoneStructureOfAxis, None),
+    Label.OTHER_BONE: (_ANATOMY, codes.SCT.Bone, None),
+    Label.LEFT_VERTEBRAL_ARTERY: (_ANATOMY, codes.SCT.VertebralArtery, codes.SCT.Left),
+    Label.RIGHT_VERTEBRAL_ARTERY: (_ANATOMY, codes.SCT.VertebralArtery, codes.SCT.Right),
+    Label.DENTATE_LIGAMENT: (_ANATOMY, codes.SCT.Ligament, None),
 }
+SERIES_DESCRIPTION = "Cordotomy myelogram labels"
 
 
 def _slice_order(labels: Volume, sources: Sequence[pydicom.Dataset], name: str) -> list[int]:
@@ -88,16 +92,16 @@ def write_dicom_seg(
         family=codes.cid7162.EdgeDetection,
         version=__version__,
     )
-    present = sorted(int(v) for v in np.unique(frames) if v > 0)
-    numbering = {value: number for number, value in enumerate(present, start=1)}
-    pixel = np.zeros_like(frames)
-    for value, number in numbering.items():
-        pixel[frames == value] = number
-    for value, number in numbering.items():
-        label, category, property_type, laterality = _SEGMENTS[value]
+    unknown = sorted(set(np.unique(frames).tolist()) - {0, *(int(label) for label in Label)})
+    if unknown:
+        raise ValueError(f"{name}: label values {unknown} are not contract labels")
+    if not frames.any():
+        raise InputDataError(f"{name}: the segmentation is empty; no DICOM SEG written")
+    # Every contract segment is described, present or not, so segment N is always the same structure.
+    for label, (category, property_type, laterality) in _SEGMENTS.items():
         description = hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=label,
+            segment_number=int(label),
+            segment_label=label.description,
             segmented_property_category=category,
             segmented_property_type=property_type,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
@@ -108,11 +112,9 @@ def write_dicom_seg(
                 hd.sr.CodedConcept.from_code(laterality)
             ]
         descriptions.append(description)
-    if not descriptions:
-        raise InputDataError(f"{name}: the segmentation is empty; no DICOM SEG written")
     seg = hd.seg.Segmentation(
         source_images=list(sources),
-        pixel_array=pixel,
+        pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
@@ -126,5 +128,6 @@ def write_dicom_seg(
         content_description="CT myelogram labels (cordotomy-pipeline)",
         content_label="MYELOGRAM",
         omit_empty_frames=True,
+        series_description=SERIES_DESCRIPTION,
     )
     seg.save_as(str(path))

@@ -55,8 +55,8 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
     document: dict[str, Any] = {
         "schema": SCHEMA,
         "input": {
-            "series_description": grid.metadata.get("series_description"),
-            "series_number": grid.metadata.get("series_number"),
+            "series_description": grid.provenance.description or None,
+            "series_number": grid.provenance.series_number,
             "grid_shape": list(grid.array.shape),
             "voxel_size_mm": [float(s) for s in grid.spacing_mm],
             "volumes": int(analysis.bvals_s_mm2.size),

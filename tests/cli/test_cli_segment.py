@@ -117,8 +117,8 @@ def test_segment_dicom_study_with_cta(normal_study: Path, tmp_path: Path) -> Non
     assert referenced == ct_series
     codes = {s.SegmentLabel: s.SegmentedPropertyTypeCodeSequence[0].CodeValue for s in seg.SegmentSequence}
     assert codes["spinal cord"] == "2748008"
-    assert codes["C1 (atlas)"] == "14806007"
-    assert codes["C2 (axis)"] == "39976000"
+    assert codes["C1"] == "14806007"
+    assert codes["C2"] == "39976000"
 
 
 def test_segment_dicom_no_contrast_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -140,7 +140,7 @@ def test_tilted_ct_corrected_to_dcm2niix_geometry(tilted_reference: tuple[Path, 
     volume = load_series(source)
     image = nib.load(reference)
     assert volume.shape == image.shape
-    corrections = " ".join(volume.metadata["corrections"])
+    corrections = " ".join(volume.provenance.geometry_notes)
     assert "gantry tilt 18.50 deg" in corrections
     assert "uneven slice spacing" in corrections
     ours, theirs = aligned_to_reference(volume, reference)

@@ -77,7 +77,7 @@ def test_order_comes_from_positions_not_names_or_numbers(tmp_path: Path) -> None
     volume = load_series(shuffled)
     np.testing.assert_array_equal(volume.array, reference.array)
     np.testing.assert_allclose(volume.affine_lps, reference.affine_lps)
-    positions = [float(pydicom.dcmread(p).ImagePositionPatient[2]) for p in volume.metadata["source_files"]]
+    positions = [float(pydicom.dcmread(p).ImagePositionPatient[2]) for p in list(volume.provenance.source_files)]
     assert positions == sorted(positions)
 
 
@@ -94,23 +94,24 @@ def test_rescale_and_padding_are_applied(tmp_path: Path) -> None:
         ds.save_as(path)
         stored[str(path)] = pixels
     volume = load_series(folder)
-    for k, source in enumerate(volume.metadata["source_files"]):
+    for k, source in enumerate(list(volume.provenance.source_files)):
         expected = stored[source].T * 0.5 - 1000.0
         expected[:4, 0] = CT_PADDING_HU
         np.testing.assert_array_equal(volume.array[:, :, k], expected)
-    assert volume.metadata["padding_voxels"] == 4 * 5
+    assert volume.provenance.padding_voxels == 4 * 5
     assert volume.array.dtype == np.float32
 
 
-def test_metadata_has_series_but_no_patient(tmp_path: Path) -> None:
+def test_provenance_has_series_but_no_patient(tmp_path: Path) -> None:
     volume = load_series(pydicom_folder(CT5N))
-    metadata = volume.metadata
-    assert metadata["series_number"] == 5
-    assert metadata["modality"] == "CT"
-    assert metadata["description"] == "SmartScore - Gated 0.5 sec"
-    assert len(metadata["source_files"]) == 5
-    ds = pydicom.dcmread(metadata["source_files"][0])
-    text = repr(dict(metadata))
+    provenance = volume.provenance
+    assert provenance.series_number == 5
+    assert provenance.modality == "CT"
+    assert provenance.description == "SmartScore - Gated 0.5 sec"
+    assert len(provenance.source_files) == 5
+    ds = pydicom.dcmread(provenance.source_files[0])
+    assert ds.SeriesInstanceUID == provenance.series_uid
+    text = repr(provenance) + repr(provenance.to_json())
     for identifier in (str(ds.PatientName), str(ds.PatientID)):
         if identifier:
             assert identifier not in text
@@ -119,7 +120,7 @@ def test_metadata_has_series_but_no_patient(tmp_path: Path) -> None:
 def test_series_datasets_follow_slice_order() -> None:
     volume = load_series(pydicom_folder(CT5N))
     datasets = series_datasets(pydicom_folder(CT5N), 5)
-    assert [str(d.filename) for d in datasets] == volume.metadata["source_files"]
+    assert [str(d.filename) for d in datasets] == list(volume.provenance.source_files)
     assert all("PixelData" not in d for d in datasets)
     origins = [volume.index_to_lps(np.array([0, 0, k])) for k in range(5)]
     np.testing.assert_allclose([d.ImagePositionPatient for d in datasets], origins, atol=1e-4)
@@ -133,7 +134,7 @@ def test_choosing_a_series(tmp_path: Path) -> None:
     assert "SmartScore" in str(caught.value)
     assert "Scout" in str(caught.value)
     by_number = load_series(folder, 5)
-    uid = by_number.metadata["series_uid"]
+    uid = by_number.provenance.series_uid
     by_uid = load_series(folder, uid)
     np.testing.assert_array_equal(by_number.array, by_uid.array)
     with pytest.raises(UsageError, match="no series '99'"):
@@ -190,7 +191,7 @@ def test_tilt_and_uneven_spacing_resampled_exactly(
     with pytest.raises(InputDataError, match=fault):
         load_series(tmp_path / "series", resample=False)
     volume = load_series(tmp_path / "series")
-    assert volume.metadata["corrections"]
+    assert volume.provenance.geometry_notes
     # The grid is orthogonal: axes along row, column and slice normal.
     directions = volume.direction_lps
     np.testing.assert_allclose(directions.T @ directions, np.eye(3), atol=1e-9)
