@@ -264,5 +264,18 @@ def save_study(study_data: Study, folder: str | Path, *, transfer_syntax: str = 
         "dwi_homolog": "truth/dwi_homolog.nii.gz",
     }
     truth["parameters"] = seeds.as_dict()
-    (truth_dir / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
+    text = json.dumps(_round_floats(truth), indent=1, sort_keys=True)
+    (truth_dir / "truth.json").write_text(text + "\n")
     return truth
+
+
+def _round_floats(value: Any, decimals: int = 9) -> Any:
+    """Floats rounded to 1e-9 (mm, HU, ...): the file is then the same on every BLAS and numpy build,
+    whose matrix inverses differ in the last bits."""
+    if isinstance(value, float):
+        return round(value, decimals)
+    if isinstance(value, dict):
+        return {k: _round_floats(v, decimals) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_round_floats(v, decimals) for v in value]
+    return value
