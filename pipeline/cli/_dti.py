@@ -65,14 +65,14 @@ def _optional_mask(path: Path | None, grid: Volume, label: str) -> np.ndarray | 
 
 def _cmd_dti(args: argparse.Namespace) -> int:
     from pipeline import dti
-    from pipeline.ingest import load_dwi
+    from pipeline.ingest import Role, Study
     from pipeline.outputs import staged_directory
     from pipeline.report.dti_outputs import write_dti_outputs
     from pipeline.seeds import load_seeds
 
     seeds = load_seeds(args.parameters)
     with staged_directory(args.out, force=args.force) as staging:
-        dwi = load_dwi(args.input, args.series)
+        dwi = Study.open(args.input, role=Role.DWI, series=args.series).load_dwi()
         analysis = dti.analyse_dwi(
             dwi.volume,
             dwi.bvals_s_mm2,

@@ -24,13 +24,15 @@ def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _cmd_inspect(args: argparse.Namespace) -> int:
     import json
 
-    from pipeline.ingest import format_table, inspect_folder
+    from pipeline.ingest import Study, format_table
 
-    infos = inspect_folder(args.dir)
+    study = Study.scan(args.dir)
     if args.json:
-        print(json.dumps({"schema": "cordotomy.inspect/1", "series": [i.as_dict() for i in infos]}, indent=2))
-    else:
-        print(format_table(infos))
+        print(json.dumps(study.as_dict(), indent=2))
+        return 0
+    print(format_table([s.info for s in study.series if s.info is not None]))
+    print("roles:")
+    print(study.listing())
     return 0
 
 

@@ -45,15 +45,19 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
+    from pipeline.ingest import Role, Study
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
     from pipeline.outputs import staged_directory
     from pipeline.report.myelogram_outputs import write_segment_outputs
 
-    image = myelogram_io.load_image(args.input)
-    vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
-    modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
-    sources = myelogram_io.source_datasets(args.input)
+    study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
+    image = myelogram_io.load_image(study, Role.CT_MYELOGRAM)
+    vascular = myelogram_io.load_image(study, Role.VASCULAR) if args.vascular else None
+    modality = (
+        myelogram_io.vascular_modality(study, vascular, args.vascular_modality) if vascular is not None else "cta"
+    )
+    sources = study.source_datasets(Role.CT_MYELOGRAM)
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
     with staged_directory(args.out, force=args.force) as staging:
         write_segment_outputs(result, staging, sources=sources, name=str(args.input))

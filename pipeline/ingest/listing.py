@@ -1,25 +1,8 @@
-"""The series listing of ``cordotomy inspect``: checked discovery plus a human-readable table."""
+"""The series listing of ``cordotomy inspect``: a human-readable table of a study's series."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pipeline.errors import InputDataError
-from pipeline.ingest.discover import SeriesInfo, discover, scan
-
-
-def inspect_folder(path: str | Path) -> list[SeriesInfo]:
-    """:func:`discover`, but a folder without any DICOM image is an error (exit 3), naming why."""
-    infos = discover(path)
-    if infos:
-        return infos
-    found = scan(path)
-    if found.unreadable:
-        reason = next(iter(found.unreadable.values()))
-        raise InputDataError(
-            f"{path}: no readable DICOM images ({len(found.unreadable)} file(s) failed; first: {reason})"
-        )
-    raise InputDataError(f"{path}: no DICOM images found ({found.non_dicom} other file(s) skipped)")
+from pipeline.ingest.discover import SeriesInfo
 
 
 def format_table(infos: list[SeriesInfo]) -> str:

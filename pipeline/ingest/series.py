@@ -245,7 +245,11 @@ def series_datasets(path: str | Path, series: str | int | None = None) -> list[p
     For building objects that reference the series (a DICOM SEG needs every source instance's
     SOP Class/Instance UIDs and its geometry). Multi-frame files appear once.
     """
-    selected = select_series(path, series)
+    return selected_datasets(select_series(path, series))
+
+
+def selected_datasets(selected: SelectedSeries) -> list[pydicom.Dataset]:
+    """:func:`series_datasets` of an already selected series (no new scan)."""
     if is_mosaic(selected.headers):
         ordered = sorted(selected.headers, key=lambda h: (h.instance_number or 0, str(h.path)))
         paths = [h.path for h in ordered]

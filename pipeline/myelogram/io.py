@@ -1,84 +1,42 @@
-"""Reading the stage's inputs and writing its outputs (DESIGN.md §4).
+"""The stage's images from a :class:`~pipeline.ingest.Study`: a 3-D volume per role, and its artery look.
 
-Inputs: a DICOM folder (through :mod:`pipeline.ingest`) or a NIfTI file. Outputs, into a folder that the
-caller stages atomically: ``segmentation.nii.gz`` (contract labels on the input grid), ``myelogram.json``
-and, for DICOM input, ``dicom/seg.dcm``.
+Which series plays which role is decided in :mod:`pipeline.ingest.study`; this module only turns the
+chosen series into what the myelogram stage needs.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pydicom
-from nibabel.filebasedimages import ImageFileError
 
-from pipeline import ingest
-from pipeline.errors import InputDataError, UsageError
+from pipeline.errors import InputDataError
+from pipeline.ingest import Role, Study, VascularKind
 from pipeline.volume import Volume
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+def load_image(study: Study, role: Role = Role.CT_MYELOGRAM) -> Volume:
+    """The 3-D float32 image with ``role`` (a 4-D NIfTI with one volume is accepted)."""
+    chosen = study.require(role)
+    volume = study.load(role)
+    array = np.asarray(volume.array)
+    if array.ndim == 4 and array.shape[3] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise InputDataError(f"{chosen.label}: expected a 3-D image, got shape {array.shape}")
+    return Volume(array.astype(np.float32, copy=False), volume.affine_lps, volume.provenance)
 
 
-def is_nifti(path: str | Path) -> bool:
-    return str(path).lower().endswith(NIFTI_SUFFIXES)
+def vascular_modality(study: Study, volume: Volume, requested: str) -> str:
+    """``"cta"`` or ``"t2"`` (how the artery looks): as requested, else from the series, else the values.
 
-
-def _choose_series(path: Path, role: str) -> str | None:
-    """SeriesInstanceUID to load from a DICOM folder: its only series, or the one with ``role``."""
-    infos = [info for info in ingest.discover(path) if info.n_slices > 1]
-    if len(infos) <= 1:
-        return infos[0].series_uid if infos else None
-    chosen = [info for info in infos if info.role == role]
-    if len(chosen) == 1:
-        return chosen[0].series_uid
-    listing = "; ".join(f"{info.series_number} {info.description!r} ({info.role})" for info in infos)
-    raise UsageError(
-        f"{path} holds several series and {'none' if not chosen else 'more than one'} has the role "
-        f"{role!r}: {listing}; point to the series' own folder"
-    )
-
-
-def load_image(path: str | Path, *, role: str = "ct_myelogram") -> Volume:
-    """A 3-D image from a NIfTI file or a DICOM folder (its single series, or the one with ``role``)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(f"{path}: no such file or folder")
-    if is_nifti(path):
-        try:
-            volume = Volume.from_nifti(path)
-        except (OSError, ValueError, ImageFileError) as exc:
-            raise InputDataError(f"{path}: not a readable NIfTI file ({exc})") from None
-        array = np.asarray(volume.array)
-        if array.ndim == 4 and array.shape[3] == 1:
-            array = array[..., 0]
-        if array.ndim != 3:
-            raise InputDataError(f"{path}: expected a 3-D image, got shape {array.shape}")
-        return Volume(array.astype(np.float32), volume.affine_lps, volume.provenance)
-    series = _choose_series(path, role) if path.is_dir() else None
-    volume = ingest.load_series(path, series)
-    if volume.array.ndim != 3:
-        raise InputDataError(f"{path}: expected a 3-D image series, got shape {volume.array.shape}")
-    return volume
-
-
-def source_datasets(path: str | Path, *, role: str = "ct_myelogram") -> list[pydicom.Dataset] | None:
-    """Headers of the DICOM images a SEG must reference (None for NIfTI input)."""
-    path = Path(path)
-    if is_nifti(path):
-        return None
-    series = _choose_series(path, role) if path.is_dir() else None
-    return list(ingest.series_datasets(path, series))
-
-
-def vascular_modality(volume: Volume, requested: str) -> str:
-    """``"cta"`` or ``"t2"``: as requested, else from the DICOM modality, else from the value range."""
+    A bright-lumen MRA segments like a CTA.
+    """
     if requested in ("cta", "t2"):
         return requested
+    chosen = study.require(Role.VASCULAR)
+    if chosen.vascular_kind is not None:
+        return "t2" if chosen.vascular_kind is VascularKind.T2 else "cta"
     modality = volume.provenance.modality.upper()
-    if modality == "CT":
-        return "cta"
-    if modality == "MR":
-        return "t2"
+    if modality in ("CT", "MR"):
+        return "cta" if modality == "CT" else "t2"
     # CT numbers go below -500 (air, fat); MR magnitudes do not.
     return "cta" if float(np.min(volume.array)) < -500.0 else "t2"
