@@ -60,9 +60,11 @@ def test_a_run_like_flow_lists_the_study_folder_once(walk_counter: list[Path]) -
     np.testing.assert_allclose(ct.affine_lps, TRUTH["series"]["ct_myelogram"]["affine_lps"], atol=1e-6)
     np.testing.assert_allclose(vascular.affine_lps, TRUTH["series"]["vascular"]["affine_lps"], atol=1e-6)
     np.testing.assert_allclose(dwi.bvals_s_mm2, TRUTH["dwi"]["bvals_s_mm2"])
-    assert sources is not None and len(sources) == ct.array.shape[2]
+    assert sources is not None
+    assert len(sources) == ct.array.shape[2]
     # Provenance names the series for every writer.
-    assert ct.provenance.series_number == 2 and ct.provenance.modality == "CT"
+    assert ct.provenance.series_number == 2
+    assert ct.provenance.modality == "CT"
     assert dwi.volume.provenance.series_number == TRUTH["series"]["dwi"]["series_number"]
     expected_description = pydicom.dcmread(ct.provenance.source_files[0], stop_before_pixels=True)
     assert ct.provenance.description == expected_description.SeriesDescription
@@ -88,7 +90,8 @@ def test_open_chooses_the_only_series_or_the_role_or_refuses(tmp_path: Path) -> 
     shutil.copytree(SAMPLE / "dicom" / "vascular", folder / "vascular")
     with pytest.raises(UsageError, match="none has the role 'ct_myelogram'") as error:
         Study.open(folder, role=Role.CT_MYELOGRAM)
-    assert "series 3" in str(error.value) and "series 5" in str(error.value)
+    assert "series 3" in str(error.value)
+    assert "series 5" in str(error.value)
     with pytest.raises(UsageError, match="no series '42'"):
         Study.open(folder, role=Role.DWI, series=42)
     with pytest.raises(AnalysisError, match="no ct_myelogram series"):
@@ -98,7 +101,8 @@ def test_open_chooses_the_only_series_or_the_role_or_refuses(tmp_path: Path) -> 
 def test_nifti_inputs_take_the_role_given(tmp_path: Path) -> None:
     study = Study.open(SAMPLE / "nifti" / "dwi.nii.gz", role=Role.DWI)
     chosen = study.require(Role.DWI)
-    assert chosen.is_nifti and chosen.reason == "NIfTI file given for this role"
+    assert chosen.is_nifti
+    assert chosen.reason == "NIfTI file given for this role"
     dwi = study.load_dwi()
     assert dwi.volume.array.shape[3] == len(TRUTH["dwi"]["bvals_s_mm2"])
     assert dwi.volume.provenance.source == "nifti"
@@ -109,7 +113,7 @@ def test_inspect_json_prints_the_study(capsys: pytest.CaptureFixture[str]) -> No
     printed = json.loads(capsys.readouterr().out)
     expected = {"other": None}
     for role in ("ct_myelogram", "vascular", "dwi"):
-        first = sorted((SAMPLE / TRUTH["series"][role]["folder"]).iterdir())[0]
+        first = min((SAMPLE / TRUTH["series"][role]["folder"]).iterdir())
         header = pydicom.dcmread(first, stop_before_pixels=True)
         expected[role] = f"series {header.SeriesNumber} ({header.SeriesDescription!r})"
     assert printed["roles"] == expected
