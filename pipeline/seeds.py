@@ -24,6 +24,7 @@ installation, inside the installed package ``pipeline._seeds`` (pyproject maps `
 from __future__ import annotations
 
 import importlib.resources
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,11 +33,16 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import InputDataError
+from pipeline.errors import InputDataError, UsageError
 
 __all__ = ["Seed", "Seeds", "load_seeds", "seeds_directory"]
 
-_ENTRY_FIELDS = frozenset({"value", "unit", "source", "estimate", "note"})
+_ENTRY_FIELDS = frozenset({"value", "unit", "source", "estimate", "note", "valid"})
+# Quantities that cannot be negative; an override below zero is refused (exit 2). An entry may narrow
+# its own range with ``valid: [low, high]`` (either bound may be null).
+_NON_NEGATIVE_UNITS = frozenset(
+    {"mm", "mm2", "mm3", "mm2/s", "s/mm2", "ohm", "Hz", "V", "s", "min", "days", "months", "count", "ml/kg", "ratio"}
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Seed:
     estimate: bool = False
     unit: str | None = None
     note: str | None = None
+    valid: tuple[float | None, float | None] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for the ``parameters`` echo of the outputs."""
@@ -157,6 +164,7 @@ def _flatten(node: Any, prefix: str, origin: str, out: dict[str, Seed]) -> None:
             estimate=bool(node.get("estimate", False)),
             unit=node.get("unit"),
             note=node.get("note"),
+            valid=_valid_range(node.get("valid"), prefix, origin),
         )
         return
     for name, child in node.items():
@@ -177,6 +185,30 @@ def _packaged_seeds() -> Seeds:
             raise InputDataError(f"seed file {path}: not valid YAML ({exc})") from None
         _flatten(document, path.stem, path.name, entries)
     return Seeds(entries)
+
+
+def _valid_range(node: Any, key: str, origin: str) -> tuple[float | None, float | None] | None:
+    if node is None:
+        return None
+    if not (isinstance(node, list) and len(node) == 2 and all(v is None or _is_number(v) for v in node)):
+        raise InputDataError(f"{origin}: entry {key!r}: 'valid' must be [low, high] (numbers or null)")
+    return (node[0], node[1])
+
+
+def _out_of_range(seed: Seed, value: Any) -> str | None:
+    """Why ``value`` cannot replace ``seed`` (non-finite, negative length, outside ``valid``), or None."""
+    numbers = [v for v in (value if isinstance(value, list) else [value]) if _is_number(v)]
+    low, high = seed.valid or (None, None)
+    if low is None and seed.unit in _NON_NEGATIVE_UNITS:
+        low = 0.0
+    for number in numbers:
+        if not math.isfinite(number):
+            return f"{number!r} is not a finite number"
+        if low is not None and number < low:
+            return f"{number!r} is below {low!r} {seed.unit or ''}".rstrip()
+        if high is not None and number > high:
+            return f"{number!r} is above {high!r} {seed.unit or ''}".rstrip()
+    return None
 
 
 def _same_kind(old: Any, new: Any) -> bool:
@@ -216,8 +248,9 @@ def load_seeds(overrides: str | Path | None = None) -> Seeds:
 
     Raises
     ------
-    InputDataError
-        The override file is unreadable, not YAML, names an unknown parameter, or changes a value's kind.
+    UsageError
+        The override file is unreadable, not YAML, names an unknown parameter, changes a value's kind
+        or gives a value out of its range (a bad option: exit 2).
     """
     base = _packaged_seeds()
     if overrides is None:
@@ -226,23 +259,26 @@ def load_seeds(overrides: str | Path | None = None) -> Seeds:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputDataError(f"parameter override file {path}: cannot read ({exc.strerror})") from None
+        raise UsageError(f"parameter override file {path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise InputDataError(f"parameter override file {path}: not valid YAML ({exc})") from None
+        raise UsageError(f"parameter override file {path}: not valid YAML ({exc})") from None
     if document is None:
         return base
     if not isinstance(document, dict):
-        raise InputDataError(f"parameter override file {path}: top level must be a mapping")
+        raise UsageError(f"parameter override file {path}: top level must be a mapping")
     values: dict[str, Any] = {}
     _override_values(document, "", values)
     entries = dict(base)
     for key, value in values.items():
         if key not in entries:
-            raise InputDataError(f"parameter override file {path}: unknown parameter {key!r}")
+            raise UsageError(f"parameter override file {path}: unknown parameter {key!r}")
         old = entries[key]
         if not _same_kind(old.value, value):
-            raise InputDataError(
+            raise UsageError(
                 f"parameter override file {path}: {key!r} must be like {old.value!r}, got {value!r}"
             )
-        entries[key] = Seed(key, value, f"user override ({path.name})", False, old.unit, old.note)
+        problem = _out_of_range(old, value)
+        if problem is not None:
+            raise UsageError(f"parameter override file {path}: {key!r}: {problem}")
+        entries[key] = Seed(key, value, f"user override ({path.name})", False, old.unit, old.note, old.valid)
     return Seeds(entries)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.errors import InputDataError
+from pipeline.errors import UsageError
 from pipeline.seeds import load_seeds, seeds_directory
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -102,21 +102,24 @@ BAD_OVERRIDES = [
     pytest.param("targeting: {pial_entry_offset_mm: {leg: [1]}}\n", "must be like", id="wrong-length"),
     pytest.param("safety: [1, 2\n", "not valid YAML", id="broken-yaml"),
     pytest.param("- 1\n- 2\n", "top level must be a mapping", id="not-a-mapping"),
+    pytest.param("safety: {vertebral_artery_margin_mm: -1}\n", "is below 0.0 mm", id="negative-length"),
+    pytest.param("safety: {vertebral_artery_margin_mm: .nan}\n", "not a finite number", id="nan"),
+    pytest.param("targeting: {pial_entry_offset_mm: {leg: [1, .inf]}}\n", "not a finite", id="infinite"),
 ]
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_OVERRIDES)
-def test_bad_override_is_input_data_error(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_override_is_a_usage_error(tmp_path: Path, text: str, message: str) -> None:
     override = tmp_path / "bad.yaml"
     override.write_text(text)
-    with pytest.raises(InputDataError, match=message) as caught:
+    with pytest.raises(UsageError, match=message) as caught:
         load_seeds(override)
-    assert caught.value.exit_code == 3
+    assert caught.value.exit_code == 2
     assert "bad.yaml" in str(caught.value)
 
 
 def test_missing_override_file(tmp_path: Path) -> None:
-    with pytest.raises(InputDataError, match="cannot read"):
+    with pytest.raises(UsageError, match="cannot read"):
         load_seeds(tmp_path / "absent.yaml")
 
 

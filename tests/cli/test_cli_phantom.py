@@ -40,11 +40,11 @@ def test_refuses_non_empty_output_without_force(tmp_path: Path, capsys) -> None:
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
-def test_bad_parameter_file_exits_3_and_writes_nothing(tmp_path: Path, capsys) -> None:
+def test_bad_parameter_file_exits_2_and_writes_nothing(tmp_path: Path, capsys) -> None:
     override = tmp_path / "params.yaml"
     override.write_text("anatomy: {cord: {ap_mm: thick}}\n")
     out = tmp_path / "out"
-    assert cli.main(["phantom", str(out), "--parameters", str(override)]) == 3
+    assert cli.main(["phantom", str(out), "--parameters", str(override)]) == 2
     err = capsys.readouterr().err
     assert "params.yaml" in err
     assert "anatomy.cord.ap_mm" in err
