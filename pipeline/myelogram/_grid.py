@@ -3,7 +3,7 @@
 Scanners store volumes in any axis order (a sagittal T2 is often P-S-R on disk, an axial CT is L-P-S).
 The myelogram stage works slice by slice in the patient's axial plane, so it looks at the array through
 the axis permutation and flips that bring it closest to L, P, S (no resampling, so no interpolation
-error: the same idea as nibabel's ``as_closest_canonical``). Masks made on this view map back exactly.
+error), with nibabel's orientation functions. Masks made on this view map back exactly.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
 from pipeline.volume import Volume
+
+_IDENTITY = np.array([[0, 1], [1, 1], [2, 1]], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -28,52 +31,29 @@ class AxialGrid:
         Voxel size along the view's axes.
     affine_lps : (4, 4) ndarray
         Maps view indices to LPS mm.
-    permutation, flips
-        How the view was made from the input array (``array = flip(transpose(input, permutation), flips)``).
+    orientation : (3, 2) ndarray
+        nibabel orientation of the input axes in the LPS world (``io_orientation``): the view is
+        ``apply_orientation(input, orientation)``.
     """
 
     array: np.ndarray
     spacing_mm: np.ndarray
     affine_lps: np.ndarray
-    permutation: tuple[int, int, int]
-    flips: tuple[bool, bool, bool]
+    orientation: np.ndarray
 
     @classmethod
     def from_volume(cls, volume: Volume) -> AxialGrid:
         if volume.array.ndim != 3:
             raise ValueError(f"expected a 3-D volume, got shape {volume.array.shape}")
-        direction = volume.direction_lps  # columns: array axes in LPS
-        # Greedy assignment of each LPS axis to the array axis most parallel to it.
-        weights = np.abs(direction)
-        permutation = [-1, -1, -1]
-        free = {0, 1, 2}
-        for lps_axis in np.argsort(-weights.max(axis=1)):
-            array_axis = max(free, key=lambda a: weights[lps_axis, a])
-            permutation[int(lps_axis)] = array_axis
-            free.discard(array_axis)
-        flips = (
-            bool(direction[0, permutation[0]] < 0),
-            bool(direction[1, permutation[1]] < 0),
-            bool(direction[2, permutation[2]] < 0),
-        )
-        perm = (permutation[0], permutation[1], permutation[2])
-        array = np.transpose(volume.array, perm)
-        index_affine = np.eye(4)  # view index -> input index
-        index_affine[:3, :3] = 0.0
-        for view_axis, (array_axis, flip) in enumerate(zip(perm, flips, strict=True)):
-            if flip:
-                array = np.flip(array, axis=view_axis)
-                index_affine[array_axis, view_axis] = -1.0
-                index_affine[array_axis, 3] = volume.array.shape[array_axis] - 1
-            else:
-                index_affine[array_axis, view_axis] = 1.0
-        affine = volume.affine_lps @ index_affine
+        # io_orientation is world-agnostic: with an LPS affine, "increasing world axis k" is L, P, S.
+        orientation = io_orientation(volume.affine_lps)
+        array = apply_orientation(volume.array, orientation)
+        affine = volume.affine_lps @ inv_ornt_aff(orientation, volume.array.shape)
         return cls(
             array=array,
             spacing_mm=np.linalg.norm(affine[:3, :3], axis=0),
             affine_lps=affine,
-            permutation=perm,
-            flips=flips,
+            orientation=orientation,
         )
 
     @property
@@ -82,20 +62,12 @@ class AxialGrid:
 
     def to_input(self, view_array: np.ndarray) -> np.ndarray:
         """Map an array on this view (e.g. a mask) back to the input array's axis order."""
-        data = view_array
-        for view_axis, flip in enumerate(self.flips):
-            if flip:
-                data = np.flip(data, axis=view_axis)
-        inverse = np.argsort(self.permutation)
-        return np.ascontiguousarray(np.transpose(data, inverse))
+        back = ornt_transform(_IDENTITY, self.orientation)
+        return np.ascontiguousarray(apply_orientation(view_array, back))
 
     def from_input(self, input_array: np.ndarray) -> np.ndarray:
         """Map an array on the input grid (e.g. a reference mask) onto this view."""
-        data = np.transpose(input_array, self.permutation)
-        for view_axis, flip in enumerate(self.flips):
-            if flip:
-                data = np.flip(data, axis=view_axis)
-        return data
+        return np.asarray(apply_orientation(input_array, self.orientation))
 
     @functools.cached_property
     def volume(self) -> Volume:
