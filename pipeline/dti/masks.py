@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 
 from pipeline.errors import InputDataError
+from pipeline.nifti import load_nifti
 from pipeline.volume import Provenance, Volume
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -43,16 +44,8 @@ def _read_dicom_seg(path: Path, label: str) -> Volume:
 
 
 def _read_nifti(path: Path, label: str) -> Volume:
-    try:
-        volume = Volume.from_nifti(path)
-    except Exception as exc:
-        raise InputDataError(f"{label} {path}: cannot read NIfTI file ({exc})") from exc
-    array = volume.array
-    if array.ndim == 4 and array.shape[3] == 1:
-        array = array[..., 0]
-    if array.ndim != 3:
-        raise InputDataError(f"{label} {path}: a mask must be 3-D, got shape {volume.array.shape}")
-    return Volume(np.asarray(array) > 0, volume.affine_lps, volume.provenance)
+    volume = load_nifti(path, what=label, ndim=(3,))
+    return volume.with_array(np.asarray(volume.array) > 0)
 
 
 def load_mask(path: str | Path, reference: Volume, *, label: str = "mask") -> np.ndarray:

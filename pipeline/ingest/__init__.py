@@ -16,9 +16,10 @@ from pipeline.ingest.convert import convert
 from pipeline.ingest.diffusion import DiffusionData, load_dwi, read_bvals_bvecs, write_bvals_bvecs
 from pipeline.ingest.discover import ROLES, SeriesInfo, discover
 from pipeline.ingest.listing import format_table
-from pipeline.ingest.nifti import save_nifti, write_nifti
+from pipeline.ingest.nifti import write_nifti
 from pipeline.ingest.series import load_series, series_datasets
 from pipeline.ingest.study import Role, Study, StudySeries, VascularKind
+from pipeline.nifti import save_nifti
 
 __all__ = [
     "ROLES",

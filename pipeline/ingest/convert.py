@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pipeline.errors import UsageError
 from pipeline.ingest.diffusion import is_diffusion_series, load_dwi_selected, save_bvals_bvecs, sidecar_paths
-from pipeline.ingest.nifti import save_nifti
 from pipeline.ingest.series import NIFTI_SUFFIXES, load_selected, select_series
+from pipeline.nifti import save_nifti
 from pipeline.outputs import staged_files
 
 

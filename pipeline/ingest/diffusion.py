@@ -33,6 +33,7 @@ from pipeline.ingest.geometry import Stack
 from pipeline.ingest.header import Header
 from pipeline.ingest.mosaic import is_mosaic, mosaic_order
 from pipeline.ingest.series import NIFTI_SUFFIXES, SelectedSeries, load_selected, select_series
+from pipeline.nifti import load_nifti
 from pipeline.outputs import staged_files
 from pipeline.volume import Volume
 
@@ -204,10 +205,7 @@ def _load_nifti_dwi(path: Path) -> DiffusionData:
     if not bval_path.is_file() or not bvec_path.is_file():
         raise InputDataError(f"{path}: no {bval_path.name} / {bvec_path.name} beside it (gradients missing)")
     bvals, bvecs = read_bvals_bvecs(bval_path, bvec_path)
-    try:
-        volume = Volume.from_nifti(path)
-    except Exception as exc:
-        raise InputDataError(f"{path}: cannot read NIfTI file ({exc})") from exc
+    volume = load_nifti(path, what="DWI", ndim=(3, 4))
     if volume.array.ndim != 4 or volume.array.shape[3] != len(bvals):
         count = volume.array.shape[3] if volume.array.ndim == 4 else 1
         raise InputDataError(f"{path}: {count} volume(s) but {len(bvals)} b-values in {bval_path.name}")

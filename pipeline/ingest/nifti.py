@@ -8,18 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
-
+from pipeline.nifti import save_nifti
 from pipeline.outputs import staged_files
 from pipeline.volume import Volume
-
-
-def save_nifti(volume: Volume, path: str | Path) -> None:
-    """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) through :meth:`Volume.to_nifti`."""
-    array = volume.array
-    dtype = np.float32 if array.dtype.kind == "f" else None
-    nib.save(volume.to_nifti(dtype=dtype), str(path))
 
 
 def write_nifti(volume: Volume, path: str | Path, *, force: bool = False) -> Path:

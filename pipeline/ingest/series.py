@@ -25,6 +25,7 @@ from pipeline.ingest.pixels import fill_value, read_frames
 from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.tilt import regularise
 from pipeline.ingest.volumes import split_volumes
+from pipeline.nifti import load_nifti
 from pipeline.volume import Provenance, Volume
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -231,12 +232,8 @@ def load_selected(
 
 
 def _load_nifti(path: Path) -> Volume:
-    try:
-        volume = Volume.from_nifti(path)
-    except Exception as exc:  # nibabel raises several types on corrupt files
-        raise InputDataError(f"{path}: cannot read NIfTI file ({exc})") from exc
-    array = volume.array if volume.array.dtype == np.float32 else volume.array.astype(np.float32)
-    return Volume(array, volume.affine_lps, volume.provenance)
+    volume = load_nifti(path)
+    return volume.with_array(volume.array.astype(np.float32, copy=False))
 
 
 def series_datasets(path: str | Path, series: str | int | None = None) -> list[pydicom.Dataset]:

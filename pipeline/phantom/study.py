@@ -17,16 +17,14 @@ arguments give the same bytes.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
+from pipeline.nifti import save_nifti
 from pipeline.phantom.ct import CtCase, make_ct_case
 from pipeline.phantom.dicom_series import (
     SeriesInfo,
@@ -51,15 +49,6 @@ DWI_SERIES = SeriesInfo(5, "DTI cord 20dir b1000", frame_key="followup-session",
 # Post-procedure DWI placement: the cord is neither centred nor aligned with the image axes.
 _DWI_CORD_OFFSET_MM = (1.6, -2.4)
 _DWI_ROTATION_DEG = 8.0
-
-
-def _save_nifti(image: nib.Nifti1Image, path: Path) -> None:
-    """Write ``.nii.gz`` with a zero gzip timestamp, so the bytes do not depend on the clock."""
-    raw = image.to_bytes()
-    buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=6) as handle:
-        handle.write(raw)
-    path.write_bytes(buffer.getvalue())
 
 
 def _geometry(volume: Volume) -> dict[str, Any]:
@@ -182,7 +171,7 @@ def save_study(study_data: Study, folder: str | Path, *, transfer_syntax: str = 
 
     nifti = folder / "nifti"
     nifti.mkdir(parents=True, exist_ok=True)
-    _save_nifti(dwi_stored.to_nifti(), nifti / "dwi.nii.gz")
+    save_nifti(dwi_stored, nifti / "dwi.nii.gz")
     (nifti / "dwi.bval").write_text(" ".join(f"{b:g}" for b in dwi.bvals_s_mm2) + "\n")
     (nifti / "dwi.bvec").write_text(
         "\n".join(" ".join(f"{v:.8f}" for v in row) for row in dwi.bvecs.T) + "\n"
@@ -190,11 +179,11 @@ def save_study(study_data: Study, folder: str | Path, *, transfer_syntax: str = 
 
     truth_dir = folder / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
-    _save_nifti(case.labels.to_nifti(np.uint8), truth_dir / "segmentation.nii.gz")
-    _save_nifti(case.vascular_labels.to_nifti(np.uint8), truth_dir / "vascular_labels.nii.gz")
+    save_nifti(case.labels, truth_dir / "segmentation.nii.gz", dtype=np.uint8)
+    save_nifti(case.vascular_labels, truth_dir / "vascular_labels.nii.gz", dtype=np.uint8)
     for name, mask in (("cord", dwi.cord_mask), ("lesion", dwi.lesion_mask), ("homolog", dwi.homolog_mask)):
         mask_volume = Volume(mask.astype(np.uint8), dwi.volume.affine_lps)
-        _save_nifti(mask_volume.to_nifti(np.uint8), truth_dir / f"dwi_{name}.nii.gz")
+        save_nifti(mask_volume, truth_dir / f"dwi_{name}.nii.gz", dtype=np.uint8)
 
     reference = {
         name: seeds.number(f"diffusion.reference_change_percent.{name}") for name in ("fa", "md", "ad", "rd")

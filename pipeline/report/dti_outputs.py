@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.dti import DtiAnalysis
+from pipeline.nifti import save_nifti
 from pipeline.outputs import staged_directory
 
 SCHEMA = "cordotomy.dti/1"
@@ -134,7 +135,7 @@ def write_dti_outputs(analysis: DtiAnalysis, directory: str | Path) -> list[Path
     written = []
     for name, relative in MAP_FILES.items():
         path = directory / relative
-        images[name].to_nifti().to_filename(str(path))
+        save_nifti(images[name], path)
         written.append(path)
     document = dti_document(analysis)
     path = directory / "dti.json"

@@ -9,6 +9,7 @@ import numpy as np
 import pydicom
 
 from pipeline.myelogram.analysis import MyelogramResult
+from pipeline.nifti import save_nifti
 from pipeline.report.dicom_seg import write_dicom_seg
 
 
@@ -23,7 +24,7 @@ def write_segment_outputs(
     folder = Path(folder)
     written = []
     nifti = folder / "segmentation.nii.gz"
-    result.labels.to_nifti(dtype=np.uint8).to_filename(str(nifti))
+    save_nifti(result.labels, nifti, dtype=np.uint8)
     written.append(nifti)
     summary = result.to_json()
     summary["dicom_seg"] = "dicom/seg.dcm" if sources else None
