@@ -27,6 +27,7 @@ def write_segment_outputs(
     save_nifti(result.labels, nifti, dtype=np.uint8)
     written.append(nifti)
     summary = result.to_json()
+    summary["source_series"] = result.labels.provenance.to_json()
     summary["dicom_seg"] = "dicom/seg.dcm" if sources else None
     document = folder / "myelogram.json"
     document.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

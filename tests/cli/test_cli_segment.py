@@ -104,6 +104,9 @@ def test_segment_dicom_study_with_cta(normal_study: Path, tmp_path: Path) -> Non
     assert 2 * (cord & (reference == 2)).sum() / (cord.sum() + (reference == 2).sum()) >= 0.95
     assert set(np.unique(labels)) >= {1, 2, 3, 4, 5, 6, 7}
     summary = json.loads((out / "myelogram.json").read_text())
+    ct_header = pydicom.dcmread(next((dicom / "ct_myelogram").iterdir()), stop_before_pixels=True)
+    assert summary["source_series"]["series_number"] == ct_header.SeriesNumber
+    assert summary["source_series"]["series_description"] == ct_header.SeriesDescription
     assert summary["vertebral_artery"]["source"] == "vascular_series"
     assert summary["vertebral_artery"]["overlaps_window"] == truth["vertebral_artery"]["overlaps_window"]
     assert summary["vertebral_artery"]["registration"]["mattes_mutual_information"] > 0
