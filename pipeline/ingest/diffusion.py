@@ -100,6 +100,11 @@ def _volume_encodings(
 
 def load_dwi_selected(selected: SelectedSeries) -> DiffusionData:
     """Diffusion data of an already selected DICOM series."""
+    if not has_diffusion_encoding(selected.headers):
+        raise InputDataError(
+            f"{selected.label}: no diffusion b-values found (0018,9087, Siemens CSA or a vendor's "
+            "private b-value); not a DWI series?"
+        )
     resolved = replace(selected, headers=resolve_headers(selected.headers, selected.label))
     volume, stacks = load_selected(resolved)
     if stacks is None:
