@@ -41,7 +41,7 @@ def _unit(gradient: tuple[float, ...]) -> tuple[float, float, float]:
     return (float(unit[0]), float(unit[1]), float(unit[2]))
 
 
-def _resolved(header: Header, encoding: Encoding) -> Header:
+def _resolved(header: Header, encoding: Encoding, label: str) -> Header:
     b_value = encoding.b_value_s_mm2
     assert b_value is not None
     if encoding.has_direction and encoding.gradient_lps is not None:
@@ -49,7 +49,10 @@ def _resolved(header: Header, encoding: Encoding) -> Header:
     elif b_value < UNWEIGHTED_B_S_MM2:
         gradient = (0.0, 0.0, 0.0)
     else:
-        gradient = None  # diffusion-weighted without a direction: refused when the volume is built
+        raise InputDataError(
+            f"{label}: {header.path} has b={b_value:g} s/mm² but no readable gradient direction "
+            f"(b-value from {encoding.source}; gradients missing, or in a private tag of another vendor)"
+        )
     return replace(header, b_value_s_mm2=b_value, gradient_lps=gradient, siemens_b_value=None)
 
 
@@ -63,7 +66,8 @@ def resolve_headers(headers: Sequence[Header], label: str) -> list[Header]:
     Raises
     ------
     InputDataError
-        An image has a gradient direction but no b-value, or nothing in the series is a DWI image.
+        An image has a gradient direction but no b-value, or is diffusion-weighted without a readable
+        direction, or nothing in the series is a DWI image.
     """
     mosaic = is_mosaic(headers)
     kept: list[Header] = []
@@ -90,7 +94,7 @@ def resolve_headers(headers: Sequence[Header], label: str) -> list[Header]:
         elif encoding.derived:
             derived.append(header)
             continue
-        kept.append(_resolved(header, encoding))
+        kept.append(_resolved(header, encoding, label))
     if not_images:
         log.debug(
             "%s: skipped %d object(s) that are not placed images (no ImagePositionPatient/"

@@ -10,6 +10,7 @@ dcm2niix's output.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,10 @@ from dipy.reconst.dti import TensorModel
 
 from pipeline.cli import main
 from pipeline.dti import fit_tensors
-from pipeline.ingest import convert, load_dwi
+from pipeline.ingest import convert, discover, load_dwi
 from pipeline.ingest.diffusion import DiffusionData
+from pipeline.ingest.encodings import resolve_headers
+from pipeline.ingest.series import select_series
 from pipeline.volume import LPS_TO_RAS, Volume, fsl_bvecs_from_lps
 
 pytestmark = pytest.mark.reference
@@ -104,7 +107,8 @@ def _theirs_on_our_grid(
 ) -> np.ndarray:
     grid = np.indices(our_shape[:3]).reshape(3, -1)
     index = (permutation @ grid + offset[:, None]).astype(int)
-    assert np.all(index >= 0) and np.all(index.max(axis=1) < np.array(theirs.shape[:3]))
+    assert np.all(index >= 0)
+    assert np.all(index.max(axis=1) < np.array(theirs.shape[:3]))
     return theirs[tuple(index)].reshape(our_shape[:3] + theirs.shape[3:])
 
 
@@ -233,3 +237,23 @@ def test_dti_on_a_brain_dwi_stops_at_cord_not_found(real_data: Path, tmp_path: P
     error = capsys.readouterr().err
     assert "cord not found" in error.lower() or "no spinal cord" in error.lower(), error
     assert not (out / "dti.json").exists()
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", VENDORS)
+def test_inspect_sees_a_dwi_with_dcm2niix_volume_count(real_data: Path, name: str) -> None:
+    folder = _folder(real_data, name)
+    (info,) = discover(folder / "dicom")
+    assert info.role == "dwi"
+    assert info.n_volumes == len(_reference(folder).bvals)
+    assert info.problems == ()
+
+
+@pytest.mark.realdata
+def test_philips_trace_image_left_out_and_named(real_data: Path, caplog: pytest.LogCaptureFixture) -> None:
+    selected = select_series(_folder(real_data, "philips_classic") / "dicom")
+    with caplog.at_level(logging.DEBUG, logger="pipeline.ingest"):
+        kept = resolve_headers(selected.headers, selected.label)
+    assert len(kept) == 16 * 40  # 17 images per slice position, one the isotropic (trace) image
+    assert "skipped 40 derived isotropic (trace) image(s)" in caplog.text
+    assert "0032.dcm" in caplog.text  # the first trace slice (b = 2000 s/mm², zero vector)

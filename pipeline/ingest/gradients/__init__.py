@@ -20,10 +20,7 @@ of the volume we write.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pydicom
 
 from pipeline.ingest.gradients import canon, ge, philips, siemens, standard, uih
@@ -57,7 +54,7 @@ def dataset_encoding(ds: pydicom.Dataset) -> Encoding | None:
     return partial
 
 
-def header_encoding(header: Header, path: Path | None = None) -> Encoding | None:
+def header_encoding(header: Header) -> Encoding | None:
     """Encoding of one classic image: from the attributes the fast header already holds when they
     suffice, else from the full header (no pixel data) of its file."""
     if header.b_value_s_mm2 is not None:
@@ -68,15 +65,6 @@ def header_encoding(header: Header, path: Path | None = None) -> Encoding | None
             else (header.gradient_lps[0], header.gradient_lps[1], header.gradient_lps[2]),
             source=standard.NAME,
         )
-        if fast.has_direction or fast.b_value_s_mm2 < UNWEIGHTED_B_S_MM2:
+        if fast.has_direction or header.b_value_s_mm2 < UNWEIGHTED_B_S_MM2:
             return fast
-    return dataset_encoding(header_dataset(path or header.path))
-
-
-def unit_or_zero(encoding: Encoding) -> Encoding:
-    """Same encoding with a unit direction (or a zero one when it has none)."""
-    if not encoding.has_direction or encoding.gradient_lps is None:
-        return replace(encoding, gradient_lps=(0.0, 0.0, 0.0))
-    vector = np.asarray(encoding.gradient_lps, dtype=np.float64)
-    unit = vector / np.linalg.norm(vector)
-    return replace(encoding, gradient_lps=(float(unit[0]), float(unit[1]), float(unit[2])))
+    return dataset_encoding(header_dataset(header.path))

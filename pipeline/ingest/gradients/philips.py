@@ -42,7 +42,7 @@ def read(ds: pydicom.Dataset) -> Encoding | None:
     if b_value is None:
         return None
     parts = [first_float(private_value(ds, 0x2005, _MR_IMAGING, e), "f") for e in (0xB0, 0xB1, 0xB2)]
-    gradient = None if any(p is None for p in parts) else lps_tuple([float(p or 0.0) for p in parts])
+    gradient = None if any(p is None for p in parts) else lps_tuple(tuple(float(p or 0.0) for p in parts))
     return Encoding(
         b_value_s_mm2=b_value,
         gradient_lps=gradient,
