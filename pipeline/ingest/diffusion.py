@@ -150,6 +150,11 @@ def read_bvals_bvecs(bval_path: str | Path, bvec_path: str | Path) -> tuple[np.n
     try:
         bvals, bvecs = dipy_read_bvals_bvecs(str(bval_path), str(bvec_path))
     except (OSError, ValueError) as exc:
+        if type(exc) is OSError:  # dipy's own shape checks (file-system errors are OSError subclasses)
+            raise InputDataError(
+                f"{bvec_path}: does not match {bval_path} ({exc}; FSL files hold one row of N b-values and "
+                "three rows of N vector components)"
+            ) from exc
         raise InputDataError(f"cannot read {bval_path} / {bvec_path}: {exc}") from exc
     bvals = np.atleast_1d(np.asarray(bvals, dtype=np.float64))
     bvecs = np.atleast_2d(np.asarray(bvecs, dtype=np.float64))
