@@ -65,8 +65,6 @@ def _encoding(
                 )
             log.debug("%s: volume %d has no b-value; read as b = 0", label, index + 1)
             continue
-        if not np.isfinite(b_value) or b_value < 0:
-            raise InputDataError(f"{label}: volume {index + 1} ({headers[index].path}) has b={b_value}")
         bvals[index] = b_value
         if norm < 1e-6:
             if b_value >= UNWEIGHTED_B_S_MM2:
