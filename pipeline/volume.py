@@ -69,6 +69,35 @@ class Provenance:
         }
 
 
+def fsl_bvecs_from_lps(directions_lps: np.ndarray, affine_lps: np.ndarray) -> np.ndarray:
+    """Gradient directions in the FSL ``.bvec`` convention for the NIfTI that :meth:`Volume.to_nifti` writes.
+
+    FSL (and dcm2niix, which writes FSL files) express b-vectors along the image's voxel axes, with the
+    first component negated when the NIfTI (RAS) voxel-to-world matrix has a positive determinant,
+    because FSL reasons in radiological voxel order (FSL FDT user guide, "What conventions do the bvecs
+    use?"; dcm2niix ``nii_dicom_batch.cpp``). dipy's ``gradient_table`` uses such vectors directly with
+    the voxel array. Shared by ingest (DICOM gradients) and the phantom (generated gradients).
+
+    Parameters
+    ----------
+    directions_lps : (N, 3) array
+        Gradient directions in patient LPS (the DICOM (0018,9089) frame); zero rows stay zero.
+    affine_lps : (4, 4) array
+        Voxel index -> LPS mm affine of the diffusion volume.
+
+    Returns
+    -------
+    (N, 3) ndarray
+        Components along the voxel axes, first one negated for a positive RAS determinant.
+    """
+    linear = np.asarray(affine_lps, dtype=np.float64)[:3, :3]
+    axes_lps = linear / np.linalg.norm(linear, axis=0)
+    voxel = np.asarray(directions_lps, dtype=np.float64) @ axes_lps  # components along each voxel axis
+    if np.linalg.det(LPS_TO_RAS[:3, :3] @ linear) > 0:
+        voxel[:, 0] = -voxel[:, 0]
+    return voxel
+
+
 @dataclass(frozen=True, eq=False)
 class Volume:
     """A voxel array with its exact patient-space geometry.

@@ -1,43 +1,35 @@
 """Diffusion series: b-values and gradient directions in the image frame, as dcm2niix writes them.
 
-Sources, per volume, in order of preference:
-
-* the standard attributes Diffusion b-value (0018,9087) and Diffusion Gradient Orientation (0018,9089)
-  (PS3.3 C.8.13.5.9, MR Diffusion Macro), top level in classic images or in the per-frame MR Diffusion
-  Sequence of enhanced multi-frame images;
-* the Siemens CSA image header (0029,1010): ``B_value`` and ``DiffusionGradientDirection``, read with
-  nibabel.nicom.csareader.
-
-DICOM gives the gradient in the patient frame (LPS). FSL's ``.bvec`` (the convention dipy and dcm2niix
-use) gives it along the image's voxel axes, with the first component negated when the voxel-to-world
-matrix has a positive determinant (FSL FAQ "What conventions do the bvecs use?"; dcm2niix
-``nii_dicom_batch.cpp``). :func:`bvecs_image_frame` implements exactly that for our volume's affine,
-so the .bvec we write goes with the NIfTI we write.
+Where each vendor keeps the encoding is in :mod:`pipeline.ingest.gradients` (one module per source,
+tried in order); :mod:`pipeline.ingest.encodings` gives every image of the series its b-value and
+LPS direction before the frames are grouped into volumes, and leaves out non-image objects and derived
+trace images. Here the volumes' encodings are checked and turned into FSL's ``.bval``/``.bvec``:
+the directions along our NIfTI's voxel axes, first component negated for a positive RAS determinant
+(:func:`pipeline.volume.fsl_bvecs_from_lps`), which is the convention dcm2niix writes and FSL, dipy
+and MRtrix read. The .bvec goes with the NIfTI we write (whose rows are not flipped as dcm2niix's are),
+so the vectors are the same directions in the world as dcm2niix's.
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pydicom
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)  # nibabel.nicom announces itself as experimental
-    from nibabel.nicom import csareader
 
 from pipeline.errors import InputDataError
+from pipeline.ingest.encodings import has_diffusion_encoding, resolve_headers
 from pipeline.ingest.geometry import Stack
+from pipeline.ingest.gradients import UNWEIGHTED_B_S_MM2
 from pipeline.ingest.header import Header
-from pipeline.ingest.mosaic import is_mosaic, mosaic_order
+from pipeline.ingest.mosaic import mosaic_order
 from pipeline.ingest.series import NIFTI_SUFFIXES, SelectedSeries, load_selected, select_series
 from pipeline.nifti import load_nifti
 from pipeline.outputs import staged_files
-from pipeline.volume import Volume
+from pipeline.volume import Volume, fsl_bvecs_from_lps
 
-_B_ZERO_S_MM2 = 1.0  # b-values below this are b=0 volumes (no gradient needed)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,62 +45,38 @@ class DiffusionData:
     bvecs: np.ndarray
 
 
-def bvecs_image_frame(gradients_lps: np.ndarray, affine_lps: np.ndarray) -> np.ndarray:
-    """Gradient directions (N, 3) in LPS to the FSL .bvec convention of a volume with ``affine_lps``.
-
-    Components are projections on the voxel axes; the first is negated when the NIfTI (RAS)
-    voxel-to-world matrix has a positive determinant (FSL's radiological storage convention).
-    """
-    directions = affine_lps[:3, :3] / np.linalg.norm(affine_lps[:3, :3], axis=0)
-    vectors = np.asarray(gradients_lps, dtype=np.float64) @ directions
-    ras = np.diag([-1.0, -1.0, 1.0]) @ affine_lps[:3, :3]
-    if np.linalg.det(ras) > 0:
-        vectors[:, 0] = -vectors[:, 0]
-    return vectors
-
-
-def _csa(header: Header) -> tuple[float | None, tuple[float, ...] | None]:
-    """Nominal b-value and gradient direction (LPS) from the Siemens CSA image header, if present."""
-    try:
-        ds = pydicom.dcmread(header.path, stop_before_pixels=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            csa = csareader.get_csa_header(ds, "image")
-    except (OSError, ValueError, KeyError, IndexError, csareader.CSAError, pydicom.errors.InvalidDicomError):
-        return None, None
-    if csa is None:
-        return None, None
-    b_value = csareader.get_b_value(csa)
-    gradient = csareader.get_vector(csa, "DiffusionGradientDirection", 3)
-    return (
-        None if b_value is None else float(b_value),
-        None if gradient is None else tuple(float(g) for g in gradient),
-    )
-
-
 def _encoding(
     headers: list[Header], b_values: list[float | None], gradients: list[tuple[float, ...] | None], label: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate per-volume encodings; return bvals (N,) and unit gradients (N, 3) in LPS."""
     if all(b is None for b in b_values):
         raise InputDataError(
-            f"{label}: no diffusion b-values found (0018,9087 or Siemens CSA); not a DWI series?"
+            f"{label}: no diffusion b-values found (0018,9087, Siemens CSA or a vendor's private "
+            "b-value); not a DWI series?"
         )
     bvals = np.zeros(len(b_values))
     grads = np.zeros((len(b_values), 3))
     for index, (b_value, gradient) in enumerate(zip(b_values, gradients, strict=True)):
-        if b_value is None:
-            raise InputDataError(f"{label}: volume {index + 1} ({headers[index].path}) has no b-value")
-        bvals[index] = b_value
-        if b_value < _B_ZERO_S_MM2:
-            continue
         norm = 0.0 if gradient is None else float(np.linalg.norm(gradient))
+        if b_value is None:
+            if norm > 1e-6:
+                raise InputDataError(
+                    f"{label}: volume {index + 1} ({headers[index].path}) has a gradient direction "
+                    "but no b-value"
+                )
+            log.debug("%s: volume %d has no b-value; read as b = 0", label, index + 1)
+            continue
+        bvals[index] = b_value
         if norm < 1e-6:
-            raise InputDataError(
-                f"{label}: volume {index + 1} ({headers[index].path}) has b={b_value:g} s/mm² but no "
-                "gradient direction (gradients missing; isotropic/trace image?)"
-            )
-        grads[index] = np.asarray(gradient) / norm
+            if b_value >= UNWEIGHTED_B_S_MM2:
+                raise InputDataError(
+                    f"{label}: volume {index + 1} ({headers[index].path}) has b={b_value:g} s/mm² but no "
+                    "readable gradient direction (gradients missing, or in a private tag of another "
+                    "vendor)"
+                )
+            continue
+        if b_value > 0:
+            grads[index] = np.asarray(gradient) / norm
     return bvals, grads
 
 
@@ -117,38 +85,31 @@ def _volume_encodings(
 ) -> tuple[list[Header], list[float | None], list[tuple[float, ...] | None]]:
     headers, b_values, gradients = [], [], []
     for number, stack in enumerate(stacks, start=1):
-        values = {None if f.b_value_s_mm2 is None else round(f.b_value_s_mm2, 3) for f in stack.frames}
+        values = {None if f.b_value_s_mm2 is None else float(f"{f.b_value_s_mm2:.6g}") for f in stack.frames}
         if len(values) > 1:
             raise InputDataError(
                 f"{label}: volume {number} mixes b-values {sorted(map(str, values))}; inconsistent b-values"
             )
         first = stack.frames[0]
-        b_value, gradient = first.b_value_s_mm2, first.gradient_lps
-        if gradient is None or b_value is None:
-            csa_b, csa_gradient = _csa(first.header)
-            b_value = b_value if b_value is not None else csa_b
-            gradient = gradient if gradient is not None else csa_gradient
         headers.append(first.header)
-        b_values.append(b_value)
-        gradients.append(gradient)
+        b_values.append(first.b_value_s_mm2)
+        gradients.append(first.gradient_lps)
     return headers, b_values, gradients
 
 
 def load_dwi_selected(selected: SelectedSeries) -> DiffusionData:
     """Diffusion data of an already selected DICOM series."""
-    volume, stacks = load_selected(selected)
+    if not has_diffusion_encoding(selected.headers):
+        raise InputDataError(
+            f"{selected.label}: no diffusion b-values found (0018,9087, Siemens CSA or a vendor's "
+            "private b-value); not a DWI series?"
+        )
+    resolved = replace(selected, headers=resolve_headers(selected.headers, selected.label))
+    volume, stacks = load_selected(resolved)
     if stacks is None:
-        ordered = mosaic_order(selected.headers)
-        encodings = [_csa(h) for h in ordered]
-        headers = ordered
-        b_values = [
-            e[0] if h.b_value_s_mm2 is None else h.b_value_s_mm2
-            for e, h in zip(encodings, ordered, strict=True)
-        ]
-        gradients = [
-            e[1] if h.gradient_lps is None else h.gradient_lps
-            for e, h in zip(encodings, ordered, strict=True)
-        ]
+        headers = mosaic_order(resolved.headers)
+        b_values = [h.b_value_s_mm2 for h in headers]
+        gradients = [h.gradient_lps for h in headers]
     else:
         headers, b_values, gradients = _volume_encodings(stacks, selected.label)
     bvals, grads = _encoding(headers, b_values, gradients, selected.label)
@@ -158,17 +119,15 @@ def load_dwi_selected(selected: SelectedSeries) -> DiffusionData:
         raise InputDataError(
             f"{selected.label}: {volume.array.shape[3]} volumes but {len(bvals)} diffusion encodings"
         )
-    bvecs = bvecs_image_frame(grads, volume.affine_lps)
-    bvecs[bvals < _B_ZERO_S_MM2] = 0.0
+    bvecs = fsl_bvecs_from_lps(grads, volume.affine_lps)
+    bvecs[bvals <= 0] = 0.0
     return DiffusionData(volume=volume, bvals_s_mm2=bvals, bvecs=bvecs)
 
 
 def is_diffusion_series(selected: SelectedSeries) -> bool:
-    """True when the series carries diffusion encodings (standard tags, Siemens b-value, or DIFFUSION type)."""
-    return any(
-        h.b_value_s_mm2 is not None or h.siemens_b_value is not None or "DIFFUSION" in h.image_type
-        for h in selected.headers
-    ) or (is_mosaic(selected.headers) and any(_csa(h)[0] is not None for h in selected.headers[:1]))
+    """True when the series carries diffusion encodings by any vendor's attributes (see
+    :func:`pipeline.ingest.encodings.has_diffusion_encoding`)."""
+    return has_diffusion_encoding(selected.headers)
 
 
 def sidecar_paths(nifti_path: str | Path) -> tuple[Path, Path]:
@@ -183,15 +142,22 @@ def sidecar_paths(nifti_path: str | Path) -> tuple[Path, Path]:
 
 
 def read_bvals_bvecs(bval_path: str | Path, bvec_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read FSL-style .bval (N values) and .bvec (3 rows of N, or N rows of 3) files."""
+    """Read FSL-style .bval (N values) and .bvec (3 rows of N, or N rows of 3) files with dipy's reader
+    (``dipy.io.gradients.read_bvals_bvecs``), our errors on failure."""
+    from dipy.io.gradients import read_bvals_bvecs as dipy_read_bvals_bvecs
+
     try:
-        bvals = np.loadtxt(bval_path, dtype=np.float64, ndmin=1).ravel()
-        bvecs = np.loadtxt(bvec_path, dtype=np.float64, ndmin=2)
+        bvals, bvecs = dipy_read_bvals_bvecs(str(bval_path), str(bvec_path))
     except (OSError, ValueError) as exc:
+        if type(exc) is OSError:  # dipy's own shape checks (file-system errors are OSError subclasses)
+            raise InputDataError(
+                f"{bvec_path}: does not match {bval_path} ({exc}; FSL files hold one row of N b-values and "
+                "three rows of N vector components)"
+            ) from exc
         raise InputDataError(f"cannot read {bval_path} / {bvec_path}: {exc}") from exc
-    if bvecs.shape[0] == 3 and bvecs.shape[1] == len(bvals):
-        bvecs = bvecs.T
-    if bvecs.shape != (len(bvals), 3):
+    bvals = np.atleast_1d(np.asarray(bvals, dtype=np.float64))
+    bvecs = np.atleast_2d(np.asarray(bvecs, dtype=np.float64))
+    if bvals.ndim != 1 or bvecs.shape != (len(bvals), 3):
         raise InputDataError(
             f"{bvec_path}: shape {bvecs.shape} does not match {len(bvals)} b-values in {bval_path}"
         )

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import InputDataError
+from pipeline.ingest.encodings import has_diffusion_encoding, resolve_headers
 from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import build_stack
 from pipeline.ingest.header import Header, orientation_matrix, read_header
-from pipeline.ingest.mosaic import is_mosaic, mosaic_geometry
+from pipeline.ingest.mosaic import is_mosaic, is_uih_mosaic, mosaic_geometry
 from pipeline.ingest.pixels import check_rescale
 from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.volumes import split_volumes
@@ -156,9 +157,7 @@ def _is_diffusion(headers: list[Header], frames: list[Frame]) -> bool:
     first = headers[0]
     if first.modality != "MR":
         return False
-    if any("DIFFUSION" in h.image_type for h in headers[:1]):
-        return True
-    if any(f.b_value_s_mm2 is not None for f in frames):
+    if any(f.b_value_s_mm2 is not None for f in frames) or has_diffusion_encoding(headers):
         return True
     return bool(_DIFFUSION.search(first.description) or re.search(r"ep_b\d", first.sequence_name))
 
@@ -193,9 +192,16 @@ def describe(key: tuple[str, str], headers: list[Header], extra_problems: Iterab
     problems.extend(f"{h.path}: DICOM file is truncated" for h in headers if h.truncated)
     problems.extend(f"{h.path}: no pixel data" for h in headers if not h.has_pixel_data)
     try:
-        for header in headers:
+        images = headers
+        if first.modality == "MR" and has_diffusion_encoding(headers):
+            # Vendors' diffusion attributes group the slices into volumes (and trace images drop out).
+            images = resolve_headers(headers, name)
+        uih_mosaic = is_uih_mosaic(first)  # slices placed by private attributes, not as frames
+        for header in [] if uih_mosaic else images:
             frames.extend(frames_of(header))
-        orientation = plane_label(frames[0].orientation)
+        orientation = plane_label(
+            first.orientation if uih_mosaic and first.orientation else frames[0].orientation
+        )
         for frame in frames:
             try:
                 check_rescale(frame)
@@ -226,7 +232,7 @@ def describe(key: tuple[str, str], headers: list[Header], extra_problems: Iterab
                 )
     except InputDataError as exc:
         problems.append(str(exc))
-    n_slices = n_slices if frames else len(headers)
+    n_slices = n_slices if frames or is_mosaic(headers) else len(headers)
     return SeriesInfo(
         study_uid=key[0],
         series_uid=first.series_uid,

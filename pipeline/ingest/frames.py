@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 
 from pipeline.errors import InputDataError
+from pipeline.ingest.gradients.standard import read_item
 from pipeline.ingest.header import Header
 
 
@@ -112,13 +113,9 @@ def enhanced_frames(header: Header) -> list[Frame]:
         transform = _group(item, shared, "PixelValueTransformationSequence")
         diffusion = _group(item, shared, "MRDiffusionSequence")
         content = _group(item, None, "FrameContentSequence")
-        b_value = gradient = None
-        if diffusion is not None:
-            if diffusion.get("DiffusionBValue") is not None:
-                b_value = float(diffusion.DiffusionBValue)
-            direction = diffusion.get("DiffusionGradientDirectionSequence")
-            if direction:
-                gradient = _floats(direction[0].get("DiffusionGradientOrientation"))
+        encoding = None if diffusion is None else read_item(diffusion)
+        b_value = None if encoding is None else encoding.b_value_s_mm2
+        gradient = None if encoding is None else encoding.gradient_lps
         slope = header.rescale_slope if header.rescale_slope is not None else 1.0
         intercept = header.rescale_intercept if header.rescale_intercept is not None else 0.0
         if transform is not None:

@@ -24,8 +24,10 @@ _POSITION_DECIMALS = 2  # positions compared at 0.01 mm
 
 
 def _diffusion_key(frame: Frame) -> Any:
+    # b to 6 significant digits, not to a fixed decimal: Philips' near-zero b-values (0.001-0.004 s/mm²)
+    # are distinct volumes, as dcm2niix keeps them.
     gradient = None if frame.gradient_lps is None else tuple(np.round(frame.gradient_lps, 4))
-    b_value = None if frame.b_value_s_mm2 is None else round(frame.b_value_s_mm2, 1)
+    b_value = None if frame.b_value_s_mm2 is None else float(f"{frame.b_value_s_mm2:.6g}")
     return (b_value, gradient)
 
 

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from pipeline.phantom.cord_section import CordSection, side_sign
-from pipeline.phantom.gradients import fibonacci_hemisphere, fsl_bvecs_from_lps
+from pipeline.phantom.gradients import fibonacci_hemisphere
 from pipeline.phantom.pose import axial_grid_affine
 from pipeline.seeds import Seeds, load_seeds
-from pipeline.volume import Provenance, Volume
+from pipeline.volume import Provenance, Volume, fsl_bvecs_from_lps
 
 __all__ = ["DwiPhantom", "make_dwi_phantom", "tensor_scalars"]
 

@@ -20,7 +20,8 @@ from pydicom.sequence import Sequence
 
 from pipeline.errors import InputDataError
 from pipeline.ingest import load_dwi, read_bvals_bvecs, write_bvals_bvecs, write_nifti
-from pipeline.ingest.diffusion import bvecs_image_frame, sidecar_paths
+from pipeline.ingest.diffusion import sidecar_paths
+from pipeline.volume import fsl_bvecs_from_lps
 
 ANGLE = np.radians(20.0)
 ORIENTATION = [np.cos(ANGLE), np.sin(ANGLE), 0.0, 0.0, 0.0, -1.0]  # oblique coronal-ish
@@ -75,10 +76,10 @@ def test_volumes_grouped_and_encoding_in_image_frame(tmp_path: Path) -> None:
 def test_bvecs_follow_fsl_determinant_rule() -> None:
     # Identity LPS affine: RAS matrix diag(-1,-1,1) has positive determinant, so x is negated.
     gradient = np.array([[0.6, 0.8, 0.0]])
-    np.testing.assert_allclose(bvecs_image_frame(gradient, np.eye(4)), [[-0.6, 0.8, 0.0]])
+    np.testing.assert_allclose(fsl_bvecs_from_lps(gradient, np.eye(4)), [[-0.6, 0.8, 0.0]])
     # Flipping one axis (negative determinant) keeps x as projected.
     flipped = np.diag([1.0, -1.0, 1.0, 1.0])
-    np.testing.assert_allclose(bvecs_image_frame(gradient, flipped), [[0.6, -0.8, 0.0]])
+    np.testing.assert_allclose(fsl_bvecs_from_lps(gradient, flipped), [[0.6, -0.8, 0.0]])
 
 
 @pytest.mark.parametrize(
