@@ -43,7 +43,7 @@ def test_document_holds_the_contract(analysis) -> None:
     threshold = document["lesion_cord_fraction_threshold"]
     assert threshold["meets"] == (document["lesion_cord_fraction_percent"] >= threshold["min_percent"])
     assert "cannot all hold" in document["notes"][0]
-    assert document["parameters"]["detection_md_threshold_percent"]["value"] == -12.0
+    assert document["parameters"]["lesion_md_threshold_percent"]["value"] == -12.0
 
 
 def test_files_are_written_atomically_and_read_back(analysis, tmp_path: Path) -> None:
