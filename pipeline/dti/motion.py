@@ -51,6 +51,8 @@ SMOOTHING_PIXELS = 1.0
 EDGE_SMOOTHING_PIXELS = 0.5
 """Gaussian σ of the edge images of the cross-contrast step; wider kernels shifted the optimum (a
 degree at σ = 2 on the textured test series), narrower ones let noise in."""
+SIMPLEX_SIZES_MM = (1.0, 0.25)
+"""First simplex of each Nelder-Mead run of the cross-contrast step (mm of shift at the field's radius)."""
 SAMPLING_FRACTION = 0.5
 SAMPLING_SEED = 1
 THICK_SLICE_RATIO = 2.0
@@ -244,12 +246,19 @@ def _register_edges(
         method.SetInitialTransform(transform_of(x))
         return float(method.MetricEvaluate(fixed, moving))
 
-    start = np.zeros(len(active))
-    simplex = np.vstack([start, np.eye(len(active))])
-    result = optimize.minimize(
-        cost, start, method="Nelder-Mead", options={"initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-9}
-    )
-    transform = transform_of(np.asarray(result.x))
+    # Nelder-Mead restarted from its answer with a smaller simplex: one run may stall on a ridge in
+    # six dimensions (a standard remedy, e.g. Press et al., Numerical Recipes §10.5).
+    position = np.zeros(len(active))
+    for size_mm in SIMPLEX_SIZES_MM:
+        simplex = np.vstack([position, position + size_mm * np.eye(len(active))])
+        result = optimize.minimize(
+            cost,
+            position,
+            method="Nelder-Mead",
+            options={"initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-9},
+        )
+        position = np.asarray(result.x)
+    transform = transform_of(position)
     matrix = np.array(transform.GetMatrix()).reshape(3, 3)
     translation = centre + np.array(transform.GetTranslation()) - matrix @ centre
     return matrix, translation
