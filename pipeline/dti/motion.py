@@ -8,17 +8,23 @@ between one noisy diffusion-weighted volume and the b0 has no clear optimum and 
 1. each volume is registered to the mean of its own shell (b0s to the mean b0, diffusion-weighted
    volumes to the mean of their b-value shell): same contrast, so the optimum is sharp;
 2. each shell's mean, rebuilt from the volumes moved into place, is registered once to the mean b0:
-   one high-SNR image, in which the cord and the tissue edges of all gradient directions add up.
+   one high-SNR image, in which the cord and the tissue edges of all gradient directions add up. The
+   contrasts differ, so this step matches edge strengths (gradient magnitude) by correlation, minimised
+   by Nelder-Mead (see :func:`_register_edges` for why not mutual information).
 
-A volume's transform is the composition of the two. The metric is Mattes mutual information on images
-smoothed in-plane by ``SMOOTHING_PIXELS`` and sampled on a regular, jittered half of the voxels (fixed
-seed, so the result is deterministic). Both choices remove the interpolation artefact of mutual
+A volume's transform is the composition of the two. Step 1's metric is Mattes mutual information on
+images smoothed in-plane by ``SMOOTHING_PIXELS`` and sampled on a regular, jittered half of the voxels
+(fixed seed, so the result is deterministic). Both choices remove the interpolation artefact of mutual
 information (Pluim et al., Comput Vis Image Underst 2000;77:211-232): on the voxel grid itself the
 noise is not smoothed by interpolation, so a motionless volume would otherwise prefer being moved.
 
+Accuracy on synthetic moved series (tests/dti/test_dti_motion.py): in-plane model within 0.5 degree and
+0.1 mm; six-parameter model within 0.62 degree / 0.50 mm (a systematic offset of step 2).
+
 Degrees of freedom. Cord DWI is acquired in thick axial slices along the cord, whose anatomy hardly
 changes over a short slab, so a tilt out of the slice plane or a shift along the slices cannot be
-measured (Spinal Cord Toolbox ``sct_dmri_moco`` corrects in-plane motion only, for the same reason).
+measured (Spinal Cord Toolbox ``sct_dmri_moco`` corrects in-plane, slice-wise motion by default, for the
+same reason).
 When the slice spacing is at least ``THICK_SLICE_RATIO`` times the in-plane spacing only the in-plane
 rigid motion (one rotation about the slice normal, two shifts) is estimated; otherwise all six
 parameters. Registration runs in the image's own axes (rotations about its voxel axes), and the result
