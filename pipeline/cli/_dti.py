@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cordotomy")
 
+
 def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "dti",
@@ -31,6 +32,13 @@ def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--cord-mask", type=Path, help="cord mask (NIfTI or DICOM SEG); segmented without it")
     parser.add_argument(
+        "--mask-interpolation",
+        default="linear",
+        choices=["linear", "nearest"],
+        help="resampling of a mask drawn on another grid, by world (LPS) coordinates (default linear: "
+        "voxels at least half inside the drawn region)",
+    )
+    parser.add_argument(
         "--lesion-side",
         choices=["left", "right"],
         help="side of the lesion (cordotomy side); either without it",
@@ -40,6 +48,12 @@ def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="WLS",
         choices=["WLS", "OLS", "NLLS", "RESTORE"],
         help="tensor fit (default WLS)",
+    )
+    parser.add_argument(
+        "--noise-sigma",
+        type=float,
+        metavar="SIGNAL",
+        help="noise standard deviation for RESTORE (signal units); estimated from the series without it",
     )
     parser.add_argument(
         "--motion-correction",
@@ -57,10 +71,10 @@ def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=_cmd_dti)
 
 
-def _optional_mask(path: Path | None, grid: Volume, label: str) -> np.ndarray | None:
+def _optional_mask(path: Path | None, grid: Volume, label: str, interpolation: str) -> np.ndarray | None:
     from pipeline import dti
 
-    return None if path is None else dti.load_mask(path, grid, label=label)
+    return None if path is None else dti.load_mask(path, grid, label=label, interpolation=interpolation)
 
 
 def _cmd_dti(args: argparse.Namespace) -> int:
@@ -77,12 +91,13 @@ def _cmd_dti(args: argparse.Namespace) -> int:
             dwi.volume,
             dwi.bvals_s_mm2,
             dwi.bvecs,
-            cord_mask=_optional_mask(args.cord_mask, dwi.volume, "cord mask"),
-            lesion_mask=_optional_mask(args.lesion_mask, dwi.volume, "lesion mask"),
+            cord_mask=_optional_mask(args.cord_mask, dwi.volume, "cord mask", args.mask_interpolation),
+            lesion_mask=_optional_mask(args.lesion_mask, dwi.volume, "lesion mask", args.mask_interpolation),
             lesion_side=args.lesion_side,
             fit_method=args.fit_method,
             motion_correction=args.motion_correction,
             detection_threshold_percent=args.md_threshold,
+            noise_sigma=args.noise_sigma,
             seeds=seeds,
         )
         write_dti_outputs(analysis, staging)

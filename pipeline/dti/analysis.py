@@ -12,20 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.dti.fit import fit_tensors
+from pipeline.dti.fit import MIN_POSITIVE_SIGNAL, fit_tensors
 from pipeline.dti.gradients import gradient_table
 from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_midline, homolog_mask, side_of
 from pipeline.dti.lesion import MIN_LESION_VOXELS, SMOOTHING_SIGMA_PIXELS, detect_lesion
 from pipeline.dti.maps import TensorMaps
-from pipeline.dti.motion import MotionCorrection, correct_motion
-from pipeline.dti.roi import (
-    METRICS,
-    RoiMetrics,
-    change_percent,
-    lesion_cord_fraction_percent,
-    lesion_partial_volume_fraction_percent,
-    roi_metrics,
-)
+from pipeline.dti.motion import MOTION_SEEDS, MotionCorrection, MotionLimits, correct_motion
+from pipeline.dti.roi import METRICS, RoiMetrics, change_percent, lesion_cord_fraction_percent, roi_metrics
+from pipeline.dti.share import REACH_PIXELS, LesionShare, lesion_cord_share
 from pipeline.errors import AnalysisError, InputDataError, UsageError
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
@@ -57,13 +51,16 @@ class DtiAnalysis:
         ``"mask"`` or ``"segmented"`` (on the mean b0).
     lesion_side : str
     lesion_cord_fraction_percent : float
-        The lesion's share of the cord cross-section on its slices, compared with the published
-        threshold: for a detected lesion the partial-volume estimate (its ROI is a conservative core),
-        for a given mask the mask's own share (see ``lesion_cord_fraction_method``).
+        The lesion's share of the cord cross-section on its slices, partial volume included, compared
+        with the published threshold; one definition for a given mask and a detected lesion
+        (:mod:`pipeline.dti.share`).
     lesion_roi_cord_fraction_percent : float
-        Share of the cord's voxels that the lesion ROI holds, on its slices.
+        Share of the cord's voxels that the lesion ROI holds, on its slices (for information: it
+        depends on how the ROI was drawn).
     lesion_cord_fraction_method : str
-        ``"partial_volume"`` or ``"roi"``.
+        ``"md_partial_volume"`` (the definition) or ``"roi_voxels"`` (no MD contrast).
+    share : LesionShare
+        Details of the share (core size, reference diffusivities).
     parameters : dict
         Every parameter used, with value and source.
     midline : CordMidline
@@ -93,6 +90,7 @@ class DtiAnalysis:
     motion: MotionCorrection | None
     bvals_s_mm2: np.ndarray
     bvecs: np.ndarray
+    share: LesionShare
     detection: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -128,6 +126,7 @@ def analyse_dwi(
     fit_method: str = "WLS",
     motion_correction: bool = False,
     detection_threshold_percent: float | None = None,
+    noise_sigma: float | None = None,
     seeds: Seeds | None = None,
 ) -> DtiAnalysis:
     """Fit the tensors of a post-cordotomy DWI and compare the lesion with its contralateral homolog.
@@ -151,7 +150,10 @@ def analyse_dwi(
         Register each volume rigidly to the mean b0 (SimpleITK, mutual information) and turn its
         gradient direction with the rotation found (:func:`pipeline.dti.correct_motion`).
     detection_threshold_percent : float, optional
-        MD asymmetry threshold of the detection; default the reference MD change from seeds/.
+        MD asymmetry threshold of the detection and of the lesion's reduced-MD core (its share of the
+        cord); default the reference MD change from seeds/.
+    noise_sigma : float, optional
+        Noise standard deviation for RESTORE; estimated from the series when omitted.
     seeds : Seeds, optional
         Reference parameters (defaults to :func:`pipeline.seeds.load_seeds`).
 
@@ -182,7 +184,8 @@ def analyse_dwi(
     bvals, vectors = table.bvals_s_mm2, table.bvecs
     motion = None
     if motion_correction:
-        motion = correct_motion(dwi, bvals, vectors, table.b0_mask)
+        limits = MotionLimits.from_seeds(seeds)
+        motion = correct_motion(dwi, bvals, vectors, table.b0_mask, limits=limits)
         data = np.asarray(motion.volume.array)
         vectors = motion.bvecs
     mean_b0 = data[..., table.b0_mask].astype(np.float64).mean(axis=-1)
@@ -197,7 +200,7 @@ def analyse_dwi(
     if not cord.any():
         raise AnalysisError(f"{description}: the cord mask is empty")
 
-    maps = fit_tensors(data, bvals, vectors, method=fit_method)
+    maps = fit_tensors(data, bvals, vectors, method=fit_method, sigma=noise_sigma)
     midline = cord_midline(cord, dwi.affine_lps, cord_fraction=cord_fraction_from_b0(mean_b0, cord))
 
     reference = {m: float(seeds.number(f"{REFERENCE_CHANGE_KEY}.{m}")) for m in METRICS}
@@ -205,13 +208,47 @@ def analyse_dwi(
     parameters: dict[str, Any] = {
         "fit_method": {"value": maps.method, "source": "user choice (default WLS, as dipy TensorModel)"},
         "min_signal": {
-            "value": 1e-4,
+            "value": MIN_POSITIVE_SIGNAL,
             "source": "dipy MIN_POSITIVE_SIGNAL (signal floor before the logarithm)",
         },
         "reference_change_percent": {m: _parameter(seeds, f"{REFERENCE_CHANGE_KEY}.{m}") for m in METRICS},
+        **(
+            {
+                "motion_max_rotation_deg": _parameter(seeds, f"{MOTION_SEEDS}.max_rotation_deg"),
+                "motion_max_translation_mm": _parameter(seeds, f"{MOTION_SEEDS}.max_translation_mm"),
+            }
+            if motion_correction
+            else {}
+        ),
+        **(
+            {
+                "restore_noise_sigma": {
+                    "value": maps.noise_sigma,
+                    "source": "user choice"
+                    if noise_sigma is not None
+                    else "estimated from the WLS residuals of the series (pipeline.dti.fit.estimate_noise_sigma)",
+                    "unit": "signal units",
+                }
+            }
+            if maps.method == "RESTORE"
+            else {}
+        ),
         "lesion_cord_fraction_min_percent": _parameter(seeds, CORD_FRACTION_KEY),
         "b_values_s_mm2": sorted({round(float(b), 1) for b in bvals}),
         "directions": table.n_directions,
+    }
+    parameters["lesion_md_threshold_percent"] = {
+        "value": threshold,
+        "source": (
+            "reference MD change, " + seeds[f"{REFERENCE_CHANGE_KEY}.md"].source
+            if detection_threshold_percent is None
+            else "user choice"
+        ),
+        "use": "lesion detection and the reduced-MD core of the lesion's share of the cord",
+    }
+    parameters["lesion_share_reach_pixels"] = {
+        "value": REACH_PIXELS,
+        "source": "method constant (pipeline.dti.share): partial-volume lesion is counted this far around the core",
     }
     detection: dict[str, float] = {}
     if lesion_mask is None:
@@ -220,14 +257,6 @@ def analyse_dwi(
         side = found.side
         lesion_source = "detected"
         detection = {"mean_md_asymmetry_percent": found.mean_asymmetry_percent}
-        parameters["detection_md_threshold_percent"] = {
-            "value": threshold,
-            "source": (
-                "reference MD change, " + seeds[f"{REFERENCE_CHANGE_KEY}.md"].source
-                if detection_threshold_percent is None
-                else "user choice"
-            ),
-        }
         parameters["detection_smoothing_sigma_pixels"] = {
             "value": SMOOTHING_SIGMA_PIXELS,
             "source": "method constant (pipeline.dti.lesion): damps voxel noise, keeps a lesion a few pixels wide",
@@ -253,15 +282,7 @@ def analyse_dwi(
     lesion_metrics = roi_metrics(maps, lesion, voxel_mm3, name="lesion")
     homolog_metrics = roi_metrics(maps, homolog, voxel_mm3, name="homolog")
     roi_fraction = lesion_cord_fraction_percent(lesion, cord)
-    partial = None
-    if lesion_source == "detected":
-        partial = lesion_partial_volume_fraction_percent(
-            maps.md,
-            lesion,
-            cord,
-            lesion_md_mm2_s=lesion_metrics.md_mm2_s,
-            homolog_md_mm2_s=homolog_metrics.md_mm2_s,
-        )
+    share = lesion_cord_share(maps.md, lesion, cord, midline, threshold_percent=threshold)
     return DtiAnalysis(
         maps=maps,
         grid=grid,
@@ -275,13 +296,14 @@ def analyse_dwi(
         lesion_source=lesion_source,
         cord_source=cord_source,
         lesion_side=side,
-        lesion_cord_fraction_percent=roi_fraction if partial is None else partial,
+        lesion_cord_fraction_percent=share.percent,
         lesion_roi_cord_fraction_percent=roi_fraction,
-        lesion_cord_fraction_method="roi" if partial is None else "partial_volume",
+        lesion_cord_fraction_method=share.method,
         parameters=parameters,
         midline=midline,
         motion=motion,
         bvals_s_mm2=np.asarray(bvals),
         bvecs=np.asarray(vectors),
+        share=share,
         detection=detection,
     )

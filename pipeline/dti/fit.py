@@ -17,7 +17,11 @@ positive definite (all weights underflowed) fall back to dipy's own pseudo-inver
 bundled data the two agree to ~1e-14 mm²/s in every eigenvalue, the size of dipy's own rounding error
 (both were checked against the exact least-squares solution in rational arithmetic).
 
-NLLS and RESTORE (Chang et al., Magn Reson Med 2005;53:1088) are run by dipy itself.
+NLLS and RESTORE (Chang et al., Magn Reson Med 2005;53:1088) are run by dipy itself. RESTORE needs the
+noise level σ: without one dipy estimates it per voxel from the MAD of that voxel's own residuals, which
+with ~20 volumes is often near zero, so that nearly every volume is rejected as an outlier and the fit
+left is undetermined (on the sample DWI: MD -100 % to +10⁶ % of WLS in some voxels, with an overflow
+warning). We therefore always pass one σ for the series: the user's, or :func:`estimate_noise_sigma`.
 """
 
 from __future__ import annotations
@@ -47,8 +51,11 @@ CHUNK_VOXELS = 1 << 14
 _PAIRS_I, _PAIRS_J = np.triu_indices(7)
 
 
-def _ols_params(design: np.ndarray, log_signal: np.ndarray) -> np.ndarray:
-    """(7, V) OLS parameters from (N, V) log signals: dipy's ``einsum('...ij,...j', pinv(X), ln S)``."""
+def _ols_params(design: np.ndarray, log_signal: np.ndarray, clipped: np.ndarray | None = None) -> np.ndarray:
+    """(7, V) OLS parameters from (N, V) log signals: dipy's ``einsum('...ij,...j', pinv(X), ln S)``.
+
+    One pseudo-inverse serves every voxel, clipped or not, exactly as in dipy.
+    """
     return np.linalg.pinv(design) @ log_signal
 
 
@@ -112,17 +119,21 @@ class _BatchedCholesky:
             return np.stack([z[i] * scale[i] for i in range(n)])
 
 
-def _wls_params(design: np.ndarray, log_signal: np.ndarray) -> np.ndarray:
+def _wls_params(design: np.ndarray, log_signal: np.ndarray, clipped: np.ndarray) -> np.ndarray:
     """(7, V) WLS parameters from (N, V) log signals, with dipy's weights (OLS-predicted signal).
 
-    Voxels run along the last axis so that every product below is one contiguous BLAS call.
+    Voxels run along the last axis so that every product below is one contiguous BLAS call. Voxels
+    with a ``clipped`` signal (at or below ``min_signal``, e.g. zeros outside the body) take dipy's own
+    route, a pseudo-inverse of the weighted design: their weights span many orders of magnitude, and
+    there the pseudo-inverse's cut-off of small singular values (``rcond`` 1e-15) changes the answer
+    (by up to ~1e-9 in FA), so only the same computation reproduces dipy.
     """
     weights = np.exp(design @ _ols_params(design, log_signal))  # predicted signal, (N, V)
     weights2 = weights * weights
     column_products = design[:, _PAIRS_I] * design[:, _PAIRS_J]  # (N, 28)
     factor = _BatchedCholesky(column_products.T @ weights2)
     params = factor.solve(design.T @ (weights2 * log_signal))
-    ok = factor.ok & np.all(np.isfinite(params), axis=0)
+    ok = factor.ok & np.all(np.isfinite(params), axis=0) & ~clipped
     if not np.all(ok):
         bad = ~ok
         weighted_design = design[None, :, :] * weights[:, bad].T[:, :, None]
@@ -132,12 +143,55 @@ def _wls_params(design: np.ndarray, log_signal: np.ndarray) -> np.ndarray:
     return params
 
 
-_LINEAR_FITS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+_LINEAR_FITS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
     "WLS": _wls_params,
     "OLS": _ols_params,
 }
 _DIPY_FITS = {"NLLS": "NLLS", "RESTORE": "RESTORE"}
 FIT_METHODS = tuple(sorted([*_LINEAR_FITS, *_DIPY_FITS]))
+
+
+def estimate_noise_sigma(
+    signals: np.ndarray, design: np.ndarray, *, min_signal: float = MIN_POSITIVE_SIGNAL
+) -> float:
+    """Noise standard deviation of a diffusion series from the residuals of its WLS tensor fit.
+
+    Parameters
+    ----------
+    signals : (V, N) ndarray
+        Signals of V voxels (volumes last).
+    design : (N, 7) ndarray
+        The tensor design matrix (:meth:`GradientTable.design_matrix`).
+
+    Returns
+    -------
+    float
+        The median over voxels of ``sqrt(Σ r² / (N - 7))``, ``r`` the signal minus the WLS
+        prediction, over the brighter half (by fitted S0) of the voxels without clipped signals. Where
+        the tensor model holds the residuals are noise; the brighter half keeps out the background,
+        whose magnitude noise is Rayleigh rather than Gaussian (Gudbjartsson & Patz, MRM 1995), and
+        the median keeps out the few voxels the model does not fit (partial volume, artefacts).
+
+    Raises
+    ------
+    InputDataError
+        No voxel with an unclipped signal (nothing to estimate from).
+    """
+    data = np.asarray(signals, dtype=np.float64).T  # (N, V)
+    usable = ~np.any(data <= min_signal, axis=0)
+    if not usable.any():
+        raise InputDataError(
+            "no voxel with a positive signal in every volume: cannot estimate the noise level"
+        )
+    data = data[:, usable]
+    params = _wls_params(design, np.log(data), np.zeros(data.shape[1], dtype=bool))
+    with np.errstate(over="ignore", invalid="ignore"):
+        predicted = np.exp(design @ params)
+        s0 = np.exp(-params[6])
+    residual_rms = np.sqrt(np.sum((data - predicted) ** 2, axis=0) / (design.shape[0] - design.shape[1]))
+    finite = np.isfinite(residual_rms) & np.isfinite(s0)
+    bright = finite & (s0 >= np.median(s0[finite]))
+    return float(np.median(residual_rms[bright]))
 
 
 def _check_data(data: np.ndarray, table: GradientTable, mask: np.ndarray | None) -> np.ndarray:
@@ -184,7 +238,8 @@ def fit_tensors(
     min_signal : float
         Floor applied to the signals before the logarithm (dipy's default 1e-4).
     sigma : float, optional
-        Noise standard deviation for RESTORE; dipy estimates it from the residuals when omitted.
+        Noise standard deviation for RESTORE (signal units); estimated from the series with
+        :func:`estimate_noise_sigma` when omitted (never per voxel, see the module docstring).
     n_threads : int, optional
         Threads for the WLS/OLS blocks (numpy releases the GIL in its array operations); default: the
         number of CPUs, at most 8. The result does not depend on it.
@@ -212,6 +267,8 @@ def fit_tensors(
         raise UsageError(f"unknown tensor fit method {method!r}; choose one of {', '.join(FIT_METHODS)}")
     if not min_signal > 0:
         raise UsageError(f"min_signal must be strictly positive, got {min_signal}")
+    if sigma is not None and not (np.isfinite(sigma) and sigma > 0):
+        raise UsageError(f"the noise sigma must be a positive number, got {sigma}")
     data = np.asarray(data)
     table = gradient_table(bvals, bvecs, n_volumes=data.shape[-1] if data.ndim == 4 else None)
     mask = _check_data(data, table, mask)
@@ -230,6 +287,8 @@ def fit_tensors(
             n_threads=n_threads,
         )
     else:
+        if key == "RESTORE" and sigma is None:
+            sigma = estimate_noise_sigma(signals, design, min_signal=min_signal)
         elements, evals, s0 = _dipy_fit(signals, table, key, min_signal=min_signal, sigma=sigma)
         fa = fractional_anisotropy(evals)
         md = evals.mean(axis=-1)
@@ -255,13 +314,14 @@ def fit_tensors(
         s0=scatter(s0),
         mask=mask,
         method=key,
+        noise_sigma=float(sigma) if key == "RESTORE" and sigma is not None else None,
     )
 
 
 def _linear_fit(
     signals: np.ndarray,
     design: np.ndarray,
-    solve: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    solve: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     *,
     min_signal: float,
     min_diffusivity: float,
@@ -276,14 +336,17 @@ def _linear_fit(
 
     def run(start: int) -> None:
         stop = min(start + CHUNK_VOXELS, n_voxels)
+        # float64 whatever the input type: dipy fits float32 data in float32 (np.maximum keeps the
+        # dtype), which costs it ~1e-6 relative in FA and MD; ours is the float64 answer.
         block = signals[start:stop].T.astype(np.float64)
-        params = solve(design, np.log(np.maximum(block, min_signal)))
+        params = solve(design, np.log(np.maximum(block, min_signal)), np.any(block <= min_signal, axis=0))
         tensor = np.ascontiguousarray(params[:6].T)
         block_evals, *block_scalars = tensor_scalars(tensor, min_diffusivity=min_diffusivity)
         evals[start:stop] = block_evals
         scalars[:, start:stop] = block_scalars
         elements[start:stop] = tensor
-        s0[start:stop] = np.exp(-params[6])
+        with np.errstate(over="ignore"):  # a noise voxel's intercept may overflow: inf, as dipy
+            s0[start:stop] = np.exp(-params[6])
 
     starts = range(0, n_voxels, CHUNK_VOXELS)
     workers = max(1, min(n_threads or os.cpu_count() or 1, 8, len(starts)))
@@ -312,7 +375,8 @@ def _dipy_fit(
     if method == "RESTORE" and sigma is not None:
         options["sigma"] = float(sigma)
     model = TensorModel(gtab, fit_method=method, return_S0_hat=True, **options)
-    fit = model.fit(signals[:, None, None, :].astype(np.float64))
+    with np.errstate(over="ignore"):  # a background voxel's intercept may overflow (S0 inf), as in dipy
+        fit = model.fit(signals[:, None, None, :].astype(np.float64))
     elements = fit.lower_triangular().reshape(-1, 6)
     evals = fit.evals.reshape(-1, 3)
     s0 = np.asarray(fit.S0_hat).reshape(-1)

@@ -31,6 +31,8 @@ class TensorMaps:
         Voxels that were fitted.
     method : str
         Fit method name (``WLS``, ``OLS``, ``NLLS``, ``RESTORE``).
+    noise_sigma : float or None
+        Noise standard deviation (signal units) the RESTORE fit used; None for the other methods.
     """
 
     fa: np.ndarray
@@ -42,6 +44,7 @@ class TensorMaps:
     s0: np.ndarray
     mask: np.ndarray
     method: str
+    noise_sigma: float | None = None
 
     @cached_property
     def principal_eigenvector(self) -> np.ndarray:

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.contract import validate_document
 from pipeline.dti import DtiAnalysis
+from pipeline.dti.share import DEFINITION as SHARE_DEFINITION
 from pipeline.nifti import save_nifti
 from pipeline.outputs import staged_directory
 
@@ -48,7 +50,7 @@ def _rounded(value: float, digits: int = 6) -> float:
 
 
 def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
-    """The ``dti.json`` document of one analysis (plain JSON types)."""
+    """The ``dti.json`` document of one analysis (plain JSON types), validated against its schema."""
     threshold = analysis.parameters["lesion_cord_fraction_min_percent"]
     reference = analysis.parameters["reference_change_percent"]
     grid = analysis.grid
@@ -58,6 +60,7 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
         "input": {
             "series_description": grid.provenance.description or None,
             "series_number": grid.provenance.series_number,
+            "source": grid.provenance.source,
             "grid_shape": list(grid.array.shape),
             "voxel_size_mm": [float(s) for s in grid.spacing_mm],
             "volumes": int(analysis.bvals_s_mm2.size),
@@ -68,8 +71,9 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
             "method": analysis.maps.method,
             "implementation": (
                 "pipeline.dti.fit_tensors: vectorised log-linear fit equal to dipy TensorModel "
-                "(WLS/OLS); NLLS/RESTORE run by dipy"
+                "(WLS/OLS); NLLS/RESTORE run by dipy (RESTORE with one noise sigma for the series)"
             ),
+            "noise_sigma": analysis.maps.noise_sigma,
         },
         "cord": {
             "source": analysis.cord_source,
@@ -85,6 +89,8 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
         "lesion_side": analysis.lesion_side,
         "lesion_cord_fraction_percent": _rounded(analysis.lesion_cord_fraction_percent),
         "lesion_cord_fraction_method": analysis.lesion_cord_fraction_method,
+        "lesion_cord_fraction_definition": SHARE_DEFINITION,
+        "lesion_cord_fraction_core_voxels": analysis.share.core_voxels,
         "lesion_roi_cord_fraction_percent": _rounded(analysis.lesion_roi_cord_fraction_percent),
         "lesion_cord_fraction_threshold": {
             "min_percent": float(threshold["value"]),
@@ -103,14 +109,16 @@ def dti_document(analysis: DtiAnalysis) -> dict[str, Any]:
     if analysis.detection:
         document["detection"] = {k: _rounded(v) for k, v in analysis.detection.items()}
     if analysis.motion is not None:
-        shifts_mm = np.linalg.norm(analysis.motion.translations_mm, axis=1)
         document["motion_correction"] = {
             "applied": True,
+            "degrees_of_freedom": analysis.motion.degrees_of_freedom,
             "rotation_deg": [_rounded(float(a), 4) for a in analysis.motion.rotation_deg],
-            "translation_mm": [_rounded(float(t), 4) for t in shifts_mm],
+            "displacement_mm": [_rounded(float(t), 4) for t in analysis.motion.displacement_mm],
+            "displacement_meaning": "displacement of the field of view's centre, per volume, against the mean b0",
         }
     else:
         document["motion_correction"] = {"applied": False}
+    validate_document(document, "dti")
     return document
 
 

@@ -190,11 +190,20 @@ def test_bad_input_exits_3_and_writes_nothing(
 
 
 def test_failed_motion_correction_exits_4(phantom: DwiPhantom, tmp_path: Path, capsys) -> None:
+    """Motion beyond the limits of seeds/ (here overridden to a millionth of a degree/mm) is refused."""
     volume = phantom.volume
     dwi = _write_nifti_dwi(
         tmp_path / "in", volume.array, volume.affine_lps, phantom.bvals_s_mm2, phantom.bvecs
     )
+    limits = tmp_path / "limits.yaml"
+    limits.write_text(
+        "diffusion:\n  motion_correction:\n    max_rotation_deg: 1.0e-6\n    max_translation_mm: 1.0e-6\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
-    assert cli.main(["dti", str(dwi), "--out", str(out), "--motion-correction"]) == 4
+    assert (
+        cli.main(["dti", str(dwi), "--out", str(out), "--motion-correction", "--parameters", str(limits)])
+        == 4
+    )
     assert "motion correction failed" in capsys.readouterr().err
     assert not out.exists()

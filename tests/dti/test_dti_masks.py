@@ -100,5 +100,94 @@ def test_mask_outside_the_dwi_is_refused(phantom, tmp_path: Path) -> None:
     far[:3, 3] += 500.0
     path = tmp_path / "far.nii.gz"
     Volume(phantom.lesion_mask.astype(np.uint8), far).to_nifti().to_filename(path)
-    with pytest.raises(InputDataError, match="no overlap"):
+    with pytest.raises(InputDataError, match="does not overlap the DWI"):
         load_mask(path, phantom.volume, label="lesion mask")
+
+
+def _analytic_cord(volume_shape: tuple[int, int, int], affine_lps: np.ndarray, phantom) -> np.ndarray:
+    """The phantom's cord ellipse (truth geometry, LPS) sampled at the voxel centres of any grid."""
+    truth = phantom.truth
+    grid = np.stack(np.meshgrid(*(np.arange(n) for n in volume_shape), indexing="ij"), axis=-1)
+    points = grid @ affine_lps[:3, :3].T + affine_lps[:3, 3]
+    relative = points - np.asarray(truth["cord_centre_lps_mm"])
+    u = relative @ np.asarray(truth["left_axis_lps"])
+    v = relative @ np.asarray(truth["posterior_axis_lps"])
+    return (u / (truth["cord_transverse_mm"] / 2)) ** 2 + (v / (truth["cord_ap_mm"] / 2)) ** 2 <= 1.0
+
+
+def _turned_grid(
+    reference: np.ndarray, degrees: float, spacing_mm: float, shift_mm: np.ndarray
+) -> np.ndarray:
+    """A grid of isotropic ``spacing_mm`` turned about LPS z and shifted, covering the same region."""
+    t = np.radians(degrees)
+    turn = np.array([[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0], [0.0, 0.0, 1.0]])
+    affine = np.eye(4)
+    affine[:3, :3] = turn * spacing_mm
+    affine[:3, 3] = reference[:3, 3] + shift_mm
+    return affine
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "nearest"])
+@pytest.mark.parametrize(
+    ("degrees", "spacing_mm", "shift"),
+    [
+        pytest.param(0.0, 0.4, (0.1, 0.3, 0.0), id="finer-shifted"),
+        pytest.param(12.0, 0.5, (-0.7, 0.4, 1.0), id="turned-finer"),
+        pytest.param(-20.0, 1.1, (0.3, -0.2, -1.0), id="turned-coarser"),
+    ],
+)
+def test_mask_on_another_grid_is_resampled_by_world_coordinates(
+    phantom, tmp_path: Path, interpolation: str, degrees: float, spacing_mm: float, shift: tuple
+) -> None:
+    """The truth's cord drawn on a shifted, turned grid lands on the cord of the DWI grid."""
+    reference = phantom.volume.affine_lps
+    affine = _turned_grid(reference, degrees, spacing_mm, np.asarray(shift))
+    extent = np.array(phantom.volume.shape[:3]) * phantom.volume.spacing_mm
+    shape = tuple(int(n) for n in np.ceil(extent / spacing_mm * 1.3))
+    affine[:3, 3] -= affine[:3, :3] @ (0.15 * np.array(shape))  # the turned grid covers the DWI's
+    path = tmp_path / "cord.nii.gz"
+    Volume(_analytic_cord(shape, affine, phantom).astype(np.uint8), affine).to_nifti().to_filename(path)
+    expected = _analytic_cord(phantom.volume.shape[:3], reference, phantom)
+    found = load_mask(path, phantom.volume, label="cord mask", interpolation=interpolation)
+    dice = 2 * (found & expected).sum() / (found.sum() + expected.sum())
+    # Boundary voxels can go either way within half a mask voxel: Dice of a ~170-pixel ellipse > 0.9.
+    assert dice > (0.93 if spacing_mm < 1.0 else 0.9)
+
+
+def test_unknown_interpolation_is_a_usage_error(phantom, tmp_path: Path) -> None:
+    from pipeline.errors import UsageError
+
+    path = tmp_path / "lesion.nii.gz"
+    phantom.volume.with_array(phantom.lesion_mask.astype(np.uint8)).to_nifti().to_filename(path)
+    with pytest.raises(UsageError, match="interpolation"):
+        load_mask(path, phantom.volume, interpolation="cubic")
+
+
+def test_cord_mask_without_overlap_exits_3_through_the_command(phantom, tmp_path: Path, capsys) -> None:
+    from pipeline import cli
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    dwi = folder / "dwi.nii.gz"
+    phantom.volume.to_nifti().to_filename(dwi)
+    (folder / "dwi.bval").write_text(" ".join(f"{b:g}" for b in phantom.bvals_s_mm2) + "\n")
+    (folder / "dwi.bvec").write_text(
+        "\n".join(" ".join(f"{v:.8f}" for v in row) for row in phantom.bvecs.T) + "\n"
+    )
+    far = phantom.volume.affine_lps.copy()
+    far[:3, 3] += np.array([0.0, 0.0, 300.0])
+    mask = tmp_path / "cord.nii.gz"
+    Volume(phantom.cord_mask.astype(np.uint8), far).to_nifti().to_filename(mask)
+    out = tmp_path / "out"
+    assert cli.main(["dti", str(dwi), "--out", str(out), "--cord-mask", str(mask)]) == 3
+    assert "does not overlap the DWI" in capsys.readouterr().err
+    assert not out.exists()
+    # The same mask on a turned 0.5 mm grid is used (exit 0) and the cord it gives is the truth's.
+    affine = _turned_grid(phantom.volume.affine_lps, 15.0, 0.5, np.array([-2.0, -2.0, 0.0]))
+    affine[:3, 2] = phantom.volume.affine_lps[:3, 2]  # the DWI's slices, turned 0.5 mm pixels
+    shape = (80, 80, phantom.volume.shape[2])
+    Volume(_analytic_cord(shape, affine, phantom).astype(np.uint8), affine).to_nifti().to_filename(mask)
+    assert cli.main(["dti", str(dwi), "--out", str(out), "--cord-mask", str(mask)]) == 0
+    cord = np.asarray(Volume.from_nifti(out / "dti" / "cord.nii.gz").array, dtype=bool)
+    expected = _analytic_cord(phantom.volume.shape[:3], phantom.volume.affine_lps, phantom)
+    assert 2 * (cord & expected).sum() / (cord.sum() + expected.sum()) > 0.93

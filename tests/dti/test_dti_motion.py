@@ -1,8 +1,10 @@
-"""Motion correction: known head rotations are found and the gradient directions turned with them.
+"""Motion correction: a motionless series stays put, known rigid motions are found, directions turn.
 
 The test series is a textured neck-like slab (smooth random S0 and isotropic diffusivity, as muscle and
 fat give a real DWI its registration features) around an anisotropic cord-like ellipsoid whose fibres
-run in-plane, so that a rotation about the slice axis changes what each gradient sees.
+run in-plane, so that a rotation about the slice axis changes what each gradient sees. Each volume is
+acquired with its own known rigid motion (rotation about the field of view's centre plus a shift),
+physically consistent: the tissue sees the gradient ``Qᵀg`` in the reference pose.
 """
 
 from __future__ import annotations
@@ -13,20 +15,24 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from pipeline.dti import fit_tensors
-from pipeline.dti.motion import correct_motion, fsl_to_lps, rotate_bvecs
+from pipeline.dti.motion import MotionLimits, correct_motion, fsl_to_lps, rotate_bvecs
 from pipeline.errors import AnalysisError
-from pipeline.phantom.dwi import make_dwi_phantom
+from pipeline.seeds import load_seeds
 from pipeline.volume import Volume
 
 SHAPE = (48, 48, 16)
-SPACING_MM = (1.0, 1.0, 2.0)
+SPACING_MM = (1.0, 1.0, 2.0)  # thick slices: in-plane motion model
 SNR = 30.0
 CORD_EVALS = np.array([1.7e-3, 0.4e-3, 0.4e-3])  # fibres along LPS x
+LIMITS = MotionLimits(max_rotation_deg=15.0, max_translation_mm=15.0)
 
 
-def _rotation_z(degrees: float) -> np.ndarray:
+def _rotation(axis: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotation matrix about ``axis`` (Rodrigues)."""
+    k = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
     t = np.radians(degrees)
-    return np.array([[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0], [0.0, 0.0, 1.0]])
+    return np.eye(3) + np.sin(t) * cross + (1 - np.cos(t)) * cross @ cross
 
 
 def _directions(n: int = 20) -> np.ndarray:
@@ -37,24 +43,30 @@ def _directions(n: int = 20) -> np.ndarray:
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
 
 
-def _moving_series(angles_deg: np.ndarray, seed: int = 11):
-    """Volume i acquired with the head turned by angles_deg[i] about the slice axis.
+def _moving_series(
+    rotations: np.ndarray,
+    shifts_mm: np.ndarray,
+    *,
+    shape: tuple[int, int, int] = SHAPE,
+    spacing_mm: tuple[float, float, float] = SPACING_MM,
+    seed: int = 11,
+):
+    """Volume i acquired with the head moved by ``p -> Q_i p + s_i`` (about the field of view's centre).
 
-    Physically consistent: in the reference pose the tissue sees the gradient Qᵀg (Leemans & Jones
-    2009), and the image of volume i is the reference-pose image rotated by Q about the centre.
     Returns the series, b-values, scanner b-vectors, the b-vectors the tissue saw, and the cord core.
     """
     rng = np.random.default_rng(seed)
-    affine = np.diag([*SPACING_MM, 1.0])
-    affine[:3, 3] = -(np.array(SHAPE) - 1) / 2 * np.array(SPACING_MM)
-    grid = np.stack(np.meshgrid(*(np.arange(n) for n in SHAPE), indexing="ij"), -1)
+    affine = np.diag([*spacing_mm, 1.0])
+    affine[:3, 3] = -(np.array(shape) - 1) / 2 * np.array(spacing_mm)  # LPS origin at the centre
+    grid = np.stack(np.meshgrid(*(np.arange(n) for n in shape), indexing="ij"), -1)
     points = grid @ affine[:3, :3].T + affine[:3, 3]
     x, y, z = points[..., 0], points[..., 1], points[..., 2]
     body = (x / 21) ** 2 + (y / 18) ** 2 <= 1
     cord = (x / 7) ** 2 + (y / 4) ** 2 + (z / 12) ** 2 <= 1
-    texture = ndimage.gaussian_filter(rng.normal(size=SHAPE), (2, 2, 1))
+    sigma = (2.0 / spacing_mm[0], 2.0 / spacing_mm[1], 2.0 / spacing_mm[2])
+    texture = ndimage.gaussian_filter(rng.normal(size=shape), sigma)
     s0 = np.where(body, 700 + 250 * texture / texture.std(), 0.0)
-    md = np.clip(1.2e-3 + 4e-3 * ndimage.gaussian_filter(rng.normal(size=SHAPE), (2, 2, 1)), 0.3e-3, 3e-3)
+    md = np.clip(1.2e-3 + 4e-3 * ndimage.gaussian_filter(rng.normal(size=shape), sigma), 0.3e-3, 3e-3)
     tensors = np.where(body, md, 0.0)[..., None, None] * np.eye(3)
     tensors[cord] = np.diag(CORD_EVALS)
     s0[cord] = 1000.0
@@ -62,19 +74,20 @@ def _moving_series(angles_deg: np.ndarray, seed: int = 11):
     bvals = np.r_[0.0, 0.0, np.full(20, 1000.0)]
     reference = Volume(s0, affine)
     images, seen = [], np.zeros_like(directions)
-    for index, (g, b, angle) in enumerate(zip(directions, bvals, angles_deg, strict=True)):
-        q = _rotation_z(angle)
+    for index, (g, b) in enumerate(zip(directions, bvals, strict=True)):
+        q = rotations[index]
         seen[index] = q.T @ g
         signal = s0 * np.exp(-b * np.einsum("i,...ij,j->...", seen[index], tensors, seen[index]))
         image = reference.with_array(signal.astype(np.float32)).to_sitk()
-        turn = sitk.Euler3DTransform()
-        turn.SetCenter((0.0, 0.0, 0.0))
-        turn.SetMatrix(tuple(q.T.ravel()))  # output point p samples the reference at Qᵀp
+        # The moved image at point p shows the reference tissue at Q⁻¹(p - s) = Qᵀp - Qᵀs.
+        turn = sitk.AffineTransform(3)
+        turn.SetMatrix(tuple(q.T.ravel()))
+        turn.SetTranslation(tuple(-q.T @ shifts_mm[index]))
         moved = sitk.GetArrayFromImage(sitk.Resample(image, image, turn, sitk.sitkLinear, 0.0)).transpose(
             2, 1, 0
         )
         noise = 1000.0 / SNR
-        images.append(np.hypot(moved + rng.normal(0, noise, SHAPE), rng.normal(0, noise, SHAPE)))
+        images.append(np.hypot(moved + rng.normal(0, noise, shape), rng.normal(0, noise, shape)))
     to_fsl = np.linalg.inv(fsl_to_lps(affine)).T
     core = (x / 5) ** 2 + (y / 2.5) ** 2 + (z / 9) ** 2 <= 1
     return (
@@ -86,22 +99,51 @@ def _moving_series(angles_deg: np.ndarray, seed: int = 11):
     )
 
 
+def _motion_errors(found, rotations: np.ndarray, shifts_mm: np.ndarray) -> tuple[float, float]:
+    """Worst rotation error (degrees) and worst displacement error at the field of view's centre (mm).
+
+    The registration maps reference points to volume points, ``p_i = A p + t``; the truth is
+    ``p_i = Q p + s`` about the LPS origin, which is the field of view's centre here.
+    """
+    relative = np.einsum("nji,njk->nik", found.rotations_lps, rotations)  # Aᵀ Q
+    angle = np.degrees(np.arccos(np.clip((np.trace(relative, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    return float(angle.max()), float(np.linalg.norm(found.translations_mm - shifts_mm, axis=1).max())
+
+
 def test_rotate_bvecs_applies_the_transpose_in_lps() -> None:
     affine = np.diag([-0.8, 0.8, 4.0, 1.0])  # axis 0 runs to the patient's right: FSL x is not flipped
     to_lps = fsl_to_lps(affine)
     g_lps = np.array([[1.0, 0.0, 0.0], [0.0, 0.6, 0.8]])
-    rotation = _rotation_z(10.0)
+    rotation = _rotation(np.array([0.0, 0.0, 1.0]), 10.0)
     turned = rotate_bvecs(g_lps @ np.linalg.inv(to_lps).T, np.stack([rotation, rotation]), affine)
     np.testing.assert_allclose(turned @ to_lps.T, g_lps @ rotation, atol=1e-12)  # rows: (Aᵀg)ᵀ = gᵀA
 
 
 @pytest.mark.slow
-def test_known_rotations_are_recovered_and_directions_turned() -> None:
-    """The head turned by about 5 degrees after the b0s (plus ±1 degree between volumes)."""
-    angles = np.r_[0.0, 0.0, 5.0 + np.random.default_rng(7).uniform(-1.0, 1.0, 20)]
-    series, bvals, bvecs, seen, core = _moving_series(angles)
-    corrected = correct_motion(series, bvals, bvecs, bvals < 50)
-    np.testing.assert_allclose(corrected.rotation_deg, np.abs(angles), atol=0.5)
+def test_motionless_series_shows_no_motion() -> None:
+    n = 22
+    series, bvals, bvecs, _, _ = _moving_series(np.tile(np.eye(3), (n, 1, 1)), np.zeros((n, 3)), seed=3)
+    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
+    assert found.degrees_of_freedom == 3
+    assert found.rotation_deg.max() < 0.5
+    assert np.linalg.norm(found.translations_mm, axis=1).max() < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [7, 21])
+def test_known_in_plane_motion_is_recovered_and_directions_turned(seed: int) -> None:
+    """The head turned by about 5 degrees and shifted after the b0s, with ±1 degree / ±0.5 mm jitter."""
+    rng = np.random.default_rng(seed)
+    n = 22
+    angles = np.r_[0.0, 0.0, 5.0 + rng.uniform(-1.0, 1.0, n - 2)]
+    rotations = np.stack([_rotation(np.array([0.0, 0.0, 1.0]), a) for a in angles])
+    shifts = np.zeros((n, 3))
+    shifts[2:, :2] = np.array([1.5, -1.0]) + rng.uniform(-0.5, 0.5, (n - 2, 2))
+    series, bvals, bvecs, seen, core = _moving_series(rotations, shifts, seed=seed)
+    corrected = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
+    rotation_error_deg, shift_error_mm = _motion_errors(corrected, rotations, shifts)
+    assert rotation_error_deg < 0.5
+    assert shift_error_mm < 0.5
     weighted = bvals > 0
     cosine = np.abs(np.sum(corrected.bvecs[weighted] * seen[weighted], axis=1))
     assert np.degrees(np.arccos(np.clip(cosine, -1, 1))).max() < 0.5
@@ -117,9 +159,62 @@ def test_known_rotations_are_recovered_and_directions_turned() -> None:
     assert fibre_error_deg(bvecs) > 3.5
 
 
-def test_implausible_registration_is_refused() -> None:
-    """The cord phantom's diffusion-weighted images share almost no edge with its b0 (CSF and tissue
-    look alike at b = 1000): the registration wanders, and the stage says so instead of applying it."""
-    phantom = make_dwi_phantom(matrix=(40, 40, 6))
-    with pytest.raises(AnalysisError, match="motion correction failed on volume"):
-        correct_motion(phantom.volume, phantom.bvals_s_mm2, phantom.bvecs, phantom.bvals_s_mm2 < 50)
+@pytest.mark.slow
+def test_known_rigid_motion_in_three_dimensions_is_recovered() -> None:
+    """Isotropic voxels: all six parameters are estimated (tilts included).
+
+    Measured worst error 0.62 degrees / 0.50 mm, systematic over the diffusion-weighted volumes (the
+    cross-contrast step, shell mean to b0, carries it; the same-contrast step is within 0.1 degree).
+    The 0.5 degree / 0.5 mm target of the issue is met by the in-plane model used for thick-slice cord
+    DWI (tests above), not yet by the six-parameter model: the tolerance here says what it does.
+    """
+    rng = np.random.default_rng(5)
+    n = 22
+    axes = rng.normal(size=(n, 3))
+    angles = np.r_[0.0, 0.0, rng.uniform(1.0, 4.0, n - 2)]
+    rotations = np.stack([_rotation(a, t) for a, t in zip(axes, angles, strict=True)])
+    shifts = np.r_[np.zeros((2, 3)), rng.uniform(-1.5, 1.5, (n - 2, 3))]
+    series, bvals, bvecs, _, _ = _moving_series(
+        rotations, shifts, shape=(32, 32, 24), spacing_mm=(1.5, 1.5, 1.5), seed=5
+    )
+    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
+    assert found.degrees_of_freedom == 6
+    rotation_error_deg, shift_error_mm = _motion_errors(found, rotations, shifts)
+    assert rotation_error_deg < 0.75
+    assert shift_error_mm < 0.75
+
+
+def test_motion_beyond_the_limits_is_refused() -> None:
+    n = 22
+    rotations = np.stack([_rotation(np.array([0.0, 0.0, 1.0]), 0.0 if i < 2 else 4.0) for i in range(n)])
+    series, bvals, bvecs, _, _ = _moving_series(rotations, np.zeros((n, 3)), shape=(32, 32, 6))
+    with pytest.raises(AnalysisError, match=r"motion correction failed on volume \d+: .*limits 1 degrees"):
+        correct_motion(series, bvals, bvecs, bvals < 50, limits=MotionLimits(1.0, 15.0))
+
+
+def test_limits_come_from_the_seeds() -> None:
+    seeds = load_seeds()
+    limits = MotionLimits.from_seeds(seeds)
+    assert limits.max_rotation_deg == seeds.number("diffusion.motion_correction.max_rotation_deg")
+    assert limits.max_translation_mm == seeds.number("diffusion.motion_correction.max_translation_mm")
+
+
+@pytest.mark.slow
+def test_motion_correction_on_the_clean_sample_dwi(tmp_path) -> None:
+    """The committed sample DWI has no motion: the command succeeds (it exited 4 claiming a 108 degree
+    turn) and reports displacements well under a voxel. Its cord is an almost featureless ellipse at
+    b = 1000 s/mm², so a turn about the cord's own axis is weakly determined: measured at most 0.8
+    degrees (on one volume) for at most 0.05 mm of displacement."""
+    import json
+    from pathlib import Path
+
+    from pipeline import cli
+
+    dwi = Path(__file__).resolve().parents[2] / "sample_data" / "normal" / "nifti" / "dwi.nii.gz"
+    out = tmp_path / "out"
+    assert cli.main(["dti", str(dwi), "--out", str(out), "--motion-correction"]) == 0
+    motion = json.loads((out / "dti.json").read_text(encoding="utf-8"))["motion_correction"]
+    assert motion["applied"] is True
+    assert motion["degrees_of_freedom"] == 3
+    assert max(motion["displacement_mm"]) < 0.5
+    assert max(motion["rotation_deg"]) < 1.0

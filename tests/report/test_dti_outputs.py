@@ -43,7 +43,7 @@ def test_document_holds_the_contract(analysis) -> None:
     threshold = document["lesion_cord_fraction_threshold"]
     assert threshold["meets"] == (document["lesion_cord_fraction_percent"] >= threshold["min_percent"])
     assert "cannot all hold" in document["notes"][0]
-    assert document["parameters"]["detection_md_threshold_percent"]["value"] == -12.0
+    assert document["parameters"]["lesion_md_threshold_percent"]["value"] == -12.0
 
 
 def test_files_are_written_atomically_and_read_back(analysis, tmp_path: Path) -> None:
@@ -68,3 +68,82 @@ def test_files_are_written_atomically_and_read_back(analysis, tmp_path: Path) ->
         write_dti(analysis, out)
     write_dti(analysis, out, force=True)
     assert json.loads((out / "dti.json").read_text())["schema"] == SCHEMA
+
+
+def test_document_follows_its_schema(analysis) -> None:
+    from pipeline.contract import validate_document
+
+    document = json.loads(json.dumps(dti_document(analysis)))
+    validate_document(document, "dti")
+    assert document["lesion_cord_fraction_method"] == "md_partial_volume"
+    assert (
+        "same computation for a given mask and for a detected lesion"
+        in document["lesion_cord_fraction_definition"]
+    )
+
+
+SCHEMA_BREAKS = [
+    pytest.param(
+        lambda d: d.pop("lesion_cord_fraction_percent"), "lesion_cord_fraction_percent", id="missing"
+    ),
+    pytest.param(lambda d: d.update(extra=1), "extra", id="unknown-key"),
+    pytest.param(lambda d: d["input"].update(series_number="5"), "series_number", id="number-as-text"),
+    pytest.param(lambda d: d.update(lesion_side="up"), "lesion_side", id="bad-side"),
+    pytest.param(lambda d: d["lesion"].pop("md_mm2_s"), "lesion", id="roi-field"),
+]
+
+
+@pytest.mark.parametrize(("breakage", "words"), SCHEMA_BREAKS)
+def test_schema_is_strict(analysis, breakage, words: str) -> None:
+    from pipeline.contract import validate_document
+    from pipeline.contract.schemas import ContractError
+
+    document = json.loads(json.dumps(dti_document(analysis)))
+    breakage(document)
+    with pytest.raises(ContractError, match=words):
+        validate_document(document, "dti")
+
+
+def test_phantom_dicom_dwi_names_its_series(tmp_path: Path) -> None:
+    """dti.json names the series the DWI came from; reference: the DICOM header read with pydicom."""
+    import pydicom
+
+    from pipeline.ingest import load_dwi
+
+    folder = Path(__file__).resolve().parents[2] / "sample_data" / "normal" / "dicom" / "dwi"
+    header = pydicom.dcmread(min(folder.glob("*.dcm")), stop_before_pixels=True)
+    dwi = load_dwi(folder)
+    result = analyse_dwi(dwi.volume, dwi.bvals_s_mm2, dwi.bvecs)
+    write_dti(result, tmp_path / "out")
+    document = json.loads((tmp_path / "out" / "dti.json").read_text(encoding="utf-8"))
+    assert document["input"]["series_number"] == int(header.SeriesNumber)
+    assert document["input"]["series_description"] == str(header.SeriesDescription)
+    assert document["input"]["source"] == "dicom"
+
+
+def test_nifti_dwi_has_no_series_to_name(tmp_path: Path) -> None:
+    from pipeline.ingest import load_dwi
+
+    dwi = load_dwi(Path(__file__).resolve().parents[2] / "sample_data" / "normal" / "nifti" / "dwi.nii.gz")
+    document = dti_document(analyse_dwi(dwi.volume, dwi.bvals_s_mm2, dwi.bvecs))
+    assert document["input"]["series_number"] is None
+    assert document["input"]["series_description"] is None
+    assert document["input"]["source"] == "nifti"
+
+
+def test_real_dwi_series_is_named_as_dcm2niix_names_it(real_data: Path) -> None:
+    """A real Siemens mosaic DWI: number and description as in dcm2niix's BIDS sidecar.
+
+    The series is sagittal (the lesion homolog needs axial slices), so the identity is checked where
+    dti.json takes it from: the loaded volume's provenance.
+    """
+    from pipeline.ingest import load_dwi
+
+    case = real_data / "dwi_vendors" / "siemens_mosaic_sag"
+    sidecar = json.loads((case / "ref" / "4_DWI_SagAPmosaic.json").read_text(encoding="utf-8"))
+    dwi = load_dwi(case / "dicom")
+    provenance = dwi.volume.provenance
+    assert (provenance.series_number, provenance.description) == (
+        sidecar["SeriesNumber"],
+        sidecar["SeriesDescription"],
+    )
