@@ -1,0 +1,392 @@
+"""A whole case, study to report: the flow behind ``cordotomy run`` (DESIGN.md §4 output tree).
+
+Stages run when their inputs allow: the plan (myelogram segmentation + trajectory) when the study holds a
+CT myelogram, the DTI follow-up when it holds a diffusion series. Each stage's files can also be made on
+their own (``only=``, one Snakemake rule per stage) and taken over later (``reuse=``), so that the
+workflow and a hand run write the same tree. Every stage writes ``stage.json`` (status, seconds, reason)
+when run alone, so the assembly knows why a stage is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+
+from pipeline.errors import AnalysisError, InputDataError, UsageError
+from pipeline.ingest import SeriesInfo, discover
+from pipeline.seeds import Seeds
+from pipeline.volume import Volume
+
+log = logging.getLogger("cordotomy")
+
+STAGES = ("plan", "dti")
+PLAN_FILES = ("plan.json", "segmentation.nii.gz", "myelogram.json", "dicom/seg.dcm")
+DTI_FILES = ("dti.json", "dti")
+STAGE_FILE = "stage.json"
+_OPPOSITE = {"left": "right", "right": "left"}
+
+
+# -- which series ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesChoice:
+    """The series a case uses, each with the reason; ``listing`` describes every series found."""
+
+    study: Path
+    ct: SeriesInfo | None
+    vascular: SeriesInfo | None
+    vascular_path: Path | None
+    dwi: SeriesInfo | None
+    listing: list[dict[str, Any]] = field(default_factory=list)
+
+
+def series_folder(info: SeriesInfo) -> Path:
+    """The deepest folder holding every file of the series (loading scans only that folder)."""
+    parents = [p.parent for p in info.files]
+    common = parents[0]
+    while not all(common == p or common in p.parents for p in parents):
+        common = common.parent
+    return common
+
+
+def _describe(info: SeriesInfo, *, used: bool, reason: str) -> dict[str, Any]:
+    return {
+        "role": info.role,
+        "series_number": info.series_number,
+        "description": info.description,
+        "modality": info.modality,
+        "series_uid": info.series_uid,
+        "used": used,
+        "reason": reason,
+        "path": str(series_folder(info).resolve()),
+    }
+
+
+def _pick(infos: list[SeriesInfo], role: str, key: Callable[[SeriesInfo], Any]) -> SeriesInfo | None:
+    candidates = [i for i in infos if i.role == role and i.n_slices > 1]
+    return max(candidates, key=key) if candidates else None
+
+
+def choose_series(study: str | Path, *, vascular: str | Path | None = None) -> SeriesChoice:
+    """Find the series of a study and choose one per role (the only place that decides).
+
+    CT myelogram: the series ingest gives the role ``ct_myelogram`` (a CT volume whose description names
+    the spine, else the one with most slices). Vascular: ``vascular`` when given, else the vascular series
+    with most slices. DWI: the diffusion series with the highest series number (the latest acquired:
+    the post-procedure scan).
+
+    Raises
+    ------
+    InputDataError
+        The study holds neither a CT myelogram nor a diffusion series.
+    UsageError
+        Several studies hold a CT myelogram (point to one study).
+    """
+    study = Path(study)
+    infos = discover(study)
+    myelograms = [i for i in infos if i.role == "ct_myelogram"]
+    if len({i.study_uid for i in myelograms}) > 1:
+        names = "; ".join(f"series {i.series_number} {i.description!r}" for i in myelograms)
+        raise UsageError(f"{study} holds CT myelograms of several studies ({names}); point to one study")
+    ct = myelograms[0] if myelograms else None
+    vascular_info = None if vascular is not None else _pick(infos, "vascular", lambda i: i.n_slices)
+    dwi = _pick(infos, "dwi", lambda i: (i.series_number or -1, i.n_volumes))
+    if ct is None and dwi is None:
+        found = ", ".join(f"series {i.series_number} ({i.role})" for i in infos) or "no DICOM image series"
+        raise InputDataError(f"{study}: no CT myelogram and no diffusion series found ({found})")
+    reasons = {
+        id(ct): "CT myelogram: CT volume (the one whose description names the spine, else most slices)",
+        id(vascular_info): "vascular series (CTA/MRA/3D T2 by description), most slices",
+        id(dwi): "diffusion series with the highest series number (taken as the post-procedure DWI)",
+    }
+    listing: list[dict[str, Any]] = []
+    for info in infos:
+        chosen = info is ct or info is vascular_info or info is dwi
+        reason = reasons[id(info)] if chosen else f"not used (role {info.role})"
+        listing.append(_describe(info, used=chosen, reason=reason))
+    return SeriesChoice(
+        study=study,
+        ct=ct,
+        vascular=vascular_info,
+        vascular_path=Path(vascular) if vascular is not None else None,
+        dwi=dwi,
+        listing=listing,
+    )
+
+
+# -- running ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseRequest:
+    """What the user asked for."""
+
+    pain_side: str
+    pain_region: str
+    seeds: Seeds
+    clinical: Mapping[str, Any] | None = None
+    case: str = "case"
+    only: str | None = None
+    reuse: Sequence[Path] = ()
+
+    @property
+    def cordotomy_side(self) -> str:
+        return _OPPOSITE[self.pain_side]
+
+
+@dataclass
+class CaseOutcome:
+    """What a case run produced (for the command's summary)."""
+
+    stages: dict[str, dict[str, Any]]
+    results: dict[str, Any] | None
+    files: list[str]
+
+
+@contextmanager
+def _stage(name: str, stages: dict[str, dict[str, Any]]) -> Iterator[None]:
+    log.info("%s: running", name)
+    start = time.perf_counter()
+    yield
+    seconds = round(time.perf_counter() - start, 3)
+    stages[name] = {"status": "done", "seconds": seconds}
+    log.info("%s: done in %.1f s", name, seconds)
+
+
+def _skip(name: str, reason: str, stages: dict[str, dict[str, Any]]) -> None:
+    stages[name] = {"status": "skipped", "seconds": None, "reason": reason}
+    log.info("%s: skipped (%s)", name, reason)
+
+
+def _reused_stage(name: str, reuse: Sequence[Path], marker: str) -> Path | None:
+    for folder in reuse:
+        if (folder / marker).exists():
+            return folder
+        stage_file = folder / STAGE_FILE
+        if stage_file.exists() and json.loads(stage_file.read_text(encoding="utf-8")).get("stage") == name:
+            return folder
+    return None
+
+
+def _copy_stage(source: Path, folder: Path, names: Sequence[str]) -> None:
+    for name in names:
+        path = source / name
+        target = folder / name
+        if path.is_dir():
+            shutil.copytree(path, target)
+        elif path.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+def _load_ct(choice: SeriesChoice) -> tuple[Volume, list[pydicom.Dataset]]:
+    from pipeline.ingest import load_series, series_datasets
+
+    assert choice.ct is not None
+    folder = series_folder(choice.ct)
+    log.debug("CT myelogram: series %s (%r) from %s", choice.ct.series_number, choice.ct.description, folder)
+    return load_series(folder, choice.ct.series_uid), list(series_datasets(folder, choice.ct.series_uid))
+
+
+def _load_vascular(choice: SeriesChoice) -> Volume | None:
+    from pipeline.ingest import load_series
+    from pipeline.myelogram import io as myelogram_io
+
+    if choice.vascular_path is not None:
+        log.debug("vascular series: %s (given with --vascular)", choice.vascular_path)
+        return myelogram_io.load_image(choice.vascular_path, role="vascular")
+    if choice.vascular is None:
+        log.debug("no vascular series: vertebral arteries will be estimated from the foramina")
+        return None
+    log.debug("vascular series: series %s (%r)", choice.vascular.series_number, choice.vascular.description)
+    return load_series(series_folder(choice.vascular), choice.vascular.series_uid)
+
+
+def run_plan_stage(
+    choice: SeriesChoice, request: CaseRequest, folder: Path
+) -> tuple[Volume, list[pydicom.Dataset]]:
+    """Segment the CT myelogram and plan the path; writes plan.json, segmentation, myelogram.json, SEG."""
+    from pipeline.myelogram import io as myelogram_io
+    from pipeline.myelogram.analysis import analyse_myelogram
+    from pipeline.report.plan_outputs import write_plan_outputs
+    from pipeline.trajectory import plan_trajectory
+
+    ct, sources = _load_ct(choice)
+    vascular = _load_vascular(choice)
+    modality = myelogram_io.vascular_modality(vascular, "auto") if vascular is not None else "cta"
+    start = time.perf_counter()
+    myelogram = analyse_myelogram(ct, vascular=vascular, vascular_modality=modality)
+    log.debug(
+        "myelogram stage %.1f s (vertebral arteries: %s)",
+        time.perf_counter() - start,
+        myelogram.artery_source.value,
+    )
+    start = time.perf_counter()
+    plan = plan_trajectory(
+        myelogram, ct, pain_side=request.pain_side, pain_region=request.pain_region, seeds=request.seeds
+    )
+    log.debug("trajectory stage %.1f s", time.perf_counter() - start)
+    write_plan_outputs(plan, myelogram, folder, sources=sources)
+    return ct, sources
+
+
+def run_dti_stage(choice: SeriesChoice, request: CaseRequest, folder: Path) -> list[pydicom.Dataset]:
+    """Fit the tensors of the post-procedure DWI; lesion searched on the cordotomy side."""
+    from pipeline import dti
+    from pipeline.ingest import load_dwi, series_datasets
+    from pipeline.report.dti_outputs import write_dti_outputs
+
+    assert choice.dwi is not None
+    source = series_folder(choice.dwi)
+    log.debug(
+        "DWI: series %s (%r), lesion searched on the %s side",
+        choice.dwi.series_number,
+        choice.dwi.description,
+        request.cordotomy_side,
+    )
+    data = load_dwi(source, choice.dwi.series_uid)
+    analysis = dti.analyse_dwi(
+        data.volume, data.bvals_s_mm2, data.bvecs, lesion_side=request.cordotomy_side, seeds=request.seeds
+    )
+    write_dti_outputs(analysis, folder)
+    return list(series_datasets(source, choice.dwi.series_uid))
+
+
+def _write_stage_file(folder: Path, name: str, stage: Mapping[str, Any]) -> None:
+    (folder / STAGE_FILE).write_text(json.dumps({"stage": name, **stage}, indent=2) + "\n", encoding="utf-8")
+
+
+def _parameters(seeds: Seeds, *documents: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every seed with its source, updated with the entries the stages report as used."""
+    parameters: dict[str, Any] = seeds.as_dict()
+    for document in documents:
+        for key, entry in ((document or {}).get("parameters") or {}).items():
+            if isinstance(entry, Mapping) and "value" in entry and "source" in entry:
+                parameters[key] = dict(entry)
+    return parameters
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def run_case(choice: SeriesChoice, request: CaseRequest, folder: Path) -> CaseOutcome:
+    """Run the case into ``folder`` (an empty staging folder the caller renames into place)."""
+    from pipeline.report.dicom_sr import write_dicom_sr
+    from pipeline.report.html import write_report
+    from pipeline.report.results import results_document
+    from pipeline.report.selection import evaluate_selection
+
+    stages: dict[str, dict[str, Any]] = {}
+    ct: Volume | None = None
+    ct_sources: list[pydicom.Dataset] = []
+    dwi_sources: list[pydicom.Dataset] = []
+
+    if request.only in (None, "plan"):
+        reused = _reused_stage("plan", request.reuse, "plan.json")
+        if reused is not None:
+            _copy_stage(reused, folder, PLAN_FILES)
+            stages["plan"] = _reused_status(reused, "plan")
+        elif choice.ct is None:
+            _skip("plan", "no CT myelogram series in the study", stages)
+        else:
+            with _stage("plan", stages):
+                ct, ct_sources = run_plan_stage(choice, request, folder)
+    if request.only in (None, "dti"):
+        reused = _reused_stage("dti", request.reuse, "dti.json")
+        if reused is not None:
+            _copy_stage(reused, folder, DTI_FILES)
+            stages["dti"] = _reused_status(reused, "dti")
+        elif choice.dwi is None:
+            _skip("dti", "no diffusion series in the study", stages)
+        else:
+            try:
+                with _stage("dti", stages):
+                    dwi_sources = run_dti_stage(choice, request, folder)
+            except AnalysisError as exc:
+                _skip("dti", f"analysis could not proceed: {exc}", stages)
+                shutil.rmtree(folder / "dti", ignore_errors=True)
+                (folder / "dti.json").unlink(missing_ok=True)
+    if request.only is not None:
+        _write_stage_file(folder, request.only, stages[request.only])
+        return CaseOutcome(stages=stages, results=None, files=_files(folder))
+    if all(stage["status"] == "skipped" for stage in stages.values()):
+        reasons = "; ".join(f"{name}: {stage.get('reason')}" for name, stage in stages.items())
+        raise AnalysisError(f"no stage could run ({reasons})")
+
+    plan = _read_optional(folder / "plan.json")
+    myelogram = _read_optional(folder / "myelogram.json")
+    dti_doc = _read_optional(folder / "dti.json")
+    if plan is not None and not ct_sources and choice.ct is not None:
+        ct, ct_sources = _load_ct(choice)
+    if dti_doc is not None and not dwi_sources and choice.dwi is not None:
+        from pipeline.ingest import series_datasets
+
+        dwi_sources = list(series_datasets(series_folder(choice.dwi), choice.dwi.series_uid))
+    selection = evaluate_selection(request.clinical, request.seeds, pain_region=request.pain_region)
+
+    seg_path = folder / "dicom" / "seg.dcm"
+    if ct_sources or dwi_sources:
+        (folder / "dicom").mkdir(exist_ok=True)
+        start = time.perf_counter()
+        write_dicom_sr(
+            folder / "dicom" / "sr.dcm",
+            plan=plan,
+            dti=dti_doc,
+            ct_datasets=ct_sources,
+            dwi_datasets=dwi_sources,
+            seg=pydicom.dcmread(seg_path, stop_before_pixels=True) if seg_path.exists() else None,
+        )
+        log.debug("DICOM SR written in %.1f s", time.perf_counter() - start)
+    results = results_document(
+        case=request.case,
+        request={"pain_side": request.pain_side, "pain_region": request.pain_region},
+        series=choice.listing,
+        stages=stages,
+        plan=plan,
+        myelogram=myelogram,
+        dti=dti_doc,
+        selection=selection,
+        parameters=_parameters(request.seeds, plan, dti_doc),
+        files=[*_files(folder), "results.json", "report.html"],
+    )
+    (folder / "results.json").write_text(
+        json.dumps(results, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    with _stage("report", stages):
+        write_report(folder, ct=ct)
+    return CaseOutcome(stages=stages, results=results, files=_files(folder))
+
+
+def _reused_status(folder: Path, name: str) -> dict[str, Any]:
+    stage_file = folder / STAGE_FILE
+    if stage_file.exists():
+        stage = json.loads(stage_file.read_text(encoding="utf-8"))
+        status = {k: stage.get(k) for k in ("status", "seconds", "reason") if k in stage}
+        if status.get("status") == "done":
+            status["status"] = "reused"
+        status.setdefault("seconds", None)
+        log.info("%s: taken from %s (%s)", name, folder, status["status"])
+        return status
+    log.info("%s: taken from %s", name, folder)
+    return {"status": "reused", "seconds": None}
+
+
+def _read_optional(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputDataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    return document
