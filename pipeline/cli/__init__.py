@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
-from pipeline.cli import _dti, _ingest, _phantom, _report, _run, _segment
+from pipeline.cli import _cohort, _dti, _ingest, _phantom, _report, _run, _segment
 from pipeline.errors import CordotomyError
 
 log = logging.getLogger("cordotomy")
@@ -35,6 +35,7 @@ _SUBCOMMANDS: list[SubcommandAdder] = [
     *_phantom.ADDERS,
     *_run.ADDERS,
     *_report.ADDERS,
+    *_cohort.ADDERS,
 ]
 
 # -- the command frame ---------------------------------------------------------------------------------------

@@ -227,23 +227,51 @@ def _orientation_marks(axes: Any, plane: Plane, frame: Mapping[str, Any]) -> Non
     axes.text(n / 2, 12, letter(-plane.row_lps), **style)
 
 
+def _ohm_text(low: float | None, high: float | None) -> str:
+    if low is None and high is None:
+        return "range not given"
+    if low is None:
+        return f"< {high:g} Ω"
+    if high is None:
+        return f"> {low:g} Ω"
+    return f"{low:g}-{high:g} Ω"
+
+
 def impedance_profile(expected: Sequence[Mapping[str, Any]], depths_mm: Mapping[str, Any]) -> bytes:
-    """Expected impedance (ohm) against depth along the path, one band per tissue."""
-    figure, axes = plt.subplots(figsize=(9.0, 3.2))
+    """Expected impedance (ohm) against depth along the path, one band per tissue.
+
+    The view starts 10 mm before the dura (the first millimetres of soft tissue carry no decision).
+    """
+    figure, axes = plt.subplots(figsize=(11.0, 3.0))
     finite = [float(v) for segment in expected for v in (segment.get("ohm_range") or []) if v is not None]
     top = 1.4 * max(finite) if finite else 1000.0
     colours = {"csf": "#3fa7ff", "pia": "#ff7f0e", "cord": "#ffd400"}
+    left, right = 0.0, 1.0
+    if expected:
+        right = max(float(s["to_depth_mm"]) for s in expected) + 1.0
+        left = min(float(s["from_depth_mm"]) for s in expected)
+        dura = depths_mm.get("skin_to_dura")
+        if dura is not None:
+            left = max(left, float(dura) - 10.0)
     for segment in expected:
         low, high = ([*list(segment.get("ohm_range") or []), None, None])[:2]
         start, stop = float(segment["from_depth_mm"]), float(segment["to_depth_mm"])
         tissue = str(segment["tissue"])
-        colour = next((c for k, c in colours.items() if k in tissue.lower()), "#bbbbbb")
+        colour = next((c for k, c in colours.items() if k in tissue.lower()), "#cccccc")
         bottom = 0.0 if low is None else float(low)
         upper = top if high is None else float(high)
-        axes.fill_between(
-            [start, stop], [bottom, bottom], [upper, upper], color=colour, alpha=0.55, step="pre"
-        )
-        axes.text(0.5 * (start + stop), min(upper, top) * 0.92, tissue, ha="center", va="top", fontsize=8)
+        axes.fill_between([start, stop], [bottom, bottom], [upper, upper], color=colour, alpha=0.6)
+        visible = (max(start, left), min(stop, right))
+        if visible[1] > visible[0]:
+            axes.text(
+                0.5 * sum(visible),
+                0.5 * (bottom + min(upper, top)),
+                f"{tissue}\n{_ohm_text(low, high)}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                rotation=90 if visible[1] - visible[0] < 0.08 * (right - left) else 0,
+            )
     for name, value in depths_mm.items():
         if value is not None and name.startswith("skin_to"):
             axes.axvline(float(value), color="black", linestyle=":", linewidth=0.8)
@@ -251,13 +279,9 @@ def impedance_profile(expected: Sequence[Mapping[str, Any]], depths_mm: Mapping[
     axes.set_xlabel("depth along the planned path from the skin (mm)")
     axes.set_ylabel("expected impedance (Ω)")
     axes.set_ylim(0, top * 1.08)
-    if expected:
-        last = max(float(s["to_depth_mm"]) for s in expected)
-        first = min(float(s["from_depth_mm"]) for s in expected)
-        dura = depths_mm.get("skin_to_dura")
-        axes.set_xlim(max(first, float(dura) - 10.0) if dura is not None else first, last + 1.0)
+    axes.set_xlim(left, right)
     axes.set_title(
-        "Expected impedance by depth (compare with live readings); open-ended ranges drawn to the top",
+        "Expected impedance by depth, to compare with live readings (open-ended ranges drawn to the edge)",
         fontsize=10,
     )
     return _png(figure)
