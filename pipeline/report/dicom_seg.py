@@ -34,12 +34,14 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
 from pipeline import __version__
+from pipeline.contract import Label
 from pipeline.errors import InputDataError
 from pipeline.volume import Volume
 
 # highdicom narrates every module it copies at INFO level; keep the command's log readable.
 logging.getLogger("highdicom").setLevel(logging.WARNING)
 
+SERIES_DESCRIPTION = "Myelogram labels (cordotomy-pipeline)"
 _ANATOMY = codes.SCT.AnatomicalStructure
 _SEGMENTS: dict[int, tuple[str, Code, Code, Code | None]] = {
     1: ("contrast-filled CSF", codes.SCT.BodySubstance, codes.SCT.CerebrospinalFluid, None),
@@ -88,16 +90,14 @@ def write_dicom_seg(
         family=codes.cid7162.EdgeDetection,
         version=__version__,
     )
-    present = sorted(int(v) for v in np.unique(frames) if v > 0)
-    numbering = {value: number for number, value in enumerate(present, start=1)}
-    pixel = np.zeros_like(frames)
-    for value, number in numbering.items():
-        pixel[frames == value] = number
-    for value, number in numbering.items():
-        label, category, property_type, laterality = _SEGMENTS[value]
+    # Segment number = label value (pipeline.contract.Label) in every case, so that "segment 8 is the
+    # dentate ligament" holds for any reader; BINARY SEGs need numbers 1..N, so all eight are described
+    # even when a structure is absent (its segment then has no frame).
+    for label in Label:
+        name, category, property_type, laterality = _SEGMENTS[int(label)]
         description = hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=label,
+            segment_number=int(label),
+            segment_label=name,
             segmented_property_category=category,
             segmented_property_type=property_type,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
@@ -108,11 +108,11 @@ def write_dicom_seg(
                 hd.sr.CodedConcept.from_code(laterality)
             ]
         descriptions.append(description)
-    if not descriptions:
+    if not frames.any():
         raise InputDataError(f"{name}: the segmentation is empty; no DICOM SEG written")
     seg = hd.seg.Segmentation(
         source_images=list(sources),
-        pixel_array=pixel,
+        pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
@@ -127,4 +127,5 @@ def write_dicom_seg(
         content_label="MYELOGRAM",
         omit_empty_frames=True,
     )
+    seg.SeriesDescription = SERIES_DESCRIPTION
     seg.save_as(str(path))

@@ -96,9 +96,10 @@ def planes_along_path(plan: Mapping[str, Any], frame: Mapping[str, Any]) -> list
     target = np.asarray(plan["target_lps_mm"], dtype=float)
     skin = np.asarray(plan["skin_entry_lps_mm"], dtype=float)
     length_mm = float(np.linalg.norm(target - skin))
-    half_mm = max(HALF_WIDTH_MM, 0.5 * length_mm + 6.0)
+    beyond_mm = 18.0  # room beyond the target: the whole cord and the far side of the canal
+    half_mm = max(HALF_WIDTH_MM, 0.5 * (length_mm + beyond_mm) + 3.0)
     size = round(2 * half_mm / PIXEL_MM) + 1
-    middle = 0.5 * (skin + target) + 0.15 * length_mm * direction  # more room beyond the target
+    middle = 0.5 * (skin + target + beyond_mm * direction)
 
     def in_plane(axis: np.ndarray, normal: np.ndarray) -> np.ndarray:
         return _unit(axis - np.dot(axis, normal) * normal)
