@@ -38,11 +38,13 @@ def test_verbose_shows_the_decisions(tmp_path: Path, capsys: pytest.CaptureFixtu
     verbose = capsys.readouterr().err
     assert code == code_v == 0
     # progress per stage in both; the series chosen (and why) and the side searched only with -v
-    assert "dti: done in" in plain and "dti: done in" in verbose
+    assert "dti: done in" in plain
+    assert "dti: done in" in verbose
     assert "series 5" not in plain
     assert "'DTI cord 20dir b1000' (dwi): diffusion series with the highest series number" in verbose
     assert "lesion searched on the left side" in verbose
     # no library chatter (matplotlib font search) in -v
     assert "findfont" not in verbose
     code_q, _ = _run_dti_only(tmp_path, "-q")
-    assert code_q == 0 and capsys.readouterr().err == ""
+    assert code_q == 0
+    assert capsys.readouterr().err == ""

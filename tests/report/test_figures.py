@@ -60,13 +60,15 @@ def test_planes_hold_the_path_in_the_anatomical_frame(seed: int) -> None:
     assert np.dot(axial.row_lps, frame["posterior_lps"]) > 0.9  # anterior up
     assert np.dot(coronal.row_lps, frame["superior_lps"]) < -0.9  # superior up
     # sagittal: perpendicular to the needle, anterior on the left, superior up
-    assert abs(np.dot(sagittal.column_lps, direction)) < 1e-9 and abs(np.dot(sagittal.row_lps, direction)) < 1e-9
+    assert abs(np.dot(sagittal.column_lps, direction)) < 1e-9
+    assert abs(np.dot(sagittal.row_lps, direction)) < 1e-9
     assert np.dot(sagittal.column_lps, frame["posterior_lps"]) > 0.9
     assert np.dot(sagittal.row_lps, frame["superior_lps"]) < -0.9
     # the target and the skin entry project inside the images
     for plane in (axial, coronal):
         pixels = plane.to_pixels(np.stack([skin, target]))
-        assert (pixels >= 0).all() and (pixels <= plane.size - 1).all()
+        assert (pixels >= 0).all()
+        assert (pixels <= plane.size - 1).all()
 
 
 @pytest.mark.parametrize("seed", [0, 1])
