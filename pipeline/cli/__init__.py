@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
-from pipeline.cli import _dti, _ingest, _phantom, _segment
+from pipeline.cli import _dti, _ingest, _phantom, _plan, _segment
 from pipeline.errors import CordotomyError
 
 log = logging.getLogger("cordotomy")
@@ -28,7 +28,13 @@ EXIT_CODES_HELP = """exit codes:
 
 # Each entry adds one subcommand to the parser and sets ``run`` to its function; one module per stage.
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-_SUBCOMMANDS: list[SubcommandAdder] = [*_ingest.ADDERS, *_segment.ADDERS, *_dti.ADDERS, *_phantom.ADDERS]
+_SUBCOMMANDS: list[SubcommandAdder] = [
+    *_ingest.ADDERS,
+    *_segment.ADDERS,
+    *_plan.ADDERS,
+    *_dti.ADDERS,
+    *_phantom.ADDERS,
+]
 
 # -- the command frame ---------------------------------------------------------------------------------------
 
