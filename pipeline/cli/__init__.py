@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
-from pipeline.cli import _cohort, _dti, _ingest, _phantom, _report, _run, _segment
+from pipeline.cli import _cohort, _dti, _ingest, _phantom, _plan, _report, _run, _segment
 from pipeline.errors import CordotomyError
 
 log = logging.getLogger("cordotomy")
@@ -31,6 +31,7 @@ SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]
 _SUBCOMMANDS: list[SubcommandAdder] = [
     *_ingest.ADDERS,
     *_segment.ADDERS,
+    *_plan.ADDERS,
     *_dti.ADDERS,
     *_phantom.ADDERS,
     *_run.ADDERS,

@@ -49,14 +49,17 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.myelogram.analysis import analyse_myelogram
     from pipeline.outputs import staged_directory
     from pipeline.report.myelogram_outputs import write_segment_outputs
+    from pipeline.seeds import load_seeds
+    from pipeline.trajectory import assess_window
 
     image = myelogram_io.load_image(args.input)
     vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
     modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
     sources = myelogram_io.source_datasets(args.input)
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    window = assess_window(result, load_seeds()) if result.vertebrae is not None else None
     with staged_directory(args.out, force=args.force) as staging:
-        write_segment_outputs(result, staging, sources=sources, name=str(args.input))
+        write_segment_outputs(result, staging, sources=sources, name=str(args.input), window=window)
     log.info("segmentation written to %s", args.out)
     return 0
 
