@@ -74,7 +74,9 @@ def run_case(study: Path, out: Path) -> tuple[float, float, dict[str, object]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs; the best is reported")
     parser.add_argument("--keep", type=Path, help="keep the study and the outputs in this folder")
     args = parser.parse_args()
@@ -93,7 +95,9 @@ def main() -> int:
         stages = summary.get("stages", {})
         assert isinstance(stages, dict)
         breakdown = ", ".join(
-            f"{name} {stage['seconds']:.1f} s" for name, stage in stages.items() if stage.get("seconds") is not None
+            f"{name} {stage['seconds']:.1f} s"
+            for name, stage in stages.items()
+            if stage.get("seconds") is not None
         )
         print(f"whole case (cordotomy run, 2 threads): {seconds:.1f} s (target <= {TARGET_S:.0f} s)")
         print(f"peak memory: {peak_mb:.0f} MB (target <= {TARGET_MB:.0f} MB)")

@@ -34,6 +34,7 @@ from pipeline.volume import Volume
 PIXEL_MM = 0.25
 HALF_WIDTH_MM = 22.0
 CT_WINDOW_HU = (-250.0, 900.0)
+MIN_BAND_MM = 0.3  # display width of a zero-thickness layer in the impedance profile
 
 # structure -> (labels, colour, legend text)
 _OUTLINES: tuple[tuple[str, tuple[int, ...], str], ...] = (
@@ -257,6 +258,8 @@ def impedance_profile(expected: Sequence[Mapping[str, Any]], depths_mm: Mapping[
     for segment in expected:
         low, high = ([*list(segment.get("ohm_range") or []), None, None])[:2]
         start, stop = float(segment["from_depth_mm"]), float(segment["to_depth_mm"])
+        if stop - start < MIN_BAND_MM:  # a surface (the pia) has no thickness: draw it visible
+            start, stop = 0.5 * (start + stop) - MIN_BAND_MM / 2, 0.5 * (start + stop) + MIN_BAND_MM / 2
         tissue = str(segment["tissue"])
         colour = next((c for k, c in colours.items() if k in tissue.lower()), "#cccccc")
         bottom = 0.0 if low is None else float(low)

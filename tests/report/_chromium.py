@@ -44,6 +44,9 @@ class PageVisit:
 
 class _Pipe:
     def __init__(self, executable: str, profile: Path) -> None:
+        profile.mkdir(parents=True, exist_ok=True)
+        self.log_path = profile / "chromium.log"
+        self._log = self.log_path.open("wb")
         to_browser_read, self._write = os.pipe()
         self._read, from_browser_write = os.pipe()
         arguments = [
@@ -51,11 +54,11 @@ class _Pipe:
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             f"--user-data-dir={profile}", "about:blank",
         ]  # fmt: skip
-        # The protocol wants fds 3 (in) and 4 (out); the shell moves our pipe ends there.
+        # The protocol wants fds 3 (in) and 4 (out); bash moves our pipe ends there (dash refuses fds > 9).
         self.process = subprocess.Popen(
-            ["sh", "-c", f'exec "$@" 3<&{to_browser_read} 4>&{from_browser_write}', "sh", *arguments],
+            ["bash", "-c", f'exec "$@" 3<&{to_browser_read} 4>&{from_browser_write}', "bash", *arguments],
             pass_fds=(to_browser_read, from_browser_write),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
         )  # fmt: skip
         os.close(to_browser_read)
         os.close(from_browser_write)
@@ -70,7 +73,11 @@ class _Pipe:
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self._write, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._write, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            log = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"chromium closed the DevTools pipe; its log ends:\n{log}") from None
         while True:
             reply = self._receive()
             if reply.get("id") == self._next_id:
@@ -84,7 +91,8 @@ class _Pipe:
         while b"\0" not in self._buffer:
             chunk = os.read(self._read, 1 << 20)
             if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
+                log = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"chromium closed the DevTools pipe; its log ends:\n{log}")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         decoded: dict[str, Any] = json.loads(message)
@@ -109,6 +117,7 @@ class _Pipe:
             self.process.kill()
         os.close(self._read)
         os.close(self._write)
+        self._log.close()
 
 
 def visit(page: Path, screenshot: Path, *, width: int = 1300, profile: Path) -> PageVisit:

@@ -21,7 +21,11 @@ def _case(seed: int) -> tuple[dict, dict, Volume, np.ndarray]:
     rng = np.random.default_rng(seed)
     rotation = _rotation(rng.normal(size=3), float(rng.uniform(5, 25)))
     left, posterior, superior = rotation.T
-    frame = {"left_lps": left.tolist(), "posterior_lps": posterior.tolist(), "superior_lps": superior.tolist()}
+    frame = {
+        "left_lps": left.tolist(),
+        "posterior_lps": posterior.tolist(),
+        "superior_lps": superior.tolist(),
+    }
     target = np.array([3.0, 20.0, -90.0]) + rng.normal(scale=2.0, size=3)
     tilt = _rotation(superior, float(rng.uniform(-10, 10))) @ _rotation(posterior, float(rng.uniform(-8, 8)))
     direction = -(tilt @ left)  # skin -> target, from the left side towards the midline
