@@ -295,6 +295,7 @@ def run_case(choice: SeriesChoice, request: CaseRequest, folder: Path) -> CaseOu
     if request.only in (None, "plan"):
         reused = _reused_stage("plan", request.reuse, "plan.json")
         if reused is not None:
+            _check_reused_plan(reused, request)
             _copy_stage(reused, folder, PLAN_FILES)
             stages["plan"] = _reused_status(reused, "plan")
         elif choice.ct is None:
@@ -305,6 +306,7 @@ def run_case(choice: SeriesChoice, request: CaseRequest, folder: Path) -> CaseOu
     if request.only in (None, "dti"):
         reused = _reused_stage("dti", request.reuse, "dti.json")
         if reused is not None:
+            _check_reused_dti(reused, request)
             _copy_stage(reused, folder, DTI_FILES)
             stages["dti"] = _reused_status(reused, "dti")
         elif choice.dwi is None:
@@ -366,6 +368,28 @@ def run_case(choice: SeriesChoice, request: CaseRequest, folder: Path) -> CaseOu
     with _stage("report", stages):
         write_report(folder, ct=ct)
     return CaseOutcome(stages=stages, results=results, files=_files(folder))
+
+
+def _check_reused_plan(folder: Path, request: CaseRequest) -> None:
+    """A reused plan must answer the same question (pain side and region) as this run."""
+    plan = _read_optional(folder / "plan.json") or {}
+    pain = plan.get("pain", {})
+    asked = {"side": request.pain_side, "region": request.pain_region}
+    if {k: pain.get(k) for k in asked} != asked:
+        raise UsageError(
+            f"--reuse {folder}: its plan is for {pain.get('side')} {pain.get('region')} pain, this run for "
+            f"{request.pain_side} {request.pain_region} pain"
+        )
+
+
+def _check_reused_dti(folder: Path, request: CaseRequest) -> None:
+    """A reused DTI result must have its lesion on this run's cordotomy side."""
+    dti = _read_optional(folder / "dti.json") or {}
+    if dti.get("lesion_side") not in (None, request.cordotomy_side):
+        raise UsageError(
+            f"--reuse {folder}: its DTI lesion is on the {dti.get('lesion_side')} side, this run's cordotomy "
+            f"is on the {request.cordotomy_side} side"
+        )
 
 
 def _reused_status(folder: Path, name: str) -> dict[str, Any]:
