@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
@@ -99,13 +100,25 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger(library).setLevel(logging.ERROR if quiet else logging.WARNING)
 
 
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this process (ru_maxrss is in kB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code so that tests can call ``main([...])`` in-process."""
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 on usage errors
     _configure_logging(args.verbose, args.quiet)
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in ("run", "verbose", "quiet")}
+    log.debug("cordotomy %s, options: %s", __version__, ", ".join(f"{k}={v}" for k, v in options.items()))
+    start = time.perf_counter()
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        log.debug("finished in %.1f s, peak memory %.0f MB", time.perf_counter() - start, _peak_memory_mb())
+        return code
     except CordotomyError as exc:
         log.error("error: %s", exc)
         return exc.exit_code

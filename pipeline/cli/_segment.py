@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
 log = logging.getLogger("cordotomy")
+
 
 def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -53,10 +55,25 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.trajectory import assess_window
 
     image = myelogram_io.load_image(args.input)
+    log.debug(
+        "input: %s %r, grid %s, voxel %s mm",
+        image.metadata.get("series_number", "NIfTI"),
+        image.metadata.get("series_description", ""),
+        "x".join(str(n) for n in image.shape),
+        "x".join(f"{s:.2f}" for s in image.spacing_mm),
+    )
     vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
     modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
+    log.debug(
+        "vertebral arteries: %s",
+        f"from the vascular series ({modality})" if vascular else "estimated from the foramina",
+    )
     sources = myelogram_io.source_datasets(args.input)
+    start = time.perf_counter()
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    log.debug(
+        "myelogram analysis %.1f s; artery source %s", time.perf_counter() - start, result.artery_source.value
+    )
     window = assess_window(result, load_seeds()) if result.vertebrae is not None else None
     with staged_directory(args.out, force=args.force) as staging:
         write_segment_outputs(result, staging, sources=sources, name=str(args.input), window=window)

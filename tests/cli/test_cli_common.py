@@ -43,6 +43,10 @@ def test_verbose_shows_the_decisions(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "series 5" not in plain
     assert "'DTI cord 20dir b1000' (dwi): diffusion series with the highest series number" in verbose
     assert "lesion searched on the left side" in verbose
+    # every command: the options and the total time and memory
+    assert "options: " in verbose
+    assert "finished in" in verbose
+    assert "finished in" not in plain
     # no library chatter (matplotlib font search) in -v
     assert "findfont" not in verbose
     code_q, _ = _run_dti_only(tmp_path, "-q")
