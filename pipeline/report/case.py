@@ -114,6 +114,19 @@ def choose_series(study: str | Path, *, vascular: str | Path | None = None) -> S
         chosen = info is ct or info is vascular_info or info is dwi
         reason = reasons[id(info)] if chosen else f"not used (role {info.role})"
         listing.append(_describe(info, used=chosen, reason=reason))
+    if vascular is not None:
+        listing.append(
+            {
+                "role": "vascular",
+                "series_number": None,
+                "description": "",
+                "modality": "",
+                "series_uid": "",
+                "used": True,
+                "reason": "vascular series given with --vascular (outside the study folder)",
+                "path": str(Path(vascular).resolve()),
+            }
+        )
     return SeriesChoice(
         study=study,
         ct=ct,

@@ -164,6 +164,27 @@ def test_report_opens_offline_in_chromium(case: tuple[Path, dict], tmp_path: Pat
         assert alt in html
 
 
+@pytest.mark.slow
+def test_report_command_rewrites_the_report(case: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = case
+    before = (out / "report.html").read_text(encoding="utf-8")
+    (out / "report.html").unlink()
+    assert cli.main(["report", str(out), "-q"]) == 0
+    after = (out / "report.html").read_text(encoding="utf-8")
+    # the same page (figures are re-rendered from the same files)
+    assert after.count("data:image/png;base64,") == before.count("data:image/png;base64,") == 3
+    strip = [line for line in before.splitlines() if "data:image" not in line]
+    assert strip == [line for line in after.splitlines() if "data:image" not in line]
+
+
+def test_report_of_a_folder_without_results_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["report", str(tmp_path)]) == 3
+    assert "results.json" in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists()
+
+
 def test_bad_clinical_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clinical = tmp_path / "clinical.yaml"
     clinical.write_text("spo2_percent: 150\n", encoding="utf-8")
