@@ -22,7 +22,6 @@ from pipeline.trajectory.safety import (
     WindowAssessment,
     artery_flags,
     artery_model,
-    bone_distance_mm,
     window_assessment,
 )
 from pipeline.trajectory.search import PathCandidate, SearchResult, search_paths
@@ -266,7 +265,6 @@ def plan_trajectory(
     entry, attachment, normal = pial_entry_frame_mm(section, ligament, side, rule.offset_mm)
     arteries = artery_model(myelogram, seeds)
     window = window_assessment(arteries, frame, _pial_entries(myelogram, section, seeds))
-    bone = bone_distance_mm(myelogram.labels)
     search = search_paths(
         frame=frame,
         side=side,
@@ -276,7 +274,6 @@ def plan_trajectory(
         depth_mm=rule.depth_mm,
         ct=ct,
         labels=myelogram.labels,
-        bone_distance_mm=bone,
         arteries=arteries,
         seeds=seeds,
     )

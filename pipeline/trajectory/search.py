@@ -19,7 +19,14 @@ from scipy import ndimage
 from pipeline.contract import Label
 from pipeline.myelogram.frame import AnatomicalFrame
 from pipeline.seeds import Seeds
-from pipeline.trajectory.safety import ArteryModel, segment_artery_clearance_mm
+from pipeline.trajectory.safety import (
+    DISTANCE_CAP_MM,
+    ArteryModel,
+    artery_mask,
+    bone_mask,
+    segment_artery_clearance_mm,
+    surface_distance_mm,
+)
 from pipeline.volume import Volume
 
 __all__ = ["PathCandidate", "SearchResult", "search_paths"]
@@ -113,7 +120,6 @@ def search_paths(
     depth_mm: float,
     ct: Volume,
     labels: Volume,
-    bone_distance_mm: np.ndarray,
     arteries: ArteryModel,
     seeds: Seeds,
 ) -> SearchResult:
@@ -134,9 +140,8 @@ def search_paths(
     depth_mm : float
         Tip depth beyond the pia along the path.
     ct, labels : Volume
-        The CT (HU) and the contract label map on the same grid.
-    bone_distance_mm : ndarray
-        :func:`pipeline.trajectory.safety.bone_distance_mm` of ``labels``.
+        The CT (HU) and the contract label map on the same grid (bone and, from a vascular series,
+        artery lumens: the artery clearance is the smaller of the centreline's and the lumen mask's).
     arteries : ArteryModel
     seeds : Seeds
     """
@@ -156,7 +161,17 @@ def search_paths(
     shape = np.asarray(ct.array.shape[:3])
     inside = np.all((index >= -0.5) & (index <= shape - 0.5), axis=2)
     label = _sample(np.asarray(labels.array), index, 0, 0.0).astype(np.int16)
-    bone = _sample(bone_distance_mm, index, 1, np.inf)
+    # Distance maps only over the box the rays cross (padded by the cap): the transform of the whole
+    # grid cost seconds, the box a fraction of that.
+    pad = np.ceil(DISTANCE_CAP_MM / np.asarray(labels.spacing_mm)).astype(int) + 1
+    reached = index[inside]
+    box = (
+        np.maximum(np.floor(reached.min(axis=0)).astype(int) - pad, 0),
+        np.minimum(np.ceil(reached.max(axis=0)).astype(int) + pad + 1, shape),
+    )
+    local_index = index - box[0]
+    bone_map = surface_distance_mm(bone_mask(labels), labels.spacing_mm, box)
+    bone = _sample(bone_map, local_index, 1, DISTANCE_CAP_MM)
     air_hu = 0.5 * (seeds.number("ct.hu.air") + seeds.number("ct.hu.fat"))
     hu = _sample(np.asarray(ct.array, dtype=np.float32), index, 1, np.nan)
 
@@ -173,7 +188,7 @@ def search_paths(
     skin_k = np.where(skin_found, np.argmax(air, axis=1), np.argmax(leaves, axis=1) - 1)
     skin_k = np.where(~skin_found & ~leaves.any(axis=1), n_steps - 1, np.maximum(skin_k, dura_k))
     within = after_dura & (np.arange(n_steps)[None, :] <= skin_k[:, None])
-    bone_clearance = np.where(within, bone, np.inf).min(axis=1)
+    bone_clearance = np.where(within, bone, DISTANCE_CAP_MM).min(axis=1)
     dura_mm = distances[dura_k]
     skin_mm = distances[skin_k]
 
@@ -191,6 +206,12 @@ def search_paths(
         artery = np.min(
             [segment_artery_clearance_mm(skin_lps, target_lps, a) for a in arteries.arteries.values()], axis=0
         )
+        lumens = artery_mask(labels) if arteries.source.value == "vascular_series" else None
+        if lumens is not None:
+            lumen_map = surface_distance_mm(lumens, labels.spacing_mm, box)
+            lumen = _sample(lumen_map, local_index, 1, DISTANCE_CAP_MM)
+            on_path = np.arange(n_steps)[None, :] <= skin_k[:, None]
+            artery = np.minimum(artery, np.where(on_path, lumen, np.inf).min(axis=1))
 
     bone_margin = seeds.number("safety.bone_margin_mm")
     required = arteries.required_clearance_mm
@@ -235,7 +256,7 @@ def search_paths(
                 skin_to_dura_mm=float(skin_mm[i] - dura_mm[i]),
                 skin_to_pia_mm=float(skin_mm[i]),
                 pia_to_target_mm=float(depth_mm),
-                bone_clearance_mm=float(min(bone_clearance[i], 1e3)),
+                bone_clearance_mm=float(bone_clearance[i]),
                 artery_clearance_mm=None if artery is None else float(artery[i]),
                 crosses_dentate_ligament=bool(crosses[i]),
                 feasible=bool(feasible[i]),

@@ -1,28 +1,18 @@
-"""Phantom cases analysed once per session and shared by the trajectory tests."""
+"""Fixtures of the trajectory tests; the cached cases live in ``_trajectory_cases``."""
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 
 import pytest
+from _trajectory_cases import plan_for
 
-from pipeline.myelogram import MyelogramResult, analyse_myelogram
-from pipeline.phantom.ct import CtCase, make_ct_case
-
-
-@functools.cache
-def analysed_case(variant: str, vascular: str | None, seed: int = 1) -> tuple[CtCase, MyelogramResult]:
-    """A phantom case and its myelogram result; with ``vascular`` the arteries come from that series."""
-    case = make_ct_case(variant, seed=seed, vascular=vascular)
-    result = analyse_myelogram(
-        case.ct,
-        vascular=case.vascular if vascular else None,
-        vascular_modality=vascular or "cta",
-    )
-    return case, result
+from pipeline.myelogram import MyelogramResult
+from pipeline.phantom.ct import CtCase
+from pipeline.trajectory import Plan
 
 
 @pytest.fixture(scope="session")
-def analysed() -> object:
-    """``analysed(variant, vascular=None)`` -> (case, myelogram result), cached for the session."""
-    return analysed_case
+def planned() -> Callable[..., tuple[CtCase, MyelogramResult, Plan]]:
+    """``planned(variant, vascular, pain_side, pain_region, seeds=None)`` -> (case, myelogram, plan)."""
+    return plan_for
