@@ -244,6 +244,8 @@ def search_paths(
             reasons.append(f"vertebral artery within {required:g} mm of the needle ({artery[i]:.1f} mm)")
         if crosses[i]:
             reasons.append("crosses the dentate ligament inside the thecal sac")
+        if dura_mm[i] <= 0:
+            reasons.append("the pial entry is not inside the segmented thecal sac")
         candidates.append(
             PathCandidate(
                 direction_lps=direction_lps[i],

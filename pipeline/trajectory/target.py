@@ -194,7 +194,8 @@ def pial_entry_frame_mm(
     normal = np.array([tangent[1], -tangent[0]])  # outline is counter-clockwise: outward is to the right
     if np.dot(normal, entry - section.centroid_frame_mm) < 0:
         normal = -normal
-    del side  # the outline itself fixes the side through the attachment point
+    if side_sign(side) * (attachment[0] - section.centroid_frame_mm[0]) <= 0:
+        raise AnalysisError(f"the {side} dentate ligament was found on the other side of the cord")
     return entry, attachment, normal / np.linalg.norm(normal)
 
 

@@ -16,15 +16,26 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "normal"
 
 
 @pytest.mark.slow
-def test_plan_on_sample_data_writes_the_contract_files(tmp_path: Path) -> None:
+def test_plan_on_sample_data_writes_the_contract_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import highdicom as hd
 
     out = tmp_path / "out"
-    code = cli.main(
-        ["plan", str(SAMPLE / "dicom"), "--pain-side", "right", "--pain-region", "leg", "--out", str(out)]
-    )
+    arguments = [
+        "plan",
+        str(SAMPLE / "dicom"),
+        "--pain-side",
+        "right",
+        "--pain-region",
+        "leg",
+        "--out",
+        str(out),
+    ]
+    code = cli.main([*arguments, "--json"])
     assert code == 0
     plan = json.loads((out / "plan.json").read_text())
+    assert json.loads(capsys.readouterr().out) == plan
     validate_document(plan, "plan")
     truth = json.loads((SAMPLE / "truth" / "truth.json").read_text())
     assert plan["cordotomy_side"] == truth["case"]["cordotomy_side"] == "left"

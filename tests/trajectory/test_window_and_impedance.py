@@ -18,13 +18,20 @@ WINDOW_VARIANTS = ["normal", "head-rotated", "tilted", "cord-displaced", "coarse
     "variant", [pytest.param(v, marks=[] if v == "normal" else [pytest.mark.slow]) for v in WINDOW_VARIANTS]
 )
 def test_interlaminar_window_symmetric_and_true(variant: str) -> None:
-    """Issue 12: measured 6.4 mm left vs 10.4 mm right on a symmetric phantom whose window is 11.5 mm."""
+    """Issue 12: measured 6.4 mm left vs 10.4 mm right on a symmetric phantom whose window is 11.5 mm.
+
+    Each side within 1 mm of the truth. The bounds are voxel centres of the label map, so each is
+    quantised by a slice: the two sides may differ by up to 1 mm plus one slice spacing (1.25 mm on the
+    coarse variant, where they differ by exactly one slice; the bone shapes also carry a smooth warp of
+    0.5 mm SD that differs between the sides).
+    """
     case, result = analysed_case(variant, None)
     truth = case.truth["interlaminar_window"]["height_mm"]
     heights = {side: float(result.windows[side]["height_mm"]) for side in ("left", "right")}
     for side, height in heights.items():
         assert abs(height - truth) <= 1.0, (side, height, truth)
-    assert abs(heights["left"] - heights["right"]) <= 1.0, heights
+    slice_mm = float(case.ct.spacing_mm[2])
+    assert abs(heights["left"] - heights["right"]) <= max(1.0, slice_mm) + 1e-6, heights
 
 
 def test_impedance_profile_follows_the_path_and_the_primary_reference() -> None:
