@@ -10,10 +10,11 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
-from pipeline.cli import _dti, _ingest, _phantom, _segment
+from pipeline.cli import _cohort, _dti, _ingest, _phantom, _plan, _report, _run, _segment
 from pipeline.errors import CordotomyError
 
 log = logging.getLogger("cordotomy")
@@ -28,7 +29,16 @@ EXIT_CODES_HELP = """exit codes:
 
 # Each entry adds one subcommand to the parser and sets ``run`` to its function; one module per stage.
 SubcommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-_SUBCOMMANDS: list[SubcommandAdder] = [*_ingest.ADDERS, *_segment.ADDERS, *_dti.ADDERS, *_phantom.ADDERS]
+_SUBCOMMANDS: list[SubcommandAdder] = [
+    *_ingest.ADDERS,
+    *_segment.ADDERS,
+    *_plan.ADDERS,
+    *_dti.ADDERS,
+    *_phantom.ADDERS,
+    *_run.ADDERS,
+    *_report.ADDERS,
+    *_cohort.ADDERS,
+]
 
 # -- the command frame ---------------------------------------------------------------------------------------
 
@@ -44,22 +54,57 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"cordotomy {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="show errors only")
+    _add_common_options(parser, top_level=True)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add in _SUBCOMMANDS:
         add(subparsers)
+    # Every subcommand also takes --version, -v and -q (`cordotomy segment --version`, `cordotomy run ... -v`).
+    for subparser in subparsers.choices.values():
+        _add_common_options(subparser, top_level=False)
     return parser
 
 
+def _add_common_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """--version, -v and -q; below the top level their defaults are suppressed so that
+    `cordotomy -v run ...` and `cordotomy run ... -v` both work."""
+    parser.add_argument("--version", action="version", version=f"cordotomy {__version__}")
+    default = False if top_level else argparse.SUPPRESS
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="show the decisions (series chosen and why, parameters, timings) and debug messages",
+    )
+    verbosity.add_argument("-q", "--quiet", action="store_true", default=default, help="show errors only")
+
+
 def _configure_logging(verbose: bool, quiet: bool) -> None:
+    """Our messages at INFO (DEBUG with -v: the decisions and timings); libraries at WARNING.
+
+    With -v only our own loggers (``cordotomy``, ``pipeline.*``) go to DEBUG: matplotlib and PIL
+    narrate font searches at DEBUG, which would bury the decisions -v is meant to show.
+    """
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
-    logging.basicConfig(level=level, format="cordotomy: %(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=logging.ERROR if quiet else logging.WARNING,
+        format="cordotomy: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for ours in ("cordotomy", "pipeline"):
+        logging.getLogger(ours).setLevel(level)
     # Libraries narrate their internals at INFO (highdicom: every attribute module it copies).
-    for library in ("highdicom", "snakemake"):
-        logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for library in ("highdicom", "snakemake", "matplotlib", "PIL"):
+        logging.getLogger(library).setLevel(logging.ERROR if quiet else logging.WARNING)
+
+
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this process (ru_maxrss is in kB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,8 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 on usage errors
     _configure_logging(args.verbose, args.quiet)
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in ("run", "verbose", "quiet")}
+    log.debug("cordotomy %s, options: %s", __version__, ", ".join(f"{k}={v}" for k, v in options.items()))
+    start = time.perf_counter()
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        log.debug("finished in %.1f s, peak memory %.0f MB", time.perf_counter() - start, _peak_memory_mb())
+        return code
     except CordotomyError as exc:
         log.error("error: %s", exc)
         return exc.exit_code

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
 log = logging.getLogger("cordotomy")
+
 
 def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -50,17 +52,35 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.myelogram.analysis import analyse_myelogram
     from pipeline.outputs import staged_directory
     from pipeline.report.myelogram_outputs import write_segment_outputs
+    from pipeline.seeds import load_seeds
+    from pipeline.trajectory import assess_window
 
     study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
+    for chosen in study.series:
+        log.debug("%s: %s (%s)", chosen.role.value, chosen.label, chosen.reason)
     image = myelogram_io.load_image(study, Role.CT_MYELOGRAM)
+    log.debug(
+        "grid %s, voxel %s mm",
+        "x".join(str(n) for n in image.shape),
+        "x".join(f"{s:.2f}" for s in image.spacing_mm),
+    )
     vascular = myelogram_io.load_image(study, Role.VASCULAR) if args.vascular else None
     modality = (
         myelogram_io.vascular_modality(study, vascular, args.vascular_modality) if vascular is not None else "cta"
     )
+    log.debug(
+        "vertebral arteries: %s",
+        f"from the vascular series ({modality})" if vascular is not None else "estimated from the foramina",
+    )
     sources = study.source_datasets(Role.CT_MYELOGRAM)
+    start = time.perf_counter()
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    log.debug(
+        "myelogram analysis %.1f s; artery source %s", time.perf_counter() - start, result.artery_source.value
+    )
+    window = assess_window(result, load_seeds()) if result.vertebrae is not None else None
     with staged_directory(args.out, force=args.force) as staging:
-        write_segment_outputs(result, staging, sources=sources, name=str(args.input))
+        write_segment_outputs(result, staging, sources=sources, name=str(args.input), window=window)
     log.info("segmentation written to %s", args.out)
     return 0
 

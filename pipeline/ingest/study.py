@@ -173,11 +173,22 @@ class Study:
 
     # -- access ----------------------------------------------------------------------------------------
     def get(self, role: Role) -> StudySeries | None:
-        """The series with ``role`` (the preferred one when several: most slices, then latest number)."""
+        """The series with ``role``; when several, the preferred one (see :func:`_preference`)."""
         candidates = [s for s in self.series if s.role is role]
         if not candidates:
             return None
         return max(candidates, key=_preference)
+
+    def replacing(self, role: Role, series: StudySeries, reason: str) -> Study:
+        """This study with ``series`` taking ``role``; the series that had it become ``other``."""
+        demoted = [
+            StudySeries(Role.OTHER, f"{role.value} replaced: {reason}", s.path, s.label, s.selected, s.info)
+            if s.role is role
+            else s
+            for s in self.series
+        ]
+        given = StudySeries(role, reason, series.path, series.label, series.selected, series.info, series.vascular_kind)
+        return Study([*demoted, given], problems=self.problems)
 
     def require(self, role: Role) -> StudySeries:
         found = self.get(role)
@@ -258,11 +269,15 @@ def _vascular_kind(info: SeriesInfo) -> VascularKind:
     return VascularKind.MRA if _MRA.search(info.description) else VascularKind.T2
 
 
-def _preference(series: StudySeries) -> tuple[bool, int, int]:
+def _preference(series: StudySeries) -> tuple[int, ...]:
+    """A DWI: the latest series (the post-procedure scan), then most volumes. Others: named for the spine,
+    then most slices, then the latest."""
     info = series.info
     if info is None:
-        return (False, 0, 0)
-    return (bool(_SPINE.search(info.description)), info.n_slices, info.series_number or 0)
+        return (0, 0, 0)
+    if series.role is Role.DWI:
+        return (info.series_number or 0, info.n_volumes, 0)
+    return (int(bool(_SPINE.search(info.description))), info.n_slices, info.series_number or 0)
 
 
 def _one_myelogram(series: list[StudySeries]) -> list[StudySeries]:

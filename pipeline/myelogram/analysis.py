@@ -19,14 +19,7 @@ from pipeline.myelogram.dentate import DentateAttachment, DentateLigaments, find
 from pipeline.myelogram.frame import AnatomicalFrame
 from pipeline.myelogram.planning_frame import cord_frame, interlaminar_windows, planning_frame
 from pipeline.myelogram.registration import RigidRegistration, register_rigid
-from pipeline.myelogram.vessels import (
-    ArterySource,
-    VertebralArtery,
-    estimate_arteries,
-    lateral_path_clearance_mm,
-    segment_arteries,
-)
-from pipeline.seeds import load_seeds
+from pipeline.myelogram.vessels import ArterySource, VertebralArtery, estimate_arteries, segment_arteries
 from pipeline.volume import Volume
 
 SCHEMA = "cordotomy.myelogram/1"
@@ -47,8 +40,6 @@ class MyelogramResult:
     vertebrae: Vertebrae | None
     arteries: dict[str, VertebralArtery]
     artery_source: ArterySource
-    overlaps_window: dict[str, bool | None]
-    artery_clearance_mm: dict[str, float | None]
     registration: RigidRegistration | None
     windows: dict[str, dict[str, object]] = field(default_factory=dict)
 
@@ -118,21 +109,6 @@ def analyse_myelogram(
         arteries = estimate_arteries(vertebrae.foramina_lps_mm, vertebrae.c1_mask, image, frame)
         source = ArterySource.FORAMINA_ESTIMATE if arteries else ArterySource.NONE
 
-    # Window overlap: does an artery cross a straight lateral path to the pial entry points of the leg
-    # and arm targets (ventral to the ligament by their offsets, seeds/targeting.yaml)?
-    offsets_mm = pial_entry_offsets_mm()
-    overlaps: dict[str, bool | None] = {"left": None, "right": None}
-    clearance: dict[str, float | None] = {"left": None, "right": None}
-    for side in ("left", "right"):
-        attachment = dentate.at_level(side, frame.origin_lps_mm, frame.superior_lps)
-        artery = arteries.get(side)
-        if attachment is None or artery is None:
-            continue
-        entries = [attachment.pial_lps_mm - offset * frame.posterior_lps for offset in offsets_mm.values()]
-        distance = min(lateral_path_clearance_mm(artery, entry, frame, side) for entry in entries)
-        overlaps[side] = bool(distance < 0.0)
-        clearance[side] = float(distance)
-
     labels = _label_map(image, cord, vertebrae, arteries, dentate)
     windows = interlaminar_windows(vertebrae, frame, image.affine_lps) if vertebrae is not None else {}
     return MyelogramResult(
@@ -143,19 +119,9 @@ def analyse_myelogram(
         vertebrae=vertebrae,
         arteries=arteries,
         artery_source=source,
-        overlaps_window=overlaps,
-        artery_clearance_mm=clearance,
         registration=registration,
         windows=windows,
     )
-
-
-def pial_entry_offsets_mm() -> dict[str, float]:
-    """Ventral offsets of the pial entry from the dentate ligament per pain region (seeds/targeting.yaml)."""
-    seeds = load_seeds()
-    return {
-        region: seeds.number(f"targeting.pial_entry_offset_mm.{region}_default") for region in ("leg", "arm")
-    }
 
 
 def _label_map(
@@ -272,8 +238,6 @@ def myelogram_json(result: MyelogramResult) -> dict[str, object]:
         "vertebrae": vertebrae,
         "vertebral_artery": {
             "source": result.artery_source.value,
-            "overlaps_window": result.overlaps_window,
-            "clearance_mm": result.artery_clearance_mm,
             "arteries": arteries,
             "registration": registration,
         },

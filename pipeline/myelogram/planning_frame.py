@@ -78,20 +78,30 @@ def cord_frame(cord: CordSegmentation, *, at_lps_mm: np.ndarray | None = None) -
     return build_frame(origin, superior, posterior, "cord_shape")
 
 
-# Lateral corridor where the needle passes between the C1 posterior arch and the C2 lamina (frame mm):
-# from just outside the sac outwards, and from the cord's equator back to the laminae.
-WINDOW_X_MM = (11.0, 24.0)
-WINDOW_Y_MM = (-2.0, 12.0)
+# Parasagittal corridor of the C1-C2 interlaminar window (frame mm): lateral to the midline spinous
+# process and posterior tubercle, and dorsal to the cord's equator by 2 mm, out to the laminae. Further
+# ventrally the C1 lateral masses and the C2 superior articular processes (not the laminae) bound the gap;
+# a corridor reaching them measured the facet gap on one side and the laminar gap on the other.
+WINDOW_X_MM = (7.0, 24.0)
+WINDOW_Y_MM = (2.0, 14.0)
+# Columns (of this size, mm) of the corridor are measured separately; the window's bounds are the
+# highest C2 column top and the lowest C1 column bottom, each ignoring this percentage of columns (stray
+# voxels, a column grazing an articular process).
+WINDOW_COLUMN_MM = 1.0
+WINDOW_EXTREME_PERCENT = 5.0
 
 
 def interlaminar_windows(
     vertebrae: Vertebrae, frame: AnatomicalFrame, affine_lps: np.ndarray
 ) -> dict[str, dict[str, object]]:
-    """The C1-C2 interlaminar window on each side: the bone-free gap between C2 below and C1 above.
+    """The C1-C2 interlaminar window on each side: the bone-free gap between the C2 lamina and C1's arch.
 
-    In the posterolateral corridor each side of the canal (``WINDOW_X_MM``, ``WINDOW_Y_MM``), the window
-    runs from the highest C2 bone below the planning level (lamina, facet) to the lowest C1 bone above it
-    (posterior arch, lateral mass). Heights are along the frame's superior axis.
+    In the corridor each side (``WINDOW_X_MM``, ``WINDOW_Y_MM``), every 1 mm column along the cord gives
+    the highest C2 bone below the planning level and the lowest C1 bone above it; the window runs from
+    the 95th percentile of the C2 tops to the 5th percentile of the C1 bottoms. The corridor stays dorsal
+    to the articular processes: reaching them, it measured the facet gap on one side and the laminar gap
+    on the other (6.4 vs 10.4 mm on a symmetric phantom whose window is 11.5 mm). Heights are along the
+    frame's superior axis.
     """
     result: dict[str, dict[str, object]] = {}
     pieces = {}
@@ -100,21 +110,36 @@ def interlaminar_windows(
         points = Volume(mask, affine_lps).index_to_lps(index)
         pieces[name] = frame.to_frame(points)
     for side, sign in (("left", 1.0), ("right", -1.0)):
-
-        def corridor(local: np.ndarray, sign: float = sign) -> np.ndarray:
-            x, y = sign * local[:, 0], local[:, 1]
+        columns = {}
+        for name, keep_above in (("C2", False), ("C1", True)):
+            local = pieces[name]
+            x, y, z = sign * local[:, 0], local[:, 1], local[:, 2]
             inside = (
                 (x >= WINDOW_X_MM[0]) & (x <= WINDOW_X_MM[1]) & (y >= WINDOW_Y_MM[0]) & (y <= WINDOW_Y_MM[1])
             )
-            return local[inside]
-
-        below = corridor(pieces["C2"])
-        above = corridor(pieces["C1"])
-        below = below[below[:, 2] <= 0.0]
-        above = above[above[:, 2] >= 0.0]
-        if len(below) == 0 or len(above) == 0:
+            inside &= (z >= 0.0) if keep_above else (z <= 0.0)
+            cx = np.floor((x[inside] - WINDOW_X_MM[0]) / WINDOW_COLUMN_MM).astype(int)
+            cy = np.floor((y[inside] - WINDOW_Y_MM[0]) / WINDOW_COLUMN_MM).astype(int)
+            n_y = int(np.ceil((WINDOW_Y_MM[1] - WINDOW_Y_MM[0]) / WINDOW_COLUMN_MM)) + 1
+            key = cx * n_y + cy
+            height = z[inside]
+            extreme = np.full(int(key.max()) + 1 if key.size else 0, np.nan)
+            if key.size:
+                if keep_above:
+                    extreme[:] = np.inf
+                    np.minimum.at(extreme, key, height)
+                    extreme[np.isinf(extreme)] = np.nan
+                else:
+                    extreme[:] = -np.inf
+                    np.maximum.at(extreme, key, height)
+                    extreme[np.isinf(extreme)] = np.nan
+            columns[name] = extreme
+        tops_c2 = columns["C2"][np.isfinite(columns["C2"])]
+        bottoms_c1 = columns["C1"][np.isfinite(columns["C1"])]
+        if len(tops_c2) == 0 or len(bottoms_c1) == 0:
             continue
-        bottom, top = float(below[:, 2].max()), float(above[:, 2].min())
+        bottom = float(np.percentile(tops_c2, 100.0 - WINDOW_EXTREME_PERCENT))
+        top = float(np.percentile(bottoms_c1, WINDOW_EXTREME_PERCENT))
         x_mid = sign * 0.5 * (WINDOW_X_MM[0] + WINDOW_X_MM[1])
         y_mid = 0.5 * (WINDOW_Y_MM[0] + WINDOW_Y_MM[1])
         result[side] = {

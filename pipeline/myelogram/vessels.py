@@ -9,8 +9,8 @@ muscle or veins (domain-facts §5), so:
 * without one, the course is estimated through the C2 and C1 transverse foramina and along the top of the
   C1 posterior arch (the V3 groove, IMAIOS e-Anatomy "Atlantic part"), and marked as an estimate.
 
-The clinically important question is whether an artery lies over the lateral C1-C2 window in the
-straight lateral needle path (31 % of cases, Katoh et al. Spine 1990, via Shepherd et al. 2017).
+Whether an artery lies over the lateral C1-C2 window in the needle's path (31 % of cases, Katoh et al.
+Spine 1990, via Shepherd et al. 2017) is the trajectory stage's question (:mod:`pipeline.trajectory.safety`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from pipeline.volume import Volume
 
 # V3 diameter about 4.4-4.6 mm (domain-facts §5).
 VA_RADIUS_MM = 2.25
-# Lateral needle paths are followed to this distance from the cord centre.
-LATERAL_REACH_MM = 45.0
 # CTA lumen (EST 250-500 HU; domain-facts §5): accept 180-800 HU (partial volume, dense boluses).
 CTA_LUMEN_HU = (180.0, 800.0)
 # Skeleton pieces closer than this are joined when tracing an artery's centreline.
@@ -254,22 +252,3 @@ def _densify(points: np.ndarray, step_mm: float) -> np.ndarray:
         t = np.linspace(0.0, 1.0, n + 1)[1:, None]
         pieces.append(a + t * (b - a))
     return np.concatenate(pieces)
-
-
-def lateral_path_clearance_mm(
-    artery: VertebralArtery, pial_entry_lps_mm: np.ndarray, frame: AnatomicalFrame, side: str
-) -> float:
-    """Clearance between the artery's wall and a straight lateral needle path (negative: it is crossed).
-
-    The path is Rosomoff's coronal-plane puncture (domain-facts §4): from the pial entry point straight
-    out along the frame's left-right axis, in the planning plane, to ``LATERAL_REACH_MM`` from the cord
-    centre (beyond the vertebral arteries, ~27 mm from the midline).
-    """
-    sign = 1.0 if side == "left" else -1.0
-    start = frame.to_frame(pial_entry_lps_mm)
-    points = frame.to_frame(artery.centerline_lps_mm)
-    reach = max(LATERAL_REACH_MM - sign * start[0], 0.0)
-    t = np.clip(sign * (points[:, 0] - start[0]), 0.0, reach)
-    nearest = start + np.outer(t, np.array([sign, 0.0, 0.0]))
-    distance = np.linalg.norm(points - nearest, axis=1)
-    return float(distance.min() - artery.radius_mm)

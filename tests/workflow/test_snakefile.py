@@ -1,4 +1,4 @@
-"""The Snakemake cohort workflow runs every stage on the sample case and its summary matches the truth."""
+"""The Snakemake workflow over a two-case cohort: both reports, the cohort table with the danger, the index."""
 
 from __future__ import annotations
 
@@ -10,51 +10,72 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from pipeline import cli
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = PROJECT_ROOT / "sample_data" / "normal"
 
 
+def _snakemake(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT_ROOT / "snakefile"), *args],
+        capture_output=True, text=True, env=env, timeout=900, check=False,
+    )  # fmt: skip
+
+
+def test_workflow_is_lint_clean() -> None:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    completed = _snakemake("--directory", str(PROJECT_ROOT), "--lint", env=env)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "Congratulations" in completed.stdout + completed.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.snakemake
-def test_cohort_workflow_on_sample_case(tmp_path: Path) -> None:
-    cohort = {
-        "out": str(tmp_path / "results"),
-        "cases": {
-            "sample": {
-                "ct": str(SAMPLE / "dicom" / "ct_myelogram"),
-                "vascular": str(SAMPLE / "dicom" / "vascular"),
-                "dwi": str(SAMPLE / "dicom" / "dwi"),
-            }
-        },
-    }
-    config = tmp_path / "cohort.yaml"
-    config.write_text(yaml.safe_dump(cohort), encoding="utf-8")
+def test_cohort_workflow_on_two_phantom_cases(tmp_path: Path) -> None:
+    # a vertebral artery looping over the left C1-C2 window; right-sided pain, so a left cordotomy
+    va_loop = tmp_path / "va-loop"
+    assert cli.main(["phantom", str(va_loop), "--variant", "va-loop", "--seed", "0", "-q"]) == 0
+    truth = json.loads((va_loop / "truth" / "truth.json").read_text(encoding="utf-8"))
+    assert truth["vertebral_artery"]["overlaps_window"] == {"left": True, "right": False}
+    cohort = tmp_path / "cohort.tsv"
+    cohort.write_text(
+        "case\tstudy\tpain_side\tpain_region\tclinical\n"
+        f"normal\t{SAMPLE / 'dicom'}\tright\tleg\t{PROJECT_ROOT / 'config' / 'clinical' / 'sample-normal.yaml'}\n"
+        f"va-loop\t{va_loop / 'dicom'}\tright\tarm\t\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(f"out: {tmp_path / 'results'}\ncohort: {cohort}\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "MPLBACKEND": "Agg"}
-    completed = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT_ROOT / "snakefile"),
-         "--directory", str(PROJECT_ROOT), "--configfile", str(config), "--cores", "2", "--quiet"],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
-    )  # fmt: skip
+    # one thread per plan job, so that the two cases' plans run side by side on the two cores
+    completed = _snakemake("--directory", str(PROJECT_ROOT), "--configfile", str(config), "--cores", "2",
+                           "--set-threads", "plan=1", "--quiet", env=env)  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
 
     results = tmp_path / "results"
-    assert (results / "sample" / "segment" / "segmentation.nii.gz").exists()
-    assert (results / "sample" / "dti" / "dti.json").exists()
+    for case in ("normal", "va-loop"):
+        assert (results / case / "report.html").is_file()
+        assert (results / case / "dicom" / "sr.dcm").is_file()
+        assert (results / "logs" / f"{case}.plan.log").is_file()
     with (results / "cohort_summary.tsv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    assert [row["case"] for row in rows] == ["sample"]
-    row = rows[0]
-
-    truth = json.loads((SAMPLE / "truth" / "truth.json").read_text(encoding="utf-8"))
-    # cord size at the planning level within one voxel-ish of the generator's ellipse
-    assert float(row["cord_ap_mm"]) == pytest.approx(truth["cord"]["ap_mm"], abs=0.8)
-    assert float(row["cord_transverse_mm"]) == pytest.approx(truth["cord"]["transverse_mm"], abs=0.8)
-    assert row["vertebral_artery_source"] == "vascular_series"
-    assert row["lesion_side"] == truth["dwi"]["lesion_side"]
-    assert row["lesion_source"] == "detected"
-    for name in ("fa", "ad"):
-        assert float(row[f"{name}_change_percent"]) == pytest.approx(
-            truth["dwi"]["change_percent"][name], abs=10.0
-        )
+        rows = {row["case"]: row for row in csv.DictReader(handle, delimiter="\t")}
+    assert set(rows) == {"normal", "va-loop"}
+    # the danger is visible in the table, on the correct case and side only
+    loop, normal = rows["va-loop"], rows["normal"]
+    assert loop["worst_severity"] == "danger"
+    assert loop["danger_flags"]
+    assert loop["cordotomy_side"] == "left"
+    assert loop["vertebral_artery_overlaps_left"] == "True"
+    assert normal["danger_flags"] == ""
+    assert normal["vertebral_artery_overlaps_left"] == "False"
+    # the DTI changes are there, with the truth's lesion side
+    assert normal["lesion_side"] == json.loads((SAMPLE / "truth" / "truth.json").read_text())["dwi"]["lesion_side"]
+    assert float(normal["fa_change_percent"]) < 0
+    assert normal["selection"] == "ideal"
+    assert loop["selection"] == "not_assessed"
+    # the index links both reports, relative to itself
+    index = (results / "index.html").read_text(encoding="utf-8")
+    assert 'href="normal/report.html"' in index
+    assert 'href="va-loop/report.html"' in index

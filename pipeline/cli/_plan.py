@@ -1,0 +1,89 @@
+"""``cordotomy plan``: the trajectory stage (myelogram segmentation, then the needle plan)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+log = logging.getLogger("cordotomy")
+
+
+def _add_plan(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="plan the lateral C1-C2 needle path to the spinothalamic tract",
+        description=(
+            "Segment a CT myelogram and plan a percutaneous C1-C2 cordotomy on the side opposite the pain: "
+            "pial entry ventral to the dentate ligament, electrode target, skin entry and direction through "
+            "the C1-C2 window, clearances from bone and the vertebral arteries, expected impedance and "
+            "flags. Writes OUT/plan.json, OUT/segmentation.nii.gz, OUT/myelogram.json and, for DICOM "
+            "input, OUT/dicom/seg.dcm. A plan with danger flags is still a success (exit 0)."
+        ),
+    )
+    parser.add_argument(
+        "input", help="DICOM folder (its only series, or the one whose role is ct_myelogram) or NIfTI file"
+    )
+    parser.add_argument("--pain-side", required=True, choices=["left", "right"], help="side of the pain")
+    parser.add_argument("--pain-region", required=True, choices=["leg", "arm"], help="region of the pain")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--vascular",
+        metavar="PATH",
+        help="CTA or 3D T2 MRI: NIfTI or DICOM folder (its only series, or the one whose role is vascular); "
+        "without it the vertebral arteries are only estimated from the transverse foramina",
+    )
+    parser.add_argument(
+        "--vascular-modality",
+        choices=["auto", "cta", "t2"],
+        default="auto",
+        help="bright arteries (cta) or flow voids (t2); auto reads the DICOM modality",
+    )
+    parser.add_argument(
+        "--contrast",
+        choices=["ct-myelogram"],
+        default="ct-myelogram",
+        help="image contrast; planning needs a CT myelogram (C1/C2 bone and contrast-filled CSF)",
+    )
+    parser.add_argument(
+        "--parameters",
+        metavar="FILE.yaml",
+        help="override reference parameters (same nesting as seeds/*.yaml); echoed in plan.json",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--json", action="store_true", help="print plan.json on standard output")
+    parser.set_defaults(run=_cmd_plan)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from pipeline.ingest import Role, Study
+    from pipeline.myelogram import io as myelogram_io
+    from pipeline.myelogram.analysis import analyse_myelogram
+    from pipeline.outputs import staged_directory
+    from pipeline.report.plan_outputs import write_plan_outputs
+    from pipeline.seeds import load_seeds
+    from pipeline.trajectory import plan_trajectory
+
+    seeds = load_seeds(args.parameters)
+    study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
+    image = myelogram_io.load_image(study, Role.CT_MYELOGRAM)
+    vascular = myelogram_io.load_image(study, Role.VASCULAR) if args.vascular else None
+    modality = (
+        myelogram_io.vascular_modality(study, vascular, args.vascular_modality) if vascular is not None else "cta"
+    )
+    sources = study.source_datasets(Role.CT_MYELOGRAM)
+    result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    plan = plan_trajectory(result, image, pain_side=args.pain_side, pain_region=args.pain_region, seeds=seeds)
+    with staged_directory(args.out, force=args.force) as staging:
+        write_plan_outputs(plan, result, staging, sources=sources, name=str(args.input))
+    for flag in plan.flags:
+        log.info("%s %s: %s", flag.severity.value.upper(), flag.code, flag.message)
+    log.info("plan written to %s", args.out)
+    if args.json:
+        json.dump(plan.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0
+
+
+ADDERS = [_add_plan]
