@@ -24,6 +24,7 @@ installation, inside the installed package ``pipeline._seeds`` (pyproject maps `
 from __future__ import annotations
 
 import importlib.resources
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -192,6 +193,36 @@ def _same_kind(old: Any, new: Any) -> bool:
     return type(old) is type(new)
 
 
+# Units of quantities that may take either sign; every other number (sizes, impedances, diffusivities,
+# counts, times) must keep the sign of its packaged value: a negative cord diameter is not a parameter.
+_SIGNED_UNITS = frozenset({"HU", "percent", "deg", "degC"})
+
+
+def _numbers(value: Any) -> list[float]:
+    if _is_number(value):
+        return [float(value)]
+    if isinstance(value, list):
+        return [n for item in value for n in _numbers(item)]
+    return []
+
+
+def _check_override_range(path: Path, key: str, old: Seed, new: Any) -> None:
+    """An override must be finite, and keep the sign of the value it replaces unless its unit is signed."""
+    for before, after in zip(_numbers(old.value), _numbers(new), strict=False):
+        if not math.isfinite(after):
+            raise InputDataError(f"parameter override file {path}: {key!r} must be finite, got {after!r}")
+        if old.unit in _SIGNED_UNITS:
+            continue
+        if before > 0 and after <= 0:
+            raise InputDataError(
+                f"parameter override file {path}: {key!r} must be positive ({old.unit or 'no unit'}), got {after!r}"
+            )
+        if before >= 0 and after < 0:
+            raise InputDataError(
+                f"parameter override file {path}: {key!r} must not be negative ({old.unit or 'no unit'}), got {after!r}"
+            )
+
+
 def _override_values(node: Any, prefix: str, out: dict[str, Any]) -> None:
     """Collect ``dotted key -> new value`` from an override document (entries or bare values)."""
     if isinstance(node, dict) and "value" not in node:
@@ -244,5 +275,6 @@ def load_seeds(overrides: str | Path | None = None) -> Seeds:
             raise InputDataError(
                 f"parameter override file {path}: {key!r} must be like {old.value!r}, got {value!r}"
             )
+        _check_override_range(path, key, old, value)
         entries[key] = Seed(key, value, f"user override ({path.name})", False, old.unit, old.note)
     return Seeds(entries)

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="show errors only")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", required=True)
     for add in _SUBCOMMANDS:
         add(subparsers)
     return parser
@@ -60,6 +61,12 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     # Libraries narrate their internals at INFO (highdicom: every attribute module it copies).
     for library in ("highdicom", "snakemake"):
         logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # Readers of damaged files narrate (and print tracebacks of) what they recover from; the error that
+    # matters reaches the user as our one-line message, so at default verbosity they stay silent.
+    for library in ("pydicom", "openjpeg", "pylibjpeg", "libjpeg", "nibabel", "PIL"):
+        logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    if not verbose:
+        warnings.simplefilter("ignore")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,8 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 on usage errors
     _configure_logging(args.verbose, args.quiet)
+    from pipeline.outputs import command_context
+
     try:
-        return int(args.run(args))
+        with command_context(args.command):
+            return int(args.run(args))
     except CordotomyError as exc:
         log.error("error: %s", exc)
         return exc.exit_code

@@ -7,12 +7,15 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.cli._args import existing_input, finite_float, parameters_file
+
 if TYPE_CHECKING:
     import numpy as np
 
     from pipeline.volume import Volume
 
 log = logging.getLogger("cordotomy")
+
 
 def _add_dti(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -66,25 +69,35 @@ def _optional_mask(path: Path | None, grid: Volume, label: str) -> np.ndarray | 
 def _cmd_dti(args: argparse.Namespace) -> int:
     from pipeline import dti
     from pipeline.ingest import load_dwi
-    from pipeline.outputs import staged_directory
+    from pipeline.ingest.diffusion import sidecar_paths
+    from pipeline.outputs import check_output_directory, staged_directory
     from pipeline.report.dti_outputs import write_dti_outputs
     from pipeline.seeds import load_seeds
 
+    existing_input(args.input, "input")
+    existing_input(args.cord_mask, "--cord-mask")
+    existing_input(args.lesion_mask, "--lesion-mask")
+    parameters_file(args.parameters)
+    finite_float(args.md_threshold, "--md-threshold", minimum=-100.0, maximum=0.0, inclusive=False)
+    inputs = [p for p in (args.input, args.cord_mask, args.lesion_mask, args.parameters) if p is not None]
+    if args.input.is_file() and args.input.name.lower().endswith((".nii", ".nii.gz")):
+        inputs.extend(sidecar_paths(args.input))
+    check_output_directory(args.out, force=args.force, inputs=inputs)
     seeds = load_seeds(args.parameters)
-    with staged_directory(args.out, force=args.force) as staging:
-        dwi = load_dwi(args.input, args.series)
-        analysis = dti.analyse_dwi(
-            dwi.volume,
-            dwi.bvals_s_mm2,
-            dwi.bvecs,
-            cord_mask=_optional_mask(args.cord_mask, dwi.volume, "cord mask"),
-            lesion_mask=_optional_mask(args.lesion_mask, dwi.volume, "lesion mask"),
-            lesion_side=args.lesion_side,
-            fit_method=args.fit_method,
-            motion_correction=args.motion_correction,
-            detection_threshold_percent=args.md_threshold,
-            seeds=seeds,
-        )
+    dwi = load_dwi(args.input, args.series)
+    analysis = dti.analyse_dwi(
+        dwi.volume,
+        dwi.bvals_s_mm2,
+        dwi.bvecs,
+        cord_mask=_optional_mask(args.cord_mask, dwi.volume, "cord mask"),
+        lesion_mask=_optional_mask(args.lesion_mask, dwi.volume, "lesion mask"),
+        lesion_side=args.lesion_side,
+        fit_method=args.fit_method,
+        motion_correction=args.motion_correction,
+        detection_threshold_percent=args.md_threshold,
+        seeds=seeds,
+    )
+    with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         write_dti_outputs(analysis, staging)
     change = ", ".join(f"{k.upper()} {v:+.1f} %" for k, v in analysis.change_percent.items())
     log.info(

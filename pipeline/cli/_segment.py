@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+from pipeline.cli._args import existing_input
+
 log = logging.getLogger("cordotomy")
+
 
 def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -47,15 +50,19 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
-    from pipeline.outputs import staged_directory
+    from pipeline.outputs import check_output_directory, staged_directory
     from pipeline.report.myelogram_outputs import write_segment_outputs
 
+    existing_input(args.input, "input")
+    existing_input(args.vascular, "--vascular")
+    inputs = [p for p in (args.input, args.vascular) if p is not None]
+    check_output_directory(args.out, force=args.force, inputs=inputs)
     image = myelogram_io.load_image(args.input)
     vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
     modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
     sources = myelogram_io.source_datasets(args.input)
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
-    with staged_directory(args.out, force=args.force) as staging:
+    with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         write_segment_outputs(result, staging, sources=sources, name=str(args.input))
     log.info("segmentation written to %s", args.out)
     return 0

@@ -21,6 +21,7 @@ with warnings.catch_warnings():
 
 from pipeline.errors import InputDataError
 from pipeline.ingest.header import Header, provenance
+from pipeline.ingest.limits import check_affine, check_finite_voxels
 from pipeline.volume import Volume
 
 
@@ -86,4 +87,6 @@ def load_mosaic(headers: Sequence[Header], label: str) -> Volume:
     stacked = np.stack([a.transpose(1, 0, 2) for a in arrays], axis=-1)
     array = stacked[..., 0] if stacked.shape[-1] == 1 else stacked
     metadata = {**provenance(ordered[0], [str(h.path) for h in ordered], len(ordered)), "mosaic": True}
+    check_affine(affine_lps, label)
+    check_finite_voxels(array, label)
     return Volume(np.ascontiguousarray(array) if array.ndim == 3 else array, affine_lps, metadata)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import pydicom
 
@@ -20,7 +21,8 @@ from pipeline.errors import InputDataError, UsageError
 from pipeline.ingest.discover import Scan, scan, series_label
 from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import Stack, build_stack
-from pipeline.ingest.header import Header, provenance
+from pipeline.ingest.header import Header, provenance, short_reason
+from pipeline.ingest.limits import check_affine, check_array_size, check_finite_voxels
 from pipeline.ingest.mosaic import is_mosaic, load_mosaic
 from pipeline.ingest.pixels import fill_value, read_frames
 from pipeline.ingest.prefault import EarlyOutput
@@ -187,7 +189,10 @@ def load_selected(
     ``early`` may hold the output array, prepared while the series was selected.
     """
     if is_mosaic(selected.headers):
-        return load_mosaic(selected.headers, selected.label), None
+        mosaic = load_mosaic(selected.headers, selected.label)
+        check_affine(mosaic.affine_lps, selected.label)
+        check_finite_voxels(mosaic.array, selected.label)
+        return mosaic, None
     stacks = _stacks(selected)
     stack = stacks[0]
     if (stack.sheared or stack.uneven) and not resample:
@@ -204,6 +209,7 @@ def load_selected(
     modality = selected.headers[0].modality
     n_slices, n_volumes = len(stack.frames), len(stacks)
     shape = (n_volumes * n_slices, stack.rows, stack.columns)
+    check_array_size(shape, 4, selected.label)
     prepared = early.take(shape) if early is not None else None
     data = prepared if prepared is not None else np.empty(shape, dtype=np.float32)
     try:
@@ -216,7 +222,12 @@ def load_selected(
         fill = fill_value(modality)
         volumes = []
         for v in range(n_volumes):
-            resampled, affine, corrections = regularise(data[v * n_slices : (v + 1) * n_slices], stack, fill)
+            try:
+                resampled, affine, corrections = regularise(
+                    data[v * n_slices : (v + 1) * n_slices], stack, fill
+                )
+            except InputDataError as exc:
+                raise InputDataError(f"{selected.label}: {exc}") from exc
             volumes.append(resampled)
         data = np.concatenate(volumes) if n_volumes > 1 else volumes[0]
         n_slices = volumes[0].shape[0]
@@ -224,6 +235,7 @@ def load_selected(
         metadata["gantry_tilt_deg"] = round(stack.tilt_deg, 4)
     else:
         affine = stack.affine_lps()
+    check_affine(affine, selected.label)
     # (V*K, R, C) C-order reversed is an F-ordered (C, R, K, V) view: no copy, and NIfTI writes it as is.
     array: np.ndarray
     if n_volumes > 1:
@@ -233,11 +245,30 @@ def load_selected(
     return Volume(array, affine, metadata), stacks
 
 
-def _load_nifti(path: Path) -> Volume:
+def read_nifti(path: Path) -> Volume:
+    """A NIfTI file as a Volume, refused (InputDataError) when it is damaged, oversized, non-finite or
+    singular: the declared size is checked before the voxels are read."""
     try:
-        volume = Volume.from_nifti(path)
+        image = nib.load(str(path))
+        shape = tuple(int(n) for n in image.shape)
     except Exception as exc:  # nibabel raises several types on corrupt files
-        raise InputDataError(f"{path}: cannot read NIfTI file ({exc})") from exc
+        raise InputDataError(f"{path}: cannot read NIfTI file ({short_reason(exc)})") from exc
+    check_array_size(shape, 4, str(path))
+    if len(shape) not in (3, 4) or min(shape, default=0) <= 0:
+        raise InputDataError(f"{path}: NIfTI image of shape {shape}; a 3-D or 4-D image is needed")
+    if not np.isfinite(np.asarray(image.affine, dtype=np.float64)).all():
+        raise InputDataError(f"{path}: the image geometry (affine) is not finite")
+    try:
+        volume = Volume.from_nifti(image)
+    except Exception as exc:  # truncated data, singular affine, ...
+        raise InputDataError(f"{path}: cannot read NIfTI file ({short_reason(exc)})") from exc
+    check_affine(volume.affine_lps, str(path))
+    check_finite_voxels(volume.array, str(path))
+    return volume
+
+
+def _load_nifti(path: Path) -> Volume:
+    volume = read_nifti(path)
     array = volume.array if volume.array.dtype == np.float32 else volume.array.astype(np.float32)
     return Volume(
         array, volume.affine_lps, {"source": "nifti", "source_files": [str(path)], "corrections": []}
@@ -257,4 +288,12 @@ def series_datasets(path: str | Path, series: str | int | None = None) -> list[p
     else:
         unique = {frame.header.path: None for frame in _stacks(selected)[0].frames}
         paths = list(unique)
-    return [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    datasets = []
+    for p in paths:
+        try:
+            datasets.append(pydicom.dcmread(p, stop_before_pixels=True))
+        except Exception as exc:  # pydicom raises many types on corrupt headers
+            raise InputDataError(
+                f"{selected.label}: {p}: cannot read DICOM header ({short_reason(exc)})"
+            ) from exc
+    return datasets
