@@ -103,6 +103,10 @@ def _check_parent(out: Path, destination: str | Path) -> None:
         raise UsageError(f"output {destination}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UsageError(f"output {destination}: folder {ancestor} is not writable")
+    try:  # the only sure test (root, read-only mounts, pseudo file systems): make and remove a probe
+        os.rmdir(tempfile.mkdtemp(prefix=".cordotomy-probe-", dir=ancestor))
+    except OSError as exc:
+        raise UsageError(f"output {destination}: cannot write in {ancestor} ({exc.strerror or exc})") from exc
 
 
 def _make_parents(out: Path, destination: str | Path) -> None:
@@ -207,6 +211,13 @@ def staged_files(
         _make_parents(target, destination)
     # Keep the suffix so that writers that choose the format by extension (nibabel) still work.
     temporaries = [t.with_name(f".partial-{os.getpid()}-{t.name}") for t in targets]
+    for temporary, destination in zip(temporaries, destinations, strict=True):
+        try:  # a read-only folder fails here, before any writer starts, rather than inside one
+            temporary.touch()
+        except OSError as exc:
+            for made in temporaries:
+                made.unlink(missing_ok=True)
+            raise UsageError(f"output {destination}: cannot write in {temporary.parent} ({exc.strerror or exc})") from exc
     try:
         yield temporaries
     except BaseException:

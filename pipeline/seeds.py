@@ -175,7 +175,7 @@ def _packaged_seeds() -> Seeds:
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise InputDataError(f"seed file {path}: not valid YAML ({exc})") from None
+            raise InputDataError(f"seed file {path}: not valid YAML ({' '.join(str(exc).split())})") from None
         _flatten(document, path.stem, path.name, entries)
     return Seeds(entries)
 
@@ -259,7 +259,7 @@ def load_seeds(overrides: str | Path | None = None) -> Seeds:
     except OSError as exc:
         raise InputDataError(f"parameter override file {path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise InputDataError(f"parameter override file {path}: not valid YAML ({exc})") from None
+        raise InputDataError(f"parameter override file {path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if document is None:
         return base
     if not isinstance(document, dict):

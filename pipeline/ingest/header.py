@@ -595,7 +595,9 @@ def read_header(path: str | Path) -> Header | None:
     except InputDataError:
         raise
     except Exception as exc:  # pydicom raises many types on corrupt input
-        if magic:
+        # It started like a DICOM data set (preamble, or a group 0002/0008 element) and pydicom began to
+        # read it: a damaged DICOM file, never silently skipped (it may be a slice of the series).
+        if magic or buf[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
             raise InputDataError(f"{path}: malformed or truncated DICOM file ({short_reason(exc)})") from exc
         return None
 
@@ -615,6 +617,9 @@ def validated(header: Header) -> Header:
     """
     path = header.path
     if not (header.has_pixel_data or header.rows is not None or header.columns is not None):
+        if not (header.sop_class_uid or header.series_uid or header.modality):
+            # A PS3.10 file whose data set is missing: cut off right after its file meta information.
+            raise InputDataError(f"{path}: DICOM file is truncated (no data set after its file meta information)")
         return header
     if header.rows is not None and header.columns is not None:
         if header.rows <= 0 or header.columns <= 0:

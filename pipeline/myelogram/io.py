@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from nibabel.filebasedimages import ImageFileError
 
 from pipeline import ingest
 from pipeline.errors import InputDataError, UsageError
@@ -45,10 +44,7 @@ def load_image(path: str | Path, *, role: str = "ct_myelogram") -> Volume:
     if not path.exists():
         raise InputDataError(f"{path}: no such file or folder")
     if is_nifti(path):
-        try:
-            volume = Volume.from_nifti(path)
-        except (OSError, ValueError, ImageFileError) as exc:
-            raise InputDataError(f"{path}: not a readable NIfTI file ({exc})") from None
+        volume = ingest.read_nifti(path)
         array = np.asarray(volume.array)
         if array.ndim == 4 and array.shape[3] == 1:
             array = array[..., 0]
