@@ -176,7 +176,9 @@ def _hostile_value(rng: random.Random, keyword: str) -> Any:
         return value
     if vr in ("DS", "FD", "FL"):
         value = rng.choice(_FLOATS)
-        multiplicity = {"PixelSpacing": 2, "ImagePositionPatient": 3, "ImageOrientationPatient": 6}.get(keyword)
+        multiplicity = {"PixelSpacing": 2, "ImagePositionPatient": 3, "ImageOrientationPatient": 6}.get(
+            keyword
+        )
         if vr in ("FD", "FL"):
             value = float(value)
             return [value] * 3 if keyword == "DiffusionGradientOrientation" else value
@@ -201,7 +203,7 @@ def _mutate_tag(rng: random.Random, files: dict[str, bytes], name: str) -> str:
         out = io.BytesIO()
         ds.save_as(out, enforce_file_format=False)
         files[name] = out.getvalue()
-    except Exception:  # the seed itself may already be too damaged to re-encode: fall back to bytes
+    except Exception:  # noqa: BLE001 - a damaged seed may not re-encode at all: mutate its bytes instead
         return _mutate_bytes(rng, files, name)
     return f"tag {name} {keyword}={value!r}"
 
@@ -233,7 +235,9 @@ def _mutate_bytes(rng: random.Random, files: dict[str, bytes], name: str) -> str
     return f"bytes {name} {what}"
 
 
-def mutate(rng: random.Random, seeds: dict[str, dict[str, bytes]], seed_name: str) -> tuple[dict[str, bytes], list[str]]:
+def mutate(
+    rng: random.Random, seeds: dict[str, dict[str, bytes]], seed_name: str
+) -> tuple[dict[str, bytes], list[str]]:
     files = dict(seeds[seed_name])
     notes = []
     for _ in range(rng.randint(1, 4)):
@@ -391,10 +395,21 @@ def run_fuzz(
     rng = random.Random(seed)
     names = sorted(seeds)
     context = mp.get_context("fork" if sys.platform != "win32" else "spawn")
+    scratch = Path(tempfile.mkdtemp(prefix="cordotomy-fuzz-"))
+    # Warm up before forking: the ingest and the decoders import lazily, and a fresh worker paying
+    # seconds of imports on its first case would look like a hang. Every seed must load cleanly.
+    for seed_name in names:
+        case = scratch / "warm"
+        case.mkdir()
+        for name, data in seeds[seed_name].items():
+            (case / name).write_bytes(data)
+        outcome = load_case(str(case))
+        if outcome[0] != "ok":
+            raise RuntimeError(f"seed {seed_name} does not load cleanly: {outcome}")
+        shutil.rmtree(case)
     worker = _Worker(context)
     report = Report()
     start = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="cordotomy-fuzz-"))
     last_print = start
     try:
         while time.monotonic() - start < seconds:
@@ -420,7 +435,9 @@ def run_fuzz(
                 if save is not None:
                     target = save / f"{len(report.findings):04d}-{kind}"
                     shutil.copytree(case, target / "case")
-                    (target / "finding.txt").write_text(f"{kind}: {root}\n{detail}\nseed {seed_name}\n" + "\n".join(notes))
+                    (target / "finding.txt").write_text(
+                        f"{kind}: {root}\n{detail}\nseed {seed_name}\n" + "\n".join(notes)
+                    )
             shutil.rmtree(case, ignore_errors=True)
             if progress and time.monotonic() - last_print > 60:
                 last_print = time.monotonic()
@@ -466,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     root = Path(os.environ.get("CORDOTOMY_TEST_DATA", PROJECT_ROOT.parent / "shared" / "data"))
     seeds = collect_seeds(root)
-    print(f"fuzzing the ingest for {args.minutes:g} min, seed {seed}, {len(seeds)} seed cases: {', '.join(sorted(seeds))}")
+    print(
+        f"fuzzing the ingest for {args.minutes:g} min, seed {seed}, {len(seeds)} seed cases: {', '.join(sorted(seeds))}"
+    )
     report = run_fuzz(
         args.minutes * 60, seed=seed, timeout_s=args.timeout, data_root=root, save=args.save, progress=True
     )

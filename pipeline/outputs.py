@@ -217,7 +217,9 @@ def staged_files(
         except OSError as exc:
             for made in temporaries:
                 made.unlink(missing_ok=True)
-            raise UsageError(f"output {destination}: cannot write in {temporary.parent} ({exc.strerror or exc})") from exc
+            raise UsageError(
+                f"output {destination}: cannot write in {temporary.parent} ({exc.strerror or exc})"
+            ) from exc
     try:
         yield temporaries
     except BaseException:

@@ -259,7 +259,9 @@ def load_seeds(overrides: str | Path | None = None) -> Seeds:
     except OSError as exc:
         raise InputDataError(f"parameter override file {path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise InputDataError(f"parameter override file {path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise InputDataError(
+            f"parameter override file {path}: not valid YAML ({' '.join(str(exc).split())})"
+        ) from None
     if document is None:
         return base
     if not isinstance(document, dict):

@@ -619,7 +619,9 @@ def validated(header: Header) -> Header:
     if not (header.has_pixel_data or header.rows is not None or header.columns is not None):
         if not (header.sop_class_uid or header.series_uid or header.modality):
             # A PS3.10 file whose data set is missing: cut off right after its file meta information.
-            raise InputDataError(f"{path}: DICOM file is truncated (no data set after its file meta information)")
+            raise InputDataError(
+                f"{path}: DICOM file is truncated (no data set after its file meta information)"
+            )
         return header
     if header.rows is not None and header.columns is not None:
         if header.rows <= 0 or header.columns <= 0:
@@ -632,7 +634,7 @@ def validated(header: Header) -> Header:
     for name in ("rescale_slope", "rescale_intercept", "slice_thickness_mm", "spacing_between_slices_mm"):
         value = getattr(header, name)
         if value is not None and not math.isfinite(value):
-            raise InputDataError(f"{path}: {name.replace('_', ' ')} is not finite ({value})")
+            raise InputDataError(f"{path}: {name.replace('_', ' ')} is non-finite ({value})")
     if (
         header.transfer_syntax in UNCOMPRESSED
         and header.pixel_length is not None
