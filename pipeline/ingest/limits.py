@@ -67,9 +67,9 @@ def is_decoder_panic(exc: BaseException) -> bool:
 
 def check_geometry(
     what: str,
-    position_lps_mm: Sequence[float] | None,
-    orientation: Sequence[float] | None,
-    pixel_spacing_mm: Sequence[float] | None,
+    position_lps_mm: Sequence[float] | np.ndarray | None,
+    orientation: Sequence[float] | np.ndarray | None,
+    pixel_spacing_mm: Sequence[float] | np.ndarray | None,
 ) -> None:
     """Position, orientation and spacing must be finite, and the orientation two non-parallel unit vectors."""
     for name, values in (

@@ -250,9 +250,11 @@ def read_nifti(path: Path) -> Volume:
     singular: the declared size is checked before the voxels are read."""
     try:
         image = nib.load(str(path))
-        shape = tuple(int(n) for n in image.shape)
     except Exception as exc:  # nibabel raises several types on corrupt files
         raise InputDataError(f"{path}: cannot read NIfTI file ({short_reason(exc)})") from exc
+    if not isinstance(image, nib.spatialimages.SpatialImage) or image.affine is None:
+        raise InputDataError(f"{path}: cannot read NIfTI file (not an image with an affine)")
+    shape = tuple(int(n) for n in image.shape)
     check_array_size(shape, 4, str(path))
     if len(shape) not in (3, 4) or min(shape, default=0) <= 0:
         raise InputDataError(f"{path}: NIfTI image of shape {shape}; a 3-D or 4-D image is needed")
@@ -288,7 +290,7 @@ def series_datasets(path: str | Path, series: str | int | None = None) -> list[p
     else:
         unique = {frame.header.path: None for frame in _stacks(selected)[0].frames}
         paths = list(unique)
-    datasets = []
+    datasets: list[pydicom.Dataset] = []
     for p in paths:
         try:
             datasets.append(pydicom.dcmread(p, stop_before_pixels=True))
