@@ -23,6 +23,8 @@ from pipeline.errors import InputDataError
 
 DEFAULT_MAX_ARRAY_GIB = 8.0
 MAX_ARRAY_ENV = "CORDOTOMY_MAX_ARRAY_GIB"
+# No patient is a kilometre from the scanner's origin; beyond this, slice arithmetic overflows.
+MAX_POSITION_MM = 1e6
 # BitsAllocated values of greyscale images (PS3.5 §8.1.1; 1 for bit-packed segmentations).
 VALID_BITS_ALLOCATED = frozenset({1, 8, 16, 32, 64})
 
@@ -79,6 +81,11 @@ def check_geometry(
     ):
         if values is not None and not all(math.isfinite(float(v)) for v in values):
             raise InputDataError(f"{what}: {name} is not finite ({', '.join(str(v) for v in values)})")
+    if position_lps_mm is not None and max((abs(float(v)) for v in position_lps_mm), default=0.0) > MAX_POSITION_MM:
+        raise InputDataError(
+            f"{what}: ImagePositionPatient ({', '.join(str(v) for v in position_lps_mm)}) is more than "
+            f"{MAX_POSITION_MM:g} mm from the scanner origin"
+        )
     if orientation is not None and len(orientation) == 6:
         row = np.asarray(orientation[:3], dtype=np.float64)
         column = np.asarray(orientation[3:6], dtype=np.float64)
