@@ -250,7 +250,9 @@ def checked_diffusion(data: DiffusionData, what: str) -> DiffusionData:
     if not np.isfinite(bvals).all():
         raise InputDataError(f"{what}: b-values are not finite ({_format(bvals[~np.isfinite(bvals)][:3])})")
     if (bvals < 0).any():
-        raise InputDataError(f"{what}: negative b-values ({_format(bvals[bvals < 0][:3])} s/mm²)")
+        raise InputDataError(
+            f"{what}: b-values must be non-negative; negative b-values ({_format(bvals[bvals < 0][:3])} s/mm²)"
+        )
     if bvecs.shape != (len(bvals), 3) or not np.isfinite(bvecs).all():
         raise InputDataError(f"{what}: gradient directions are missing or not finite")
     weighted = bvals > _DW_MIN_B_S_MM2
@@ -258,7 +260,7 @@ def checked_diffusion(data: DiffusionData, what: str) -> DiffusionData:
     if (weighted & (lengths < 1e-6)).any():
         volume = int(np.flatnonzero(weighted & (lengths < 1e-6))[0]) + 1
         raise InputDataError(
-            f"{what}: diffusion-weighted volume {volume} (b={bvals[volume - 1]:g} s/mm²) has a zero gradient direction"
+            f"{what}: diffusion-weighted volume {volume} (b={bvals[volume - 1]:g} s/mm²) has no unit gradient direction (zero vector)"
         )
     check_affine(data.volume.affine_lps, what)
     check_finite_voxels(data.volume.array, what)

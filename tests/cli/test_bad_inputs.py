@@ -517,7 +517,7 @@ DWI_INPUTS: dict[str, tuple[Callable[[Path], Path], str]] = {
     ),
     "dwi-nan-vector": (_dwi_bad_vector(2, float("nan")), r"non-finite|not finite"),
     "dwi-inf-vector": (_dwi_bad_vector(4, float("inf")), r"non-finite|not finite"),
-    "dwi-zero-vector": (_dwi_bad_vector(3, 0.0), r"zero gradient direction"),
+    "dwi-zero-vector": (_dwi_bad_vector(3, 0.0), r"no unit gradient direction"),
     "dwi-count-mismatch": (
         lambda ws: nifti_dwi(ws, bvals=[0, 1000, 1000, 1000, 1000, 1000]),
         r"volume|does not match",
