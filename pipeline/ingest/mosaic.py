@@ -20,8 +20,8 @@ with warnings.catch_warnings():
     from nibabel.nicom import dicomwrappers
 
 from pipeline.errors import InputDataError
-from pipeline.ingest.header import Header, provenance
-from pipeline.ingest.limits import check_affine, check_finite_voxels
+from pipeline.ingest.header import Header, provenance, short_reason
+from pipeline.ingest.limits import check_affine, check_finite_voxels, is_decoder_panic
 from pipeline.volume import Volume
 
 
@@ -75,7 +75,11 @@ def load_mosaic(headers: Sequence[Header], label: str) -> Volume:
                 data = np.asarray(wrapper.get_data(), dtype=np.float32)
                 affine = np.asarray(wrapper.affine, dtype=np.float64)
         except Exception as exc:
-            raise InputDataError(f"{header.path}: cannot unpack Siemens mosaic ({exc})") from exc
+            raise InputDataError(f"{header.path}: cannot unpack Siemens mosaic ({short_reason(exc)})") from exc
+        except BaseException as exc:  # a Rust decoder's panic is a BaseException; nothing else is caught
+            if is_decoder_panic(exc):
+                raise InputDataError(f"{header.path}: cannot unpack Siemens mosaic (decoder failed)") from None
+            raise
         if affine_rcs is None:
             affine_rcs = affine
         elif data.shape != arrays[0].shape or not np.allclose(affine, affine_rcs, atol=1e-3):
