@@ -353,6 +353,10 @@ BROKEN_DICOM: dict[str, tuple[Callable[[Path], Path], str]] = {
         r"ImagePositionPatient is not finite",
     ),
     "inf-position": (_set("ImagePositionPatient", ["inf", "0", "0"]), r"ImagePositionPatient is not finite"),
+    "far-position": (  # found by the fuzzer: position differences overflowed in the tilt grid
+        _set("ImagePositionPatient", ["-1e308", "-1e308", "-1e308"], which=2),
+        r"more than 1e\+06 mm from the scanner origin",
+    ),
     "nan-orientation": (
         _set("ImageOrientationPatient", ["NaN", 0, 0, 0, 1, 0]),
         r"ImageOrientationPatient is not finite",
