@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 
 from pipeline.errors import InputDataError
+from pipeline.limits import check_array_size
 from pipeline.volume import LPS_TO_RAS, Provenance, Volume
 
 SUFFIXES = (".nii", ".nii.gz")
@@ -49,14 +50,18 @@ def load_nifti(path: str | Path, *, what: str = "NIfTI file", ndim: tuple[int, .
     path = Path(path)
     try:
         image = nib.load(str(path))
-        if not isinstance(image, nib.spatialimages.SpatialImage):
-            raise TypeError("not a spatial image")
+        if not isinstance(image, nib.spatialimages.SpatialImage) or image.affine is None:
+            raise TypeError("not an image with an affine")
+        # The declared size is checked before the voxels are read (a 2 GB header is only 348 bytes).
+        check_array_size(image.shape, 4, f"{what} {path}")
         data = np.asarray(np.asanyarray(image.dataobj))
-        affine = image.affine
+        affine = np.asarray(image.affine, dtype=np.float64)
     except _READ_ERRORS as exc:
         raise InputDataError(f"{what} {path}: cannot read NIfTI file ({type(exc).__name__}: {exc})") from None
-    if affine is None or not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise InputDataError(f"{what} {path}: the voxel-to-world affine is missing, non-finite or singular")
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise InputDataError(f"{what} {path}: the voxel-to-world affine is non-finite or singular")
+    if min(data.shape, default=0) <= 0:
+        raise InputDataError(f"{what} {path}: empty image of shape {data.shape}")
     if data.ndim == 4 and data.shape[3] == 1 and 3 in ndim:
         data = data[..., 0]
     if data.ndim not in ndim:

@@ -38,11 +38,7 @@ from pipeline.errors import InputDataError, UsageError
 __all__ = ["Seed", "Seeds", "load_seeds", "seeds_directory"]
 
 _ENTRY_FIELDS = frozenset({"value", "unit", "source", "estimate", "note", "valid"})
-# Quantities that cannot be negative; an override below zero is refused (exit 2). An entry may narrow
-# its own range with ``valid: [low, high]`` (either bound may be null).
-_NON_NEGATIVE_UNITS = frozenset(
-    {"mm", "mm2", "mm3", "mm2/s", "s/mm2", "ohm", "Hz", "V", "s", "min", "days", "months", "count", "ml/kg", "ratio"}
-)
+# An entry may state its own range with ``valid: [low, high]`` (either bound may be null).
 
 
 @dataclass(frozen=True)
@@ -182,7 +178,7 @@ def _packaged_seeds() -> Seeds:
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise InputDataError(f"seed file {path}: not valid YAML ({exc})") from None
+            raise InputDataError(f"seed file {path}: not valid YAML ({' '.join(str(exc).split())})") from None
         _flatten(document, path.stem, path.name, entries)
     return Seeds(entries)
 
@@ -196,18 +192,24 @@ def _valid_range(node: Any, key: str, origin: str) -> tuple[float | None, float 
 
 
 def _out_of_range(seed: Seed, value: Any) -> str | None:
-    """Why ``value`` cannot replace ``seed`` (non-finite, negative length, outside ``valid``), or None."""
-    numbers = [v for v in (value if isinstance(value, list) else [value]) if _is_number(v)]
+    """Why ``value`` cannot replace ``seed``, or None.
+
+    Every number must be finite and inside the entry's ``valid`` range; without one, it keeps the sign of
+    the value it replaces (a margin, size or impedance stays positive) unless its unit is signed (HU, %).
+    """
     low, high = seed.valid or (None, None)
-    if low is None and seed.unit in _NON_NEGATIVE_UNITS:
-        low = 0.0
-    for number in numbers:
-        if not math.isfinite(number):
-            return f"{number!r} is not a finite number"
-        if low is not None and number < low:
-            return f"{number!r} is below {low!r} {seed.unit or ''}".rstrip()
-        if high is not None and number > high:
-            return f"{number!r} is above {high!r} {seed.unit or ''}".rstrip()
+    for before, after in zip(_numbers(seed.value), _numbers(value), strict=False):
+        if not math.isfinite(after):
+            return f"{after!r} is not a finite number"
+        if low is not None and after < low:
+            return f"{after!r} is below {low!r} {seed.unit or ''}".rstrip()
+        if high is not None and after > high:
+            return f"{after!r} is above {high!r} {seed.unit or ''}".rstrip()
+        if seed.valid is None and seed.unit not in _SIGNED_UNITS:
+            if before > 0 and after <= 0:
+                return f"must be positive ({seed.unit or 'no unit'}), got {after!r}"
+            if before >= 0 and after < 0:
+                return f"must not be negative ({seed.unit or 'no unit'}), got {after!r}"
     return None
 
 
@@ -222,6 +224,19 @@ def _same_kind(old: Any, new: Any) -> bool:
             and all(_same_kind(o, n) for o, n in zip(old, new, strict=True))
         )
     return type(old) is type(new)
+
+
+# Units of quantities that may take either sign; every other number (sizes, impedances, diffusivities,
+# counts, times) must keep the sign of its packaged value: a negative cord diameter is not a parameter.
+_SIGNED_UNITS = frozenset({"HU", "percent", "deg", "degC"})
+
+
+def _numbers(value: Any) -> list[float]:
+    if _is_number(value):
+        return [float(value)]
+    if isinstance(value, list):
+        return [n for item in value for n in _numbers(item)]
+    return []
 
 
 def _override_values(node: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -261,7 +276,9 @@ def load_seeds(overrides: str | Path | None = None) -> Seeds:
     except OSError as exc:
         raise UsageError(f"parameter override file {path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"parameter override file {path}: not valid YAML ({exc})") from None
+        raise UsageError(
+            f"parameter override file {path}: not valid YAML ({' '.join(str(exc).split())})"
+        ) from None
     if document is None:
         return base
     if not isinstance(document, dict):

@@ -122,6 +122,8 @@ class Volume:
             raise ValueError(f"affine_lps must be 4x4, got {affine.shape}")
         if self.array.ndim not in (3, 4):
             raise ValueError(f"Volume array must be 3-D or 4-D, got {self.array.ndim}-D")
+        if not np.isfinite(affine).all():
+            raise ValueError("affine_lps is not finite")
         if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
             raise ValueError("affine_lps is singular")
         object.__setattr__(self, "affine_lps", affine)

@@ -102,7 +102,7 @@ BAD_OVERRIDES = [
     pytest.param("targeting: {pial_entry_offset_mm: {leg: [1]}}\n", "must be like", id="wrong-length"),
     pytest.param("safety: [1, 2\n", "not valid YAML", id="broken-yaml"),
     pytest.param("- 1\n- 2\n", "top level must be a mapping", id="not-a-mapping"),
-    pytest.param("safety: {vertebral_artery_margin_mm: -1}\n", "is below 0.0 mm", id="negative-length"),
+    pytest.param("safety: {vertebral_artery_margin_mm: -1}\n", "must be positive", id="negative-length"),
     pytest.param("safety: {vertebral_artery_margin_mm: .nan}\n", "not a finite number", id="nan"),
     pytest.param("targeting: {pial_entry_offset_mm: {leg: [1, .inf]}}\n", "not a finite", id="infinite"),
 ]

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common_options(parser, top_level=True)
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", required=True)
     for add in _SUBCOMMANDS:
         add(subparsers)
     # Every subcommand also takes --version, -v and -q (`cordotomy segment --version`, `cordotomy run ... -v`).
@@ -98,6 +99,12 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     # Libraries narrate their internals at INFO (highdicom: every attribute module it copies).
     for library in ("highdicom", "snakemake", "matplotlib", "PIL"):
         logging.getLogger(library).setLevel(logging.ERROR if quiet else logging.WARNING)
+    # Readers of damaged files narrate (and print tracebacks of) what they recover from; the error that
+    # matters reaches the user as our one-line message, so at default verbosity they stay silent.
+    for library in ("pydicom", "openjpeg", "pylibjpeg", "libjpeg", "nibabel"):
+        logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    if not verbose:
+        warnings.simplefilter("ignore")
 
 
 def _peak_memory_mb() -> float:
@@ -112,11 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 on usage errors
     _configure_logging(args.verbose, args.quiet)
+    from pipeline.outputs import command_context
+
     options = {k: v for k, v in sorted(vars(args).items()) if k not in ("run", "verbose", "quiet")}
     log.debug("cordotomy %s, options: %s", __version__, ", ".join(f"{k}={v}" for k, v in options.items()))
     start = time.perf_counter()
     try:
-        code = int(args.run(args))
+        with command_context(args.command):
+            code = int(args.run(args))
         log.debug("finished in %.1f s, peak memory %.0f MB", time.perf_counter() - start, _peak_memory_mb())
         return code
     except CordotomyError as exc:

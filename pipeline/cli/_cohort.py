@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from pipeline.cli._args import existing_input
+
 log = logging.getLogger("cordotomy")
 
 
@@ -25,8 +27,14 @@ def _add_cohort(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_cohort(args: argparse.Namespace) -> int:
+    from pipeline.outputs import check_output_files
     from pipeline.report.cohort import cohort_rows, index_rows, write_cohort_summary
     from pipeline.report.html import write_cohort_index
+
+    for case in args.cases:
+        existing_input(case, "CASE_DIR", kind="dir")
+    outputs = [p for p in (args.summary, args.index) if p is not None]
+    check_output_files(*outputs, force=True, inputs=args.cases)
 
     rows = cohort_rows(args.cases)
     write_cohort_summary(rows, args.summary)

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.cli._args import existing_input, finite_float, parameters_file
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -80,26 +82,37 @@ def _optional_mask(path: Path | None, grid: Volume, label: str, interpolation: s
 def _cmd_dti(args: argparse.Namespace) -> int:
     from pipeline import dti
     from pipeline.ingest import Role, Study
-    from pipeline.outputs import staged_directory
+    from pipeline.ingest.diffusion import sidecar_paths
+    from pipeline.outputs import check_output_directory, staged_directory
     from pipeline.report.dti_outputs import write_dti_outputs
     from pipeline.seeds import load_seeds
 
+    existing_input(args.input, "input")
+    existing_input(args.cord_mask, "--cord-mask")
+    existing_input(args.lesion_mask, "--lesion-mask")
+    parameters_file(args.parameters)
+    finite_float(args.md_threshold, "--md-threshold", minimum=-100.0, maximum=0.0, inclusive=False)
+    finite_float(args.noise_sigma, "--noise-sigma", minimum=0.0, inclusive=False)
+    inputs = [p for p in (args.input, args.cord_mask, args.lesion_mask, args.parameters) if p is not None]
+    if args.input.is_file() and args.input.name.lower().endswith((".nii", ".nii.gz")):
+        inputs.extend(sidecar_paths(args.input))
+    check_output_directory(args.out, force=args.force, inputs=inputs)
     seeds = load_seeds(args.parameters)
-    with staged_directory(args.out, force=args.force) as staging:
-        dwi = Study.open(args.input, role=Role.DWI, series=args.series).load_dwi()
-        analysis = dti.analyse_dwi(
-            dwi.volume,
-            dwi.bvals_s_mm2,
-            dwi.bvecs,
-            cord_mask=_optional_mask(args.cord_mask, dwi.volume, "cord mask", args.mask_interpolation),
-            lesion_mask=_optional_mask(args.lesion_mask, dwi.volume, "lesion mask", args.mask_interpolation),
-            lesion_side=args.lesion_side,
-            fit_method=args.fit_method,
-            motion_correction=args.motion_correction,
-            detection_threshold_percent=args.md_threshold,
-            noise_sigma=args.noise_sigma,
-            seeds=seeds,
-        )
+    dwi = Study.open(args.input, role=Role.DWI, series=args.series).load_dwi()
+    analysis = dti.analyse_dwi(
+        dwi.volume,
+        dwi.bvals_s_mm2,
+        dwi.bvecs,
+        cord_mask=_optional_mask(args.cord_mask, dwi.volume, "cord mask", args.mask_interpolation),
+        lesion_mask=_optional_mask(args.lesion_mask, dwi.volume, "lesion mask", args.mask_interpolation),
+        lesion_side=args.lesion_side,
+        fit_method=args.fit_method,
+        motion_correction=args.motion_correction,
+        detection_threshold_percent=args.md_threshold,
+        noise_sigma=args.noise_sigma,
+        seeds=seeds,
+    )
+    with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         write_dti_outputs(analysis, staging)
     change = ", ".join(f"{k.upper()} {v:+.1f} %" for k, v in analysis.change_percent.items())
     log.info(

@@ -6,7 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
+from pipeline.cli._args import existing_input
+
 log = logging.getLogger("cordotomy")
+
 
 def _add_inspect(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -26,6 +29,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     from pipeline.ingest import Study, format_table
 
+    existing_input(args.dir, "input")
     study = Study.scan(args.dir)
     if args.json:
         print(json.dumps(study.as_dict(), indent=2))
@@ -60,6 +64,7 @@ def _add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _cmd_convert(args: argparse.Namespace) -> int:
     from pipeline.ingest import convert
 
+    existing_input(args.dir, "input")
     written = convert(args.dir, args.out, args.series, resample=args.resample, force=args.force)
     for path in written:
         log.info("wrote %s", path)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+from pipeline.cli._args import non_negative_int, parameters_file
+
 log = logging.getLogger("cordotomy")
+
 
 def _add_phantom(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pipeline.phantom import VARIANTS, VASCULAR_KINDS
@@ -51,12 +54,16 @@ def _add_phantom(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_phantom(args: argparse.Namespace) -> int:
-    from pipeline.outputs import staged_directory
+    from pipeline.outputs import check_output_directory, staged_directory
     from pipeline.phantom import write_study
     from pipeline.seeds import load_seeds
 
+    non_negative_int(args.seed, "--seed")
+    parameters_file(args.parameters)
+    inputs = [args.parameters] if args.parameters is not None else []
+    check_output_directory(args.out, force=args.force, inputs=inputs)
     seeds = load_seeds(args.parameters)
-    with staged_directory(args.out, force=args.force) as staging:
+    with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         truth = write_study(
             staging,
             variant=args.variant,

@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from pipeline.cli._args import existing_input, parameters_file
+
 log = logging.getLogger("cordotomy")
 
 
@@ -60,11 +62,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from pipeline.ingest import Role, Study
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
-    from pipeline.outputs import staged_directory
+    from pipeline.outputs import check_output_directory, staged_directory
     from pipeline.report.plan_outputs import write_plan_outputs
     from pipeline.seeds import load_seeds
     from pipeline.trajectory import plan_trajectory
 
+    existing_input(args.input, "input")
+    existing_input(args.vascular, "--vascular")
+    parameters_file(args.parameters)
+    inputs = [p for p in (args.input, args.vascular, args.parameters) if p is not None]
+    check_output_directory(args.out, force=args.force, inputs=inputs)
     seeds = load_seeds(args.parameters)
     study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
     image = myelogram_io.load_image(study, Role.CT_MYELOGRAM)
@@ -75,7 +82,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     sources = study.source_datasets(Role.CT_MYELOGRAM)
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
     plan = plan_trajectory(result, image, pain_side=args.pain_side, pain_region=args.pain_region, seeds=seeds)
-    with staged_directory(args.out, force=args.force) as staging:
+    with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         write_plan_outputs(plan, result, staging, sources=sources, name=str(args.input))
     for flag in plan.flags:
         log.info("%s %s: %s", flag.severity.value.upper(), flag.code, flag.message)

@@ -6,6 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from pipeline.cli._args import existing_input
+from pipeline.errors import InputDataError
+
 log = logging.getLogger("cordotomy")
 
 
@@ -24,8 +27,15 @@ def _add_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.outputs import MARKER, read_marker
     from pipeline.report.html import write_report
 
+    existing_input(args.out, "OUT", kind="dir")
+    # OUT is also the input; only report.html is (re)written, and only in a folder of our own.
+    if read_marker(args.out) is None or not (args.out / "results.json").is_file():
+        raise InputDataError(
+            f"{args.out}: not an output folder of cordotomy run (no results.json and {MARKER} marker); nothing written"
+        )
     path = write_report(args.out)
     log.info("report: %s", path.resolve())
     return 0

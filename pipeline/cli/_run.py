@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from pipeline.cli._args import existing_input, parameters_file
 from pipeline.errors import UsageError
 
 log = logging.getLogger("cordotomy")
@@ -91,13 +92,22 @@ def _summary(args: argparse.Namespace, outcome: object) -> dict[str, object]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.outputs import staged_directory
+    from pipeline.outputs import check_output_directory, staged_directory
     from pipeline.report.case import CaseRequest, open_case, run_case
     from pipeline.report.selection import read_clinical
     from pipeline.seeds import load_seeds
 
     if args.only and args.reuse:
         raise UsageError("--only and --reuse do not go together: --only makes one stage, --reuse assembles")
+    existing_input(args.study, "STUDY")
+    existing_input(args.vascular, "--vascular")
+    existing_input(args.clinical, "--clinical")
+    parameters_file(args.parameters)
+    for folder in args.reuse:
+        existing_input(folder, "--reuse")
+    given = (args.study, args.vascular, args.clinical, args.parameters, *args.reuse)
+    inputs = [p for p in given if p is not None]
+    check_output_directory(args.out, force=args.force, inputs=inputs)
     clinical = read_clinical(args.clinical) if args.clinical else None
     seeds = load_seeds(args.parameters)
     if args.parameters:
@@ -117,7 +127,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     log.debug(
         "pain %s %s: cordotomy on the %s side", args.pain_side, args.pain_region, request.cordotomy_side
     )
-    with staged_directory(args.out, force=args.force) as staging:
+    with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         outcome = run_case(study, request, staging)
     if outcome.results is not None:
         flags = outcome.results["flags"]

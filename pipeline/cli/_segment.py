@@ -6,6 +6,8 @@ import argparse
 import logging
 import time
 
+from pipeline.cli._args import existing_input
+
 log = logging.getLogger("cordotomy")
 
 
@@ -50,11 +52,15 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.ingest import Role, Study
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
-    from pipeline.outputs import staged_directory
+    from pipeline.outputs import check_output_directory, staged_directory
     from pipeline.report.myelogram_outputs import write_segment_outputs
     from pipeline.seeds import load_seeds
     from pipeline.trajectory import assess_window
 
+    existing_input(args.input, "input")
+    existing_input(args.vascular, "--vascular")
+    inputs = [p for p in (args.input, args.vascular) if p is not None]
+    check_output_directory(args.out, force=args.force, inputs=inputs)
     study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
     for chosen in study.series:
         log.debug("%s: %s (%s)", chosen.role.value, chosen.label, chosen.reason)
@@ -79,7 +85,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         "myelogram analysis %.1f s; artery source %s", time.perf_counter() - start, result.artery_source.value
     )
     window = assess_window(result, load_seeds()) if result.vertebrae is not None else None
-    with staged_directory(args.out, force=args.force) as staging:
+    with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         write_segment_outputs(result, staging, sources=sources, name=str(args.input), window=window)
     log.info("segmentation written to %s", args.out)
     return 0

@@ -4,7 +4,8 @@ Public face of the subpackage (DESIGN.md §4):
 
 * :class:`Study` scans a case folder once, gives each series a role (with the reason) and loads them.
 * :func:`discover` lists the series under a folder (:class:`SeriesInfo`, with problems found).
-* :func:`load_series` loads one series (or a NIfTI file) as a :class:`~pipeline.volume.Volume`.
+* :func:`load_series` loads one series (or a NIfTI file) as a :class:`~pipeline.volume.Volume`;
+  :func:`pipeline.nifti.load_nifti` reads a NIfTI file, refusing damaged, non-finite or singular ones.
 * :func:`series_datasets` returns the headers of a series' instances in slice order.
 * :func:`load_dwi` loads a diffusion series with b-values and b-vectors (:class:`DiffusionData`).
 * :func:`write_nifti`, :func:`write_bvals_bvecs`, :func:`read_bvals_bvecs` write and read files.

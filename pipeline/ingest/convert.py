@@ -9,10 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.errors import UsageError
-from pipeline.ingest.diffusion import is_diffusion_series, load_dwi_selected, save_bvals_bvecs, sidecar_paths
+from pipeline.ingest.diffusion import (
+    checked_diffusion,
+    is_diffusion_series,
+    load_dwi_selected,
+    save_bvals_bvecs,
+    sidecar_paths,
+)
 from pipeline.ingest.series import NIFTI_SUFFIXES, load_selected, select_series
 from pipeline.nifti import save_nifti
-from pipeline.outputs import staged_files
+from pipeline.outputs import check_output_files, staged_files
 
 
 def convert(
@@ -30,17 +36,20 @@ def convert(
     out = Path(out)
     if not out.name.lower().endswith(NIFTI_SUFFIXES):
         raise UsageError(f"output {out} must end in .nii or .nii.gz")
-    if out.exists() and not force:
-        raise UsageError(f"output {out} exists; use --force to replace it")
+    check_output_files(out, force=force, inputs=[path])
     selected = select_series(path, series)
     if is_diffusion_series(selected):
-        dwi = load_dwi_selected(selected)
+        dwi = checked_diffusion(load_dwi_selected(selected), selected.label)
         bval_path, bvec_path = sidecar_paths(out)
-        with staged_files(out, bval_path, bvec_path, force=force) as (nii_tmp, bval_tmp, bvec_tmp):
+        with staged_files(out, bval_path, bvec_path, force=force, inputs=[path]) as (
+            nii_tmp,
+            bval_tmp,
+            bvec_tmp,
+        ):
             save_nifti(dwi.volume, nii_tmp)
             save_bvals_bvecs(dwi.bvals_s_mm2, dwi.bvecs, bval_tmp, bvec_tmp)
         return [out, bval_path, bvec_path]
     volume, _stacks = load_selected(selected, resample=resample)
-    with staged_files(out, force=force) as (nii_tmp,):
+    with staged_files(out, force=force, inputs=[path]) as (nii_tmp,):
         save_nifti(volume, nii_tmp)
     return [out]

@@ -25,6 +25,7 @@ from pipeline.ingest.gradients import UNWEIGHTED_B_S_MM2
 from pipeline.ingest.header import Header
 from pipeline.ingest.mosaic import mosaic_order
 from pipeline.ingest.series import NIFTI_SUFFIXES, SelectedSeries, load_selected, select_series
+from pipeline.limits import check_affine, check_finite_voxels
 from pipeline.nifti import load_nifti
 from pipeline.outputs import staged_files
 from pipeline.volume import Volume, fsl_bvecs_from_lps
@@ -192,8 +193,41 @@ def load_dwi(path: str | Path, series: str | int | None = None) -> DiffusionData
     """
     path = Path(path)
     if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
-        return _load_nifti_dwi(path)
-    return load_dwi_selected(select_series(path, series))
+        return checked_diffusion(_load_nifti_dwi(path), str(path))
+    return checked_diffusion(load_dwi_selected(select_series(path, series)), str(path))
+
+
+# Diffusion-weighted volumes need a direction; at or below this b-value a volume counts as b0 (dipy's
+# default b0_threshold), where scanners often store no direction at all.
+_DW_MIN_B_S_MM2 = 50.0
+
+
+def checked_diffusion(data: DiffusionData, what: str) -> DiffusionData:
+    """Refuse an encoding or a volume that no analysis can trust (exit 3), whatever reader produced it.
+
+    b-values finite and >= 0; gradient vectors finite, and non-zero on diffusion-weighted volumes;
+    voxels and affine finite.
+    """
+    bvals = np.asarray(data.bvals_s_mm2, dtype=np.float64)
+    bvecs = np.asarray(data.bvecs, dtype=np.float64)
+    if not np.isfinite(bvals).all():
+        raise InputDataError(f"{what}: b-values are not finite ({_format(bvals[~np.isfinite(bvals)][:3])})")
+    if (bvals < 0).any():
+        raise InputDataError(
+            f"{what}: b-values must be non-negative; negative b-values ({_format(bvals[bvals < 0][:3])} s/mm²)"
+        )
+    if bvecs.shape != (len(bvals), 3) or not np.isfinite(bvecs).all():
+        raise InputDataError(f"{what}: gradient directions are missing or not finite")
+    weighted = bvals > _DW_MIN_B_S_MM2
+    lengths = np.linalg.norm(bvecs, axis=1)
+    if (weighted & (lengths < 1e-6)).any():
+        volume = int(np.flatnonzero(weighted & (lengths < 1e-6))[0]) + 1
+        raise InputDataError(
+            f"{what}: diffusion-weighted volume {volume} (b={bvals[volume - 1]:g} s/mm²) has no unit gradient direction (zero vector)"
+        )
+    check_affine(data.volume.affine_lps, what)
+    check_finite_voxels(data.volume.array, what)
+    return data
 
 
 def _format(values: np.ndarray) -> str:

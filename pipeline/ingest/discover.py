@@ -90,14 +90,25 @@ class Scan:
     dicom_files: int
 
 
-def _walk(path: Path) -> Iterable[Path]:
-    """Every directory entry under ``path`` that is not a folder (sorted, so results are stable)."""
+def _walk(path: Path, unreadable: dict[Path, str]) -> Iterable[Path]:
+    """Every directory entry under ``path`` that is not a folder (sorted, so results are stable).
+
+    A sub-folder that cannot be listed, or a link to a folder (not followed, it may loop), goes into
+    ``unreadable``: it may hold slices, so loading from here must fail rather than return a partial volume.
+    """
     if not path.is_dir():
         yield path
         return
-    for root, dirs, files in os.walk(path):
+
+    def failed(error: OSError) -> None:
+        where = Path(error.filename) if error.filename else path
+        unreadable[where] = f"{where}: cannot read folder ({error.strerror or error})"
+
+    for root, dirs, files in os.walk(path, onerror=failed):
         dirs.sort()
         folder = Path(root)
+        for name in [d for d in dirs if (folder / d).is_symlink()]:
+            unreadable[folder / name] = f"{folder / name}: link to a folder, not followed (copy the files instead)"
         for name in sorted(files):
             yield folder / name
         # os.walk lists dangling links and FIFOs among files; links to folders among dirs.
@@ -121,7 +132,7 @@ def scan(path: str | Path, early: EarlyOutput | None = None) -> Scan:
     unreadable: dict[Path, str] = {}
     non_dicom = 0
     dicom_files = 0
-    files = list(_walk(path))
+    files = list(_walk(path, unreadable))
     if early is not None:
         early.expect(len(files))
     for file in files:

@@ -8,6 +8,7 @@ grouping code treat both the same way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,8 @@ import pydicom
 
 from pipeline.errors import InputDataError
 from pipeline.ingest.gradients.standard import read_item
-from pipeline.ingest.header import Header
+from pipeline.ingest.header import Header, short_reason
+from pipeline.limits import check_geometry
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ def classic_frame(header: Header) -> Frame:
     spacing = header.pixel_spacing_mm
     if spacing is None or len(spacing) != 2 or min(spacing) <= 0:
         raise InputDataError(f"{header.path}: missing or invalid PixelSpacing")
+    check_geometry(str(header.path), header.position_lps_mm, header.orientation, spacing)
     b_value = header.b_value_s_mm2 if header.b_value_s_mm2 is not None else header.siemens_b_value
     return Frame(
         header=header,
@@ -91,7 +94,34 @@ def _group(ds: pydicom.Dataset, shared: pydicom.Dataset | None, keyword: str) ->
 
 
 def enhanced_frames(header: Header) -> list[Frame]:
-    """Frames of an enhanced multi-frame instance, from its per-frame and shared functional groups."""
+    """Frames of an enhanced multi-frame instance, from its per-frame and shared functional groups.
+
+    pydicom parses the functional groups lazily, so a damaged file fails anywhere in here with
+    whatever the parser raises; every such failure is this file's fault and becomes InputDataError.
+    """
+    if header.truncated:
+        raise InputDataError(
+            f"{header.path}: DICOM file is truncated ({header.file_size} bytes, pixel data need "
+            f"{header.pixel_offset + header.pixel_length})"  # type: ignore[operator]
+        )
+    try:
+        frames = _enhanced_frames(header)
+    except InputDataError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError, OverflowError) as exc:
+        raise InputDataError(
+            f"{header.path}: malformed enhanced multi-frame functional groups ({short_reason(exc)})"
+        ) from exc
+    for frame in frames:
+        if len(frame.position_lps_mm) != 3 or len(frame.orientation) != 6:
+            raise InputDataError(f"{frame.label}: malformed ImagePositionPatient or ImageOrientationPatient")
+        check_geometry(frame.label, frame.position_lps_mm, frame.orientation, frame.pixel_spacing_mm)
+        if not (math.isfinite(frame.rescale_slope) and math.isfinite(frame.rescale_intercept)):
+            raise InputDataError(f"{frame.label}: RescaleSlope/RescaleIntercept are not finite")
+    return frames
+
+
+def _enhanced_frames(header: Header) -> list[Frame]:
     ds = pydicom.dcmread(header.path, stop_before_pixels=True)
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None

@@ -158,6 +158,8 @@ def build_stack(frames: Sequence[Frame], series: str, *, what: str = "volume") -
     order = np.argsort(along, kind="stable")
     sorted_frames = tuple(frames[i] for i in order)
     relative = positions[order] - positions[order[0]]
+    if not np.isfinite(relative).all():
+        raise InputDataError(f"{series}: slice positions (ImagePositionPatient) are not finite or out of range")
     distances = relative @ rotation[:, 2]
     in_plane = relative @ rotation[:, :2]
     gaps = np.diff(distances)

@@ -16,6 +16,7 @@ slices the values out directly: this halves the time of a header.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import stat
 import struct
@@ -28,6 +29,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from pipeline.errors import InputDataError
+from pipeline.limits import VALID_BITS_ALLOCATED, check_array_size
 from pipeline.volume import Provenance
 
 # Transfer syntaxes (PS3.5 §10 and Annex A).
@@ -407,7 +409,7 @@ def _fast_header(path: Path, buf: bytes, file_size: int) -> Header:
         if value is _MISSING:
             try:
                 value = _decode(kind, raw, element_vr, representation)
-            except (ValueError, struct.error) as exc:
+            except (ValueError, OverflowError, struct.error) as exc:
                 raise InputDataError(
                     f"{path}: malformed DICOM file: cannot decode {name.replace('_', ' ')} ({exc})"
                 ) from exc
@@ -537,6 +539,10 @@ def header_from_dataset(path: Path, ds: pydicom.Dataset, file_size: int = 0) -> 
     )
 
 
+# What the fast walker raises on layouts it does not follow (left to pydicom, which decides).
+_FAST_FAILURES = (_Unsupported, struct.error, OverflowError, MemoryError)
+
+
 def read_header(path: str | Path) -> Header | None:
     """Header of one file, or ``None`` if the file is not DICOM.
 
@@ -559,16 +565,20 @@ def read_header(path: str | Path) -> Header | None:
         with open(path, "rb") as handle:
             buf = handle.read(_FIRST_READ_BYTES)
             try:
-                return _fast_header(path, buf, file_size)
+                return validated(_fast_header(path, buf, file_size))
             except _Truncated:
+                truncated = True
                 if len(buf) < file_size:
                     buf += handle.read()
                     try:
-                        return _fast_header(path, buf, file_size)
+                        return validated(_fast_header(path, buf, file_size))
                     except _Truncated:
                         pass
-                raise InputDataError(f"{path}: DICOM file is truncated (its header ends early)") from None
-            except (_Unsupported, struct.error):
+                    except _FAST_FAILURES:
+                        truncated = False  # an encoding the walker does not follow: pydicom reads it
+                if truncated:
+                    raise InputDataError(f"{path}: DICOM file is truncated (its header ends early)") from None
+            except _FAST_FAILURES:
                 pass
     except OSError as exc:
         raise InputDataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
@@ -578,7 +588,7 @@ def read_header(path: str | Path) -> Header | None:
     if not magic and buf[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
         return None
     try:
-        return _pydicom_header(path, file_size)
+        return validated(_pydicom_header(path, file_size))
     except InvalidDicomError:
         if magic:
             raise InputDataError(f"{path}: malformed DICOM file") from None
@@ -586,9 +596,62 @@ def read_header(path: str | Path) -> Header | None:
     except InputDataError:
         raise
     except Exception as exc:  # pydicom raises many types on corrupt input
-        if magic:
-            raise InputDataError(f"{path}: malformed or truncated DICOM file ({exc})") from exc
+        # It started like a DICOM data set (preamble, or a group 0002/0008 element) and pydicom began to
+        # read it: a damaged DICOM file, never silently skipped (it may be a slice of the series).
+        if magic or buf[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
+            raise InputDataError(f"{path}: malformed or truncated DICOM file ({short_reason(exc)})") from exc
         return None
+
+
+def short_reason(exc: BaseException) -> str:
+    """First line of an exception's text, bounded: library messages can span lines or kilobytes."""
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def validated(header: Header) -> Header:
+    """Refuse header values that no image can have, before anything is allocated or decoded.
+
+    Rows/Columns 0, an impossible BitsAllocated, a declared size over the memory limit, uncompressed
+    pixel data shorter than the declared frames, or non-finite scaling.
+    """
+    path = header.path
+    if not (header.has_pixel_data or header.rows is not None or header.columns is not None):
+        if not (header.sop_class_uid or header.series_uid or header.modality):
+            # A PS3.10 file whose data set is missing: cut off right after its file meta information.
+            raise InputDataError(
+                f"{path}: DICOM file is truncated (no data set after its file meta information)"
+            )
+        return header
+    if header.rows is not None and header.columns is not None:
+        if header.rows <= 0 or header.columns <= 0:
+            raise InputDataError(f"{path}: image size Rows {header.rows} x Columns {header.columns} is empty")
+        if header.number_of_frames is not None and header.number_of_frames < 0:
+            raise InputDataError(f"{path}: NumberOfFrames {header.number_of_frames} is negative")
+        check_array_size((header.frame_count, header.rows, header.columns), 4, str(path))
+    if header.bits_allocated is not None and header.bits_allocated not in VALID_BITS_ALLOCATED:
+        raise InputDataError(f"{path}: BitsAllocated {header.bits_allocated} is not a valid value")
+    for name in ("rescale_slope", "rescale_intercept", "slice_thickness_mm", "spacing_between_slices_mm"):
+        value = getattr(header, name)
+        if value is not None and not math.isfinite(value):
+            raise InputDataError(f"{path}: {name.replace('_', ' ')} is non-finite ({value})")
+    if (
+        header.transfer_syntax in UNCOMPRESSED
+        and header.pixel_length is not None
+        and header.pixel_length > 0
+        and header.rows
+        and header.columns
+        and header.bits_allocated in (8, 16, 32, 64)
+    ):
+        needed = header.frame_count * header.rows * header.columns * header.bits_allocated // 8
+        if header.pixel_length < needed:
+            raise InputDataError(
+                f"{path}: PixelData holds {header.pixel_length} bytes, {needed} declared "
+                f"({header.frame_count} frame(s) of {header.columns}x{header.rows}, "
+                f"{header.bits_allocated} bits)"
+            )
+    return header
 
 
 def orientation_matrix(orientation: tuple[float, ...]) -> np.ndarray:

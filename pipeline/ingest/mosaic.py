@@ -29,7 +29,8 @@ with warnings.catch_warnings():
 from pipeline.errors import InputDataError
 from pipeline.ingest.gradients._values import first_float, floats, header_dataset, private_value
 from pipeline.ingest.gradients.uih import CREATOR as UIH_CREATOR
-from pipeline.ingest.header import Header, provenance
+from pipeline.ingest.header import Header, provenance, short_reason
+from pipeline.limits import check_affine, check_finite_voxels, is_decoder_panic
 from pipeline.volume import Volume
 
 _UIH_SLICES = 0x50  # (0065,1050) number of images in the grid
@@ -204,7 +205,11 @@ def load_mosaic(headers: Sequence[Header], label: str) -> Volume:
                 data = np.asarray(wrapper.get_data(), dtype=np.float32)
                 affine = np.asarray(wrapper.affine, dtype=np.float64)
         except Exception as exc:
-            raise InputDataError(f"{header.path}: cannot unpack Siemens mosaic ({exc})") from exc
+            raise InputDataError(f"{header.path}: cannot unpack Siemens mosaic ({short_reason(exc)})") from exc
+        except BaseException as exc:  # a Rust decoder's panic is a BaseException; nothing else is caught
+            if is_decoder_panic(exc):
+                raise InputDataError(f"{header.path}: cannot unpack Siemens mosaic (decoder failed)") from None
+            raise
         if affine_rcs is None:
             affine_rcs = affine
         elif data.shape != arrays[0].shape or not np.allclose(affine, affine_rcs, atol=1e-3):
@@ -216,4 +221,6 @@ def load_mosaic(headers: Sequence[Header], label: str) -> Volume:
     stacked = np.stack([a.transpose(1, 0, 2) for a in arrays], axis=-1)
     array = stacked[..., 0] if stacked.shape[-1] == 1 else stacked
     source = provenance(ordered[0], [str(h.path) for h in ordered]).with_note("Siemens mosaic")
+    check_affine(affine_lps, label)
+    check_finite_voxels(array, label)
     return Volume(np.ascontiguousarray(array) if array.ndim == 3 else array, affine_lps, source)

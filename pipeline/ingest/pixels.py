@@ -31,8 +31,9 @@ import pydicom
 
 from pipeline.errors import InputDataError
 from pipeline.ingest.frames import Frame
-from pipeline.ingest.header import EXPLICIT_BE, UNCOMPRESSED, Header
+from pipeline.ingest.header import EXPLICIT_BE, UNCOMPRESSED, Header, short_reason
 from pipeline.ingest.prefault import Prefault
+from pipeline.limits import is_decoder_panic, native_stderr_silenced
 
 CT_PADDING_HU = -1024.0
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -126,16 +127,26 @@ def _read_direct(header: Header, frame_index: int, out: np.ndarray) -> None:
 def _read_pydicom(header: Header) -> np.ndarray:
     """All frames of one file decoded by pydicom, as (frames, rows, columns) stored values."""
     try:
-        ds = pydicom.dcmread(header.path, force=True)
-        array = ds.pixel_array
+        with native_stderr_silenced():
+            ds = pydicom.dcmread(header.path, force=True)
+            array = ds.pixel_array
     except Exception as exc:  # decoders raise many types on corrupt data
-        raise InputDataError(f"{header.path}: cannot decode pixel data ({exc})") from exc
+        raise InputDataError(f"{header.path}: cannot decode pixel data ({short_reason(exc)})") from exc
+    except BaseException as exc:  # a Rust decoder's panic (pylibjpeg-rle) is a BaseException
+        if is_decoder_panic(exc):
+            raise InputDataError(
+                f"{header.path}: cannot decode pixel data (decoder failed: corrupt data)"
+            ) from None
+        raise
     if header.frame_count == 1:
         array = array[np.newaxis]
-    if array.shape[1:] != (header.rows, header.columns):
+    if array.ndim != 3 or array.shape != (header.frame_count, header.rows, header.columns):
         raise InputDataError(
-            f"{header.path}: decoded image is {array.shape[1:]}, header says {header.rows}x{header.columns}"
+            f"{header.path}: decoded pixel data have shape {array.shape}, header says {header.frame_count} "
+            f"frame(s) of {header.rows}x{header.columns}"
         )
+    if array.dtype.kind not in "iub" and not np.isfinite(array).all():
+        raise InputDataError(f"{header.path}: pixel data hold NaN or infinite values")
     return array
 
 
@@ -171,7 +182,7 @@ def check_rescale(frame: Frame) -> None:
     intercept must stay finite in float32."""
     slope, intercept = frame.rescale_slope, frame.rescale_intercept
     bits = frame.header.bits_allocated or 16
-    largest = float(2**bits)
+    largest = float(2 ** min(max(bits, 1), 64))
     finite = np.isfinite(slope) and np.isfinite(intercept)
     if not finite or abs(slope) * largest + abs(intercept) >= float(np.finfo(np.float32).max):
         raise InputDataError(
@@ -189,6 +200,11 @@ def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
     for frame in frames:
         _check_image(frame.header)
         check_rescale(frame)
+        if (frame.header.rows, frame.header.columns) != out.shape[1:]:
+            raise InputDataError(
+                f"{frame.label}: image size {frame.header.columns}x{frame.header.rows} differs from the "
+                f"series' {out.shape[2]}x{out.shape[1]}"
+            )
     fill = fill_value(modality)
     decoded: dict[Path, np.ndarray] = {}
     for frame in frames:

@@ -19,12 +19,13 @@ from pipeline.errors import InputDataError, UsageError
 from pipeline.ingest.discover import Scan, scan, series_label
 from pipeline.ingest.frames import Frame, frames_of
 from pipeline.ingest.geometry import Stack, build_stack
-from pipeline.ingest.header import Header, provenance
+from pipeline.ingest.header import Header, provenance, short_reason
 from pipeline.ingest.mosaic import is_mosaic, load_mosaic
 from pipeline.ingest.pixels import fill_value, read_frames
 from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.tilt import regularise
 from pipeline.ingest.volumes import split_volumes
+from pipeline.limits import check_affine, check_array_size, check_finite_voxels
 from pipeline.nifti import load_nifti
 from pipeline.volume import Provenance, Volume
 
@@ -38,6 +39,12 @@ class SelectedSeries:
     key: tuple[str, str]
     headers: list[Header]
     label: str
+    faults: tuple[str, ...] = ()
+
+    def refuse_faults(self) -> None:
+        """Raise the first fault found for this series (unreadable sibling file, mixed modalities)."""
+        if self.faults:
+            raise InputDataError(self.faults[0])
 
 
 def _choices(found: Scan) -> str:
@@ -96,17 +103,27 @@ def select_series(
                 f"{path}: series number {wanted} is ambiguous ({len(chosen)} series); use the "
                 f"SeriesInstanceUID:\n{_choices(found)}"
             )
-    key = chosen[0]
+    return selection(found, chosen[0])
+
+
+def selection(found: Scan, key: tuple[str, str]) -> SelectedSeries:
+    """The series ``key`` of a scan, with the faults that must stop its loading.
+
+    A file that could not be read in one of the series' folders (or anywhere, when the scan found only
+    this series) may be one of its slices: loading then fails rather than return a volume with a hole.
+    """
     headers = found.groups[key]
     label = series_label(headers[0])
     folders = {h.path.parent for h in headers}
-    for file, reason in found.unreadable.items():
-        if file.parent in folders or len(found.groups) == 1:
-            raise InputDataError(f"{label}: {reason}")
+    faults = [
+        f"{label}: {reason}"
+        for file, reason in found.unreadable.items()
+        if file.parent in folders or len(found.groups) == 1
+    ]
     modalities = sorted({h.modality for h in headers})
     if len(modalities) > 1:
-        raise InputDataError(f"{label}: mixed modalities in one series ({', '.join(modalities)})")
-    return SelectedSeries(key=key, headers=headers, label=label)
+        faults.append(f"{label}: mixed modalities in one series ({', '.join(modalities)})")
+    return SelectedSeries(key=key, headers=headers, label=label, faults=tuple(faults))
 
 
 def _stacks(selected: SelectedSeries) -> list[Stack]:
@@ -186,8 +203,12 @@ def load_selected(
 
     ``early`` may hold the output array, prepared while the series was selected.
     """
+    selected.refuse_faults()
     if is_mosaic(selected.headers):
-        return load_mosaic(selected.headers, selected.label), None
+        mosaic = load_mosaic(selected.headers, selected.label)
+        check_affine(mosaic.affine_lps, selected.label)
+        check_finite_voxels(mosaic.array, selected.label)
+        return mosaic, None
     stacks = _stacks(selected)
     stack = stacks[0]
     if (stack.sheared or stack.uneven) and not resample:
@@ -204,6 +225,7 @@ def load_selected(
     modality = selected.headers[0].modality
     n_slices, n_volumes = len(stack.frames), len(stacks)
     shape = (n_volumes * n_slices, stack.rows, stack.columns)
+    check_array_size(shape, 4, selected.label)
     prepared = early.take(shape) if early is not None else None
     data = prepared if prepared is not None else np.empty(shape, dtype=np.float32)
     try:
@@ -215,13 +237,19 @@ def load_selected(
         fill = fill_value(modality)
         volumes = []
         for v in range(n_volumes):
-            resampled, affine, corrections = regularise(data[v * n_slices : (v + 1) * n_slices], stack, fill)
+            try:
+                resampled, affine, corrections = regularise(
+                    data[v * n_slices : (v + 1) * n_slices], stack, fill
+                )
+            except InputDataError as exc:
+                raise InputDataError(f"{selected.label}: {exc}") from exc
             volumes.append(resampled)
         data = np.concatenate(volumes) if n_volumes > 1 else volumes[0]
         n_slices = volumes[0].shape[0]
         source = replace(source, geometry_notes=(*source.geometry_notes, *corrections))
     else:
         affine = stack.affine_lps()
+    check_affine(affine, selected.label)
     # (V*K, R, C) C-order reversed is an F-ordered (C, R, K, V) view: no copy, and NIfTI writes it as is.
     array: np.ndarray
     if n_volumes > 1:
@@ -247,10 +275,19 @@ def series_datasets(path: str | Path, series: str | int | None = None) -> list[p
 
 def selected_datasets(selected: SelectedSeries) -> list[pydicom.Dataset]:
     """:func:`series_datasets` of an already selected series (no new scan)."""
+    selected.refuse_faults()
     if is_mosaic(selected.headers):
         ordered = sorted(selected.headers, key=lambda h: (h.instance_number or 0, str(h.path)))
         paths = [h.path for h in ordered]
     else:
         unique = {frame.header.path: None for frame in _stacks(selected)[0].frames}
         paths = list(unique)
-    return [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    datasets: list[pydicom.Dataset] = []
+    for p in paths:
+        try:
+            datasets.append(pydicom.dcmread(p, stop_before_pixels=True))
+        except Exception as exc:  # pydicom raises many types on corrupt headers
+            raise InputDataError(
+                f"{selected.label}: {p}: cannot read DICOM header ({short_reason(exc)})"
+            ) from exc
+    return datasets

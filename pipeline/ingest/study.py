@@ -22,14 +22,15 @@ from pathlib import Path
 import pydicom
 
 from pipeline.errors import AnalysisError, InputDataError, UsageError
-from pipeline.ingest.diffusion import DiffusionData, load_dwi, load_dwi_selected
-from pipeline.ingest.discover import Scan, SeriesInfo, describe, scan, series_label
+from pipeline.ingest.diffusion import DiffusionData, checked_diffusion, load_dwi, load_dwi_selected
+from pipeline.ingest.discover import Scan, SeriesInfo, describe, scan
 from pipeline.ingest.series import (
     NIFTI_SUFFIXES,
     SelectedSeries,
     load_selected,
     load_series,
     selected_datasets,
+    selection,
 )
 from pipeline.volume import Volume
 
@@ -162,9 +163,13 @@ class Study:
             return _as_role(matches[0], role, f"chosen with --series {wanted}")
         if len(images) == 1:
             return _as_role(images[0], role, "the only image series in the input")
+        if not images and len(self.series) == 1:
+            return _as_role(self.series[0], role, "the only series in the input")
         fitting = [s for s in images if s.role is role]
         if len(fitting) == 1:
             return fitting[0]
+        if self.problems:  # the series asked for may be among the files that could not be read
+            raise InputDataError(f"{path}: no {role.value} series could be read; first problem: {self.problems[0]}")
         problem = "none" if not fitting else "more than one"
         raise UsageError(
             f"{path} holds {len(images)} series and {problem} has the role {role.value!r}; choose one with "
@@ -209,7 +214,7 @@ class Study:
         chosen = self.require(Role.DWI)
         if chosen.selected is None:
             return load_dwi(chosen.path)
-        return load_dwi_selected(chosen.selected)
+        return checked_diffusion(load_dwi_selected(chosen.selected), chosen.label)
 
     def source_datasets(self, role: Role) -> list[pydicom.Dataset] | None:
         """Headers (no pixels) of the series' instances in slice order, for SEG/SR references."""
@@ -245,9 +250,9 @@ def _study_series(path: Path, key: tuple[str, str], headers: list, found: Scan) 
     extra = [reason for file, reason in found.unreadable.items() if file.parent in folders]
     info = describe(key, headers, extra)
     role, reason = _role_and_reason(info)
-    label = series_label(headers[0])
+    selected = selection(found, key)
+    label = selected.label
     kind = _vascular_kind(info) if role is Role.VASCULAR else None
-    selected = SelectedSeries(key=key, headers=headers, label=label)
     return StudySeries(role, reason, path, label, selected, info, kind)
 
 

@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from pipeline.ingest.geometry import Stack, grid_affine_lps
+from pipeline.limits import check_array_size
 
 _EPS = 1e-6
 
@@ -84,6 +85,8 @@ def regularise(data: np.ndarray, stack: Stack, fill: float) -> tuple[np.ndarray,
     col_start, n_cols = _extent(shift_cols, stack.columns)
     row_start, n_rows = _extent(shift_rows, stack.rows)
     targets = regular_distances_mm(stack.distances_mm, stack.uneven)
+    # A wild position can ask for a huge lattice: refuse it before allocating (and before numpy does).
+    check_array_size((len(targets), n_rows, n_cols), 4, "tilt-corrected grid")
     distances = stack.distances_mm
     cache: dict[int, np.ndarray] = {}
 

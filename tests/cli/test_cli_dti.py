@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline import cli
+from pipeline.outputs import MARKER
 from pipeline.phantom.dicom_series import SeriesInfo, StudyInfo, write_mr_series
 from pipeline.phantom.dwi import DwiPhantom, make_dwi_phantom
 
@@ -130,6 +131,10 @@ def test_existing_output_needs_force(phantom: DwiPhantom, tmp_path: Path, capsys
     assert cli.main(["dti", str(dwi), "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert (out / "old.txt").exists()
+    # --force replaces only a folder an earlier run of ours wrote (its marker), never anyone else's.
+    assert cli.main(["dti", str(dwi), "--out", str(out), "--force"]) == 2
+    assert "not written by cordotomy" in capsys.readouterr().err
+    (out / MARKER).write_text(json.dumps({"tool": "cordotomy", "version": "0", "command": "dti"}))
     assert cli.main(["dti", str(dwi), "--out", str(out), "--force"]) == 0
     assert (out / "dti.json").exists()
     assert not (out / "old.txt").exists()

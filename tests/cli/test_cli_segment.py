@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline import cli
+from pipeline.outputs import MARKER
 from pipeline.volume import Volume
 
 
@@ -74,6 +75,10 @@ def test_segment_refuses_existing_output_without_force(tmp_path: Path, real_data
     (out / "keep.txt").write_text("x")
     assert cli.main(["segment", str(source), "--out", str(out), "--contrast", "t2"]) == 2
     assert (out / "keep.txt").exists()
+    # --force replaces only a folder an earlier run of ours wrote (its marker), never anyone else's.
+    assert cli.main(["segment", str(source), "--out", str(out), "--contrast", "t2", "--force"]) == 2
+    assert (out / "keep.txt").exists()
+    (out / MARKER).write_text(json.dumps({"tool": "cordotomy", "version": "0", "command": "segment"}))
     assert cli.main(["segment", str(source), "--out", str(out), "--contrast", "t2", "--force"]) == 0
     assert (out / "segmentation.nii.gz").exists()
     assert not (out / "keep.txt").exists()

@@ -27,9 +27,9 @@ def walk_counter(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
     original = discover_module._walk
 
-    def counting(path: Path):  # type: ignore[no-untyped-def]
+    def counting(path: Path, *rest):  # type: ignore[no-untyped-def]
         calls.append(Path(path))
-        return original(path)
+        return original(path, *rest)
 
     monkeypatch.setattr(discover_module, "_walk", counting)
     return calls

@@ -10,6 +10,7 @@ import pytest
 from phantom_cases import study_in_memory
 
 from pipeline import cli, ingest
+from pipeline.outputs import MARKER
 
 # Not imported from conftest: other test folders' conftest modules shadow the root one.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,12 @@ REGENERATE = ["phantom", "{out}", "--variant", "normal", "--seed", "0", "--vascu
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file of a study, except the result marker the command adds (pipeline.outputs.MARKER)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MARKER
+    }
 
 
 def test_sample_is_small_and_documented() -> None:
