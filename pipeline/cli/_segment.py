@@ -45,6 +45,7 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
+    from pipeline.errors import AnalysisError
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
     from pipeline.outputs import staged_directory
@@ -57,7 +58,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
     sources = myelogram_io.source_datasets(args.input)
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
-    window = assess_window(result, load_seeds()) if result.vertebrae is not None else None
+    window = None
+    if result.vertebrae is not None:
+        try:
+            window = assess_window(result, load_seeds())
+        except AnalysisError as exc:  # the segmentation stands on its own; say why the overlap is missing
+            log.warning("vertebral-artery window overlap not assessed: %s", exc)
     with staged_directory(args.out, force=args.force) as staging:
         write_segment_outputs(result, staging, sources=sources, name=str(args.input), window=window)
     log.info("segmentation written to %s", args.out)
