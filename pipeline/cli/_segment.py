@@ -49,6 +49,7 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
+    from pipeline.errors import AnalysisError
     from pipeline.ingest import Role, Study
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
@@ -84,7 +85,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     log.debug(
         "myelogram analysis %.1f s; artery source %s", time.perf_counter() - start, result.artery_source.value
     )
-    window = assess_window(result, load_seeds()) if result.vertebrae is not None else None
+    window = None
+    if result.vertebrae is not None:
+        try:
+            window = assess_window(result, load_seeds())
+        except AnalysisError as exc:  # the segmentation stands on its own; say why the overlap is missing
+            log.warning("vertebral-artery window overlap not assessed: %s", exc)
     with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         write_segment_outputs(result, staging, sources=sources, name=str(args.input), window=window)
     log.info("segmentation written to %s", args.out)

@@ -21,6 +21,9 @@ import pytest
 from _pam50 import load_pam50_slice, map_to_pam50
 from _trajectory_cases import plan_for
 
+# Reading the 36 compressed atlas volumes takes about 15 s: the whole module is in the slow suite.
+pytestmark = pytest.mark.slow
+
 C2_MIDDLE_SLICE = 923
 SPINAL_LEMNISCUS = {"left": 12, "right": 13}
 LATERAL_CORTICOSPINAL = {"left": 4, "right": 5}
@@ -30,7 +33,7 @@ SMALL_CORD_LEG = "leg default tip depth 3.0 mm lands past the tract on a 9.6 mm 
 CASES = []
 for _variant in ("normal", "head-rotated", "cord-displaced", "large-cord", "small-cord"):
     for _region in ("leg", "arm"):
-        _marks: list[pytest.MarkDecorator] = [] if _variant == "normal" else [pytest.mark.slow]
+        _marks: list[pytest.MarkDecorator] = []
         if _region == "arm":
             _marks.append(pytest.mark.xfail(reason=ARM_TOO_DEEP, strict=True))
         elif _variant == "small-cord":

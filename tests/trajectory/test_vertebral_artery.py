@@ -1,5 +1,8 @@
 """Vertebral-artery safety of the plan on the phantom's artery variants, with and without a vascular series.
 
+Cases with a vascular series register and segment it (15-20 s each to generate and analyse), so they are
+marked slow; the estimate and unknown-artery cases run in the fast suite.
+
 Acceptance (issue 12): an artery over the window is flagged danger on the correct side in every case
 (100 % sensitivity); a safe alternative is chosen when one exists (clearance >= margin) and
 ``NO_SAFE_TRAJECTORY`` is raised otherwise; normal anatomy with a vascular series carries no danger flag;
@@ -27,7 +30,7 @@ from pipeline.trajectory import Plan, plan_trajectory
 from pipeline.trajectory.safety import segment_artery_clearance_mm
 
 ARTERY_CASES = [
-    pytest.param("va-loop", "cta", id="va-loop-cta"),
+    pytest.param("va-loop", "cta", id="va-loop-cta", marks=pytest.mark.slow),
     pytest.param("pfia", "cta", id="pfia-cta", marks=pytest.mark.slow),
     pytest.param("va-loop", "t2", id="va-loop-t2", marks=pytest.mark.slow),
     pytest.param("va-loop", None, id="va-loop-no-vascular", marks=pytest.mark.slow),
@@ -91,8 +94,8 @@ def _wide_angles(folder: Path) -> object:
 
 
 SAFE_PATH_CASES = [
-    pytest.param("normal", "cta", "default", id="normal-cta"),
-    pytest.param("va-loop", "cta", "default", id="va-loop-cta"),
+    pytest.param("normal", "cta", "default", id="normal-cta", marks=pytest.mark.slow),
+    pytest.param("va-loop", "cta", "default", id="va-loop-cta", marks=pytest.mark.slow),
     pytest.param("va-loop", "cta", "wide", id="va-loop-cta-wide-angles", marks=pytest.mark.slow),
     pytest.param("pfia", "cta", "default", id="pfia-cta", marks=pytest.mark.slow),
     pytest.param("va-loop", "t2", "default", id="va-loop-t2", marks=pytest.mark.slow),
@@ -132,6 +135,7 @@ def test_safe_path_found_exactly_when_one_exists(
         assert plan.search.safe_path_found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pain_side", ["left", "right"])
 @pytest.mark.parametrize("region", ["leg", "arm"])
 def test_normal_anatomy_with_vascular_series_has_no_danger(pain_side: str, region: str) -> None:
