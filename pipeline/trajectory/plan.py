@@ -169,7 +169,7 @@ def _pial_entries(
         result[side] = [
             frame_point_lps(
                 myelogram.frame,
-                pial_entry_frame_mm(section, ligament, side, somatotopy(seeds, r).offset_mm)[0],
+                pial_entry_frame_mm(section, ligament, side, somatotopy(seeds, r, section.transverse_mm).offset_mm)[0],
             )
             for r in PainRegion
         ]
@@ -240,8 +240,8 @@ def plan_trajectory(
         )
     side = cordotomy_side(side_of_pain)
     frame = myelogram.frame
-    rule = somatotopy(seeds, region)
     section = planning_section(myelogram)
+    rule = somatotopy(seeds, region, section.transverse_mm)
     ligament, ligament_uncertainty, ligament_source = ligament_on_plane_frame_mm(myelogram, side)
     entry, attachment, normal = pial_entry_frame_mm(section, ligament, side, rule.offset_mm)
     arteries = artery_model(myelogram, seeds)

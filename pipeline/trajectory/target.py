@@ -227,14 +227,20 @@ class Somatotopy:
         }
 
 
-def somatotopy(seeds: Seeds, region: PainRegion | str) -> Somatotopy:
-    """The classic/Honey rule for one pain region, with the seeds' values and citations."""
+def somatotopy(seeds: Seeds, region: PainRegion | str, cord_transverse_mm: float) -> Somatotopy:
+    """The classic/Honey rule for one pain region, with the seeds' values and citations.
+
+    The tip depths of seeds/ refer to a cord of ``targeting.target_depth_mm.reference_cord_transverse_mm``;
+    they are scaled by this cord's transverse diameter, so the tip keeps its place in the tract.
+    """
     region = PainRegion(region)
     name = region.value
     offset_key = f"targeting.pial_entry_offset_mm.{name}_default"
     depth_key = f"targeting.target_depth_mm.{name}_default"
+    scale = cord_transverse_mm / seeds.number("targeting.target_depth_mm.reference_cord_transverse_mm")
     lo, hi = seeds.numbers(f"targeting.pial_entry_offset_mm.{name}")
-    dlo, dhi = seeds.numbers(f"targeting.target_depth_mm.{name}")
+    dlo, dhi = (scale * d for d in seeds.numbers(f"targeting.target_depth_mm.{name}"))
+    depth_mm = scale * seeds.number(depth_key)
     where = (
         "dorsolateral and superficial, just anterior to the dentate ligament"
         if region is PainRegion.LEG
@@ -244,12 +250,13 @@ def somatotopy(seeds: Seeds, region: PainRegion | str) -> Somatotopy:
         scheme="classic/Honey (lower limb dorsolateral-superficial, upper limb ventromedial-deep)",
         rule=(
             f"{name} fibres lie {where}: pial entry {seeds.number(offset_key):g} mm ventral to the dentate "
-            f"ligament along the pia, tip {seeds.number(depth_key):g} mm beyond the pia along the needle"
+            f"ligament along the pia, tip {depth_mm:.2f} mm beyond the pia along the needle "
+            f"({seeds.number(depth_key):g} mm scaled by the cord's transverse diameter, {cord_transverse_mm:.1f} mm)"
         ),
         uncertain=bool(seeds.value("targeting.somatotopy_uncertain")),
         offset_mm=seeds.number(offset_key),
         offset_range_mm=(lo, hi),
-        depth_mm=seeds.number(depth_key),
+        depth_mm=depth_mm,
         depth_range_mm=(dlo, dhi),
         source=f"{seeds[offset_key].source}; {seeds[depth_key].source}",
         alternatives=seeds["targeting.somatotopy_uncertain"].source,

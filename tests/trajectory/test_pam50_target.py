@@ -4,12 +4,9 @@ The planned tip (seeds' default offsets and depths) is carried into PAM50's cord
 of C2 (z 923 of 908-938) by scaling the cord outline (see ``_pam50``); there it must fall in the spinal
 lemniscus (spinothalamic tract) on the cordotomy side and not in the lateral corticospinal tract.
 
-Known shortfalls, measured (strict xfail so that a change of the seeds is noticed): PAM50 puts the spinal
-lemniscus along these paths between about 0.75 and 3.25 mm beyond the pia (leg entry) and 1.25 and
-3.0 mm (arm entry) on a 12 mm wide cord. The arm default, 4.0 mm (the midpoint of the domain-facts EST
-range 3-5 mm), lands in the ventral horn of PAM50 on every cord size; the leg default, 3.0 mm, lands past
-the tract on the small cord (9.6 mm wide). The depths are absolute in seeds/; neither cord size nor atlas
-is used to choose them.
+The depths of seeds/ are absolute for a 12 mm wide cord and scaled by the patient's cord width; the
+domain-facts estimates they replace (2-4 mm leg, 3-5 mm arm) put the arm tip in PAM50's ventral horn on
+every cord size and the leg tip past the tract on a 9.6 mm wide cord (seeds/targeting.yaml says so).
 """
 
 from __future__ import annotations
@@ -27,18 +24,12 @@ pytestmark = pytest.mark.slow
 C2_MIDDLE_SLICE = 923
 SPINAL_LEMNISCUS = {"left": 12, "right": 13}
 LATERAL_CORTICOSPINAL = {"left": 4, "right": 5}
-ARM_TOO_DEEP = "arm default tip depth 4.0 mm lands in PAM50's ventral horn (tract spans ~1.25-3.0 mm)"
-SMALL_CORD_LEG = "leg default tip depth 3.0 mm lands past the tract on a 9.6 mm wide cord"
 
-CASES = []
-for _variant in ("normal", "head-rotated", "cord-displaced", "large-cord", "small-cord"):
-    for _region in ("leg", "arm"):
-        _marks: list[pytest.MarkDecorator] = []
-        if _region == "arm":
-            _marks.append(pytest.mark.xfail(reason=ARM_TOO_DEEP, strict=True))
-        elif _variant == "small-cord":
-            _marks.append(pytest.mark.xfail(reason=SMALL_CORD_LEG, strict=True))
-        CASES.append(pytest.param(_variant, _region, id=f"{_variant}-{_region}", marks=_marks))
+CASES = [
+    pytest.param(variant, region, id=f"{variant}-{region}")
+    for variant in ("normal", "head-rotated", "cord-displaced", "large-cord", "small-cord")
+    for region in ("leg", "arm")
+]
 
 
 @pytest.fixture(scope="module")

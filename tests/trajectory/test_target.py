@@ -19,6 +19,7 @@ import pytest
 from _trajectory_cases import anatomical, plan_for
 
 from pipeline.contract import validate_document
+from pipeline.seeds import load_seeds
 
 VARIANTS = [
     "normal",
@@ -77,6 +78,12 @@ def test_side_level_depth_and_target_inside_cord(variant: str) -> None:
             # Tip depth beyond the pia, along the path, as configured in seeds/.
             depth = float(np.linalg.norm(plan.target_lps_mm - plan.pial_entry_lps_mm))
             configured = plan.somatotopy.depth_mm
+            # The seeds' depth for the reference cord width, scaled by this cord's measured width.
+            seeds = load_seeds()
+            expected = seeds.number(f"targeting.target_depth_mm.{region}_default") * (
+                plan.section.transverse_mm / seeds.number("targeting.target_depth_mm.reference_cord_transverse_mm")
+            )
+            assert configured == pytest.approx(expected, rel=1e-9)
             assert depth == pytest.approx(configured, abs=1e-6)
             assert document["depths_mm"]["pia_to_target"] == pytest.approx(configured)
             direction = plan.target_lps_mm - plan.pial_entry_lps_mm
