@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.myelogram.bone import Vertebrae, segment_vertebrae
+from pipeline.myelogram.bone import Vertebrae, VertebraeNotSeparated, segment_vertebrae
 from pipeline.myelogram.contrast import Contrast, parse_contrast
 from pipeline.myelogram.cord import CordSegmentation, describe_volume, segment_cord
 from pipeline.myelogram.dentate import DentateAttachment, DentateLigaments, find_dentate_ligaments
@@ -25,7 +25,7 @@ from pipeline.myelogram.vessels import (
     lateral_path_clearance_mm,
     segment_arteries,
 )
-from pipeline.seeds import load_seeds
+from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
 
 SCHEMA = "cordotomy.myelogram/1"
@@ -55,7 +55,11 @@ DENTATE_HALF_RANGE_MM = 12.0
 
 @dataclass(frozen=True)
 class MyelogramResult:
-    """Everything the myelogram stage found (LPS mm throughout)."""
+    """Everything the myelogram stage found (LPS mm throughout).
+
+    ``vertebrae`` is None on an MRI and on a CT myelogram whose C1 and C2 could not be separated although
+    C1-C2 is in view; ``warnings`` then names what was not found (and is written to ``myelogram.json``).
+    """
 
     labels: Volume
     cord: CordSegmentation
@@ -68,6 +72,7 @@ class MyelogramResult:
     artery_clearance_mm: dict[str, float | None]
     registration: RigidRegistration | None
     windows: dict[str, dict[str, object]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def dentate_at_planning_level(self, side: str) -> DentateAttachment | None:
         return self.dentate.at_level(side, self.frame.origin_lps_mm, self.frame.superior_lps)
@@ -82,6 +87,7 @@ def analyse_myelogram(
     contrast: str = "ct-myelogram",
     vascular: Volume | None = None,
     vascular_modality: str = "cta",
+    seeds: Seeds | None = None,
 ) -> MyelogramResult:
     """Run the myelogram stage on a CT myelogram (or a T2/T1 MRI: cord, CSF and dentate only).
 
@@ -94,6 +100,8 @@ def analyse_myelogram(
     vascular : Volume, optional
         CTA or 3D T2 MRI of the same patient; registered rigidly to ``image``.
     vascular_modality : {"cta", "t2"}
+    seeds : Seeds, optional
+        Tissue levels and segmentation parameters; defaults to :func:`pipeline.seeds.load_seeds`.
 
     Raises
     ------
@@ -101,14 +109,20 @@ def analyse_myelogram(
         No contrast in the thecal sac, cord not found, C1-C2 not in the field of view.
     """
     mode = parse_contrast(contrast)
+    seeds = seeds if seeds is not None else load_seeds()
     description = describe_volume(image)
     cord = segment_cord(image, contrast=mode.value)
     vertebrae: Vertebrae | None = None
+    unseparated_bone: np.ndarray | None = None
+    warnings: list[str] = []
     if mode is Contrast.CT_MYELOGRAM:
-        vertebrae = segment_vertebrae(image, cord, description=description)
-        frame = planning_frame(cord, vertebrae, image.affine_lps)
-    else:
-        frame = cord_frame(cord)
+        try:
+            vertebrae = segment_vertebrae(image, cord, seeds=seeds, description=description)
+        except VertebraeNotSeparated as exc:
+            # C1-C2 is in view but the vertebrae could not be told apart: keep the sac and cord, say so.
+            warnings.append(str(exc))
+            unseparated_bone = exc.bone_mask
+    frame = planning_frame(cord, vertebrae, image.affine_lps) if vertebrae is not None else cord_frame(cord)
     dentate = find_dentate_ligaments(
         image,
         cord,
@@ -126,13 +140,20 @@ def analyse_myelogram(
             registration.resampled,
             modality=vascular_modality,
             frame=frame,
-            exclude=vertebrae.bone_mask | cord.csf_mask | cord.cord_mask,
+            exclude=vertebrae.bone_mask,
             ct_hu=np.asarray(image.array),
+            seeds=seeds,
             field_of_view=registration.field_of_view,
         )
         source = ArterySource.VASCULAR_SERIES
     elif vertebrae is not None:
-        arteries = estimate_arteries(vertebrae.foramina_lps_mm, vertebrae.c1_mask, image, frame)
+        arteries = estimate_arteries(
+            vertebrae.foramina_lps_mm,
+            vertebrae.c1_mask,
+            image,
+            frame,
+            radius_mm=seeds.number("anatomy.vertebral_artery.diameter_mm") / 2.0,
+        )
         source = ArterySource.FORAMINA_ESTIMATE if arteries else ArterySource.NONE
 
     # Window overlap: does an artery cross a straight lateral path to the pial entry points of the leg
@@ -150,7 +171,7 @@ def analyse_myelogram(
         overlaps[side] = bool(distance < 0.0)
         clearance[side] = float(distance)
 
-    labels = _label_map(image, cord, vertebrae, arteries, dentate)
+    labels = _label_map(image, cord, vertebrae, arteries, dentate, unseparated_bone)
     windows = interlaminar_windows(vertebrae, frame, image.affine_lps) if vertebrae is not None else {}
     return MyelogramResult(
         labels=labels,
@@ -164,6 +185,7 @@ def analyse_myelogram(
         artery_clearance_mm=clearance,
         registration=registration,
         windows=windows,
+        warnings=tuple(warnings),
     )
 
 
@@ -181,8 +203,11 @@ def _label_map(
     vertebrae: Vertebrae | None,
     arteries: dict[str, VertebralArtery],
     dentate: DentateLigaments,
+    unseparated_bone: np.ndarray | None = None,
 ) -> Volume:
     labels = np.zeros(image.array.shape[:3], dtype=np.uint8)
+    if unseparated_bone is not None:
+        labels[unseparated_bone] = LABEL_OTHER_BONE
     if vertebrae is not None:
         labels[vertebrae.other_bone_mask] = LABEL_OTHER_BONE
         labels[vertebrae.c2_mask] = LABEL_C2
@@ -192,7 +217,8 @@ def _label_map(
     for side, value in (("left", LABEL_LEFT_VA), ("right", LABEL_RIGHT_VA)):
         artery = arteries.get(side)
         if artery is not None and artery.mask is not None:
-            labels[artery.mask & (labels == 0)] = value
+            # The intradural V4 runs through the CSF (cisterna magna): an artery wins over CSF, not cord.
+            labels[artery.mask & ((labels == 0) | (labels == LABEL_CSF))] = value
     # Dentate ligament: the line from pia to dura on each analysed slice, one voxel wide.
     for attachment in (*dentate.left, *dentate.right):
         length = float(np.linalg.norm(attachment.dural_lps_mm - attachment.pial_lps_mm))
@@ -275,6 +301,7 @@ def myelogram_json(result: MyelogramResult) -> dict[str, object]:
     return {
         "schema": SCHEMA,
         "contrast": result.cord.contrast,
+        "warnings": list(result.warnings),
         "labels": {str(k): v for k, v in LABEL_NAMES.items()},
         "frame": frame.to_json(),
         "level": {

@@ -285,11 +285,13 @@ def render_case(
     noise_sd: float,
     vascular: str | None,
     vascular_pose: Pose,
+    vascular_fov_mm: tuple[float, float, float] | None = None,
 ) -> CtCase:
     """Images, labels and truth of one case whose anatomy, pose and scan grid are already chosen.
 
     Shared by the named variants (:func:`make_ct_case`) and the random family
     (:mod:`pipeline.phantom.family`); tissue values and the point-spread function come from ``seeds``.
+    ``vascular_fov_mm`` replaces the vascular series' default field of view.
     """
     image, labels = _render(
         anatomy,
@@ -314,6 +316,7 @@ def render_case(
     if vascular is not None:
         v_pose = vascular_pose
         v_spacing, v_fov, v_axes = _VASCULAR_GRID[vascular]
+        v_fov = vascular_fov_mm if vascular_fov_mm is not None else v_fov
         v_shape = tuple(round(f / s) for f, s in zip(v_fov, v_spacing, strict=True))
         v_affine = grid_affine(v_pose.to_lps(np.array([0.0, 3.0, 0.0])), v_shape, v_spacing, v_axes)  # type: ignore[arg-type]
         v_noise = 25.0 if vascular == "cta" else 18.0

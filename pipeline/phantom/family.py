@@ -237,6 +237,8 @@ def make_family_case(seed: int, *, vascular: str | None = "auto", seeds: Seeds |
         noise_sd=params.noise_sd_hu,
         vascular=kind,
         vascular_pose=v_pose,
+        # A neck CTA or 3D T2 covers far more than the myelogram's few centimetres.
+        vascular_fov_mm=tuple(f + 24.0 for f in params.fov_mm),  # type: ignore[arg-type]
     )
     case.truth["family"] = params.to_json()
     return case
