@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.myelogram.bone import Vertebrae, VertebraeNotSeparated, segment_vertebrae
-from pipeline.myelogram.contrast import Contrast, parse_contrast
+from pipeline.myelogram.contrast import Contrast, check_modality, parse_contrast
 from pipeline.myelogram.cord import CordSegmentation, describe_volume, segment_cord
+from pipeline.myelogram.ct_sac import trim_sac_lobes
 from pipeline.myelogram.dentate import DentateAttachment, DentateLigaments, find_dentate_ligaments
 from pipeline.myelogram.frame import AnatomicalFrame
 from pipeline.myelogram.planning_frame import cord_frame, interlaminar_windows, planning_frame
@@ -105,13 +106,18 @@ def analyse_myelogram(
 
     Raises
     ------
+    InputDataError
+        The image does not fit ``contrast`` (a CT given as an MRI, an MRI as a CT myelogram).
     AnalysisError
         No contrast in the thecal sac, cord not found, C1-C2 not in the field of view.
     """
     mode = parse_contrast(contrast)
     seeds = seeds if seeds is not None else load_seeds()
     description = describe_volume(image)
-    cord = segment_cord(image, contrast=mode.value)
+    check_modality(image, mode, description)
+    cord = segment_cord(image, contrast=mode.value, seeds=seeds)
+    if mode is Contrast.CT_MYELOGRAM:
+        cord = trim_sac_lobes(image, cord)
     vertebrae: Vertebrae | None = None
     unseparated_bone: np.ndarray | None = None
     warnings: list[str] = []
