@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.errors import AnalysisError
 from pipeline.myelogram.bone import Vertebrae, VertebraeNotSeparated, segment_vertebrae
 from pipeline.myelogram.contrast import Contrast, check_modality, parse_contrast
 from pipeline.myelogram.cord import CordSegmentation, describe_volume, segment_cord
@@ -74,6 +75,13 @@ class MyelogramResult:
     registration: RigidRegistration | None
     windows: dict[str, dict[str, object]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+
+    def require_vertebrae(self) -> Vertebrae:
+        """C1 and C2, or AnalysisError (exit 4) naming what was not found: planning needs both."""
+        if self.vertebrae is None:
+            reason = "; ".join(self.warnings) or f"C1/C2 are not segmented on a {self.cord.contrast} image"
+            raise AnalysisError(f"cannot plan at C1-C2: {reason}")
+        return self.vertebrae
 
     def dentate_at_planning_level(self, side: str) -> DentateAttachment | None:
         return self.dentate.at_level(side, self.frame.origin_lps_mm, self.frame.superior_lps)
