@@ -279,7 +279,13 @@ def segment_vertebrae(
             _cut_atlas_from_axis(pieces, label, n_labels, grid, cord, gap, spacing)
         label_of = pieces[tuple(index.T)]
     ant_top, post_top, has_both = tops(n_labels)
-    rise = np.where(has_both, ant_top - post_top, -np.inf)
+    # C2's body and dens make one tall anterior column; a C3-C7 body is short (a lone spinous process
+    # joined to its body can also sit well below the body's top, so the rise alone is not enough).
+    min_column_mm = seeds.number("myelogram.ct.min_c2_column_mm")
+    column_mm = np.zeros(n_labels + 1)
+    for label in np.nonzero(has_both)[0]:
+        column_mm[label] = _longest_run_mm(w[anterior & (label_of == label)], float(spacing[2]))
+    rise = np.where(has_both & (column_mm >= min_column_mm), ant_top - post_top, -np.inf)
     c2_label = int(np.argmax(rise))
 
     def all_bone() -> np.ndarray:
@@ -288,10 +294,10 @@ def segment_vertebrae(
         return full_grid.to_input(view)
 
     if rise[c2_label] < MIN_DENS_RISE_MM:
-        column_mm = _longest_run_mm(w[anterior], float(spacing[2]))
-        if column_mm >= seeds.number("myelogram.ct.min_c2_column_mm"):
+        longest_mm = _longest_run_mm(w[anterior], float(spacing[2]))
+        if longest_mm >= min_column_mm:
             raise VertebraeNotSeparated(
-                f"C1 and C2 not found in {description}: a {column_mm:.0f} mm anterior midline bone column "
+                f"C1 and C2 not found in {description}: a {longest_mm:.0f} mm anterior midline bone column "
                 f"(the C2 body and dens) is in view, but no vertebra with a dens rising above its laminae "
                 f"could be separated; labels C1 and C2 are absent",
                 all_bone(),
@@ -299,7 +305,7 @@ def segment_vertebrae(
         raise AnalysisError(
             f"C1-C2 not in the field of view of {description}: no C2 (a vertebra whose dens rises above "
             f"its laminae) was found, and no anterior bone column as tall as the C2 body and dens "
-            f"(longest {column_mm:.0f} mm)"
+            f"(longest {longest_mm:.0f} mm)"
         )
     c2_anterior = anterior & (label_of == c2_label)
     c2_posterior = posterior & (label_of == c2_label)
