@@ -473,12 +473,19 @@ def _cut_atlas_from_axis(
     markers = np.zeros(box_shape, dtype=np.int32)
     markers[tuple(local[posterior & (w >= gap[1])].T)] = 1
     markers[tuple(local[posterior & (w <= gap[0])].T)] = 2
-    markers[tuple(local[anterior & (w <= gap[0] - 3.0)].T)] = 2
-    # At the upper interlaminar level the anterior midline bone is the dens alone (the C2 body ends
-    # lower); above it, midline bone in
-    # front of the dens is the C1 anterior arch (it may touch the dens through partial volume).
+    # Two bodies one above the other (C2 on C3, or the basion above the C1 anterior arch and the dens)
+    # leave a gap in the anterior midline bone too, a disc or joint space: the cut follows it.
+    body_gap = _anterior_gap(w[anterior], gap, float(spacing[2]))
+    if body_gap is not None:
+        markers[tuple(local[anterior & (w >= body_gap[1])].T)] = 1
+        markers[tuple(local[anterior & (w <= body_gap[0])].T)] = 2
+    else:
+        markers[tuple(local[anterior & (w <= gap[0] - 3.0)].T)] = 2
+    # C1 on C2: the anterior column runs on through the interlaminar level (the dens). At the upper
+    # interlaminar level the anterior midline bone is the dens alone (the C2 body ends lower); above it,
+    # midline bone in front of the dens is the C1 anterior arch (it may touch the dens by partial volume).
     dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
-    if dens.any():
+    if body_gap is None and dens.any():
         dens_front_v = float(v[dens].min())
         markers[tuple(local[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)].T)] = 1
         markers[tuple(local[dens].T)] = 2
@@ -502,6 +509,23 @@ def _cut_atlas_from_axis(
     regions = watershed(-depth, markers, mask=mask)
     atlas = regions[tuple(local.T)] == 1
     pieces[tuple(index[atlas].T)] = new_label
+
+
+def _anterior_gap(
+    w_anterior: np.ndarray, posterior_gap: tuple[float, float], slice_mm: float
+) -> tuple[float, float] | None:
+    """A bone-free interval in a piece's anterior midline bone near its posterior gap (a disc or the
+    atlanto-occipital joint space), or None when the anterior column runs through (C1 on C2: the dens)."""
+    if w_anterior.size < 2:
+        return None
+    levels = np.unique(np.round(w_anterior, 1))
+    steps = np.diff(levels)
+    near = (levels[1:] >= posterior_gap[0] - 20.0) & (levels[:-1] <= posterior_gap[1] + 5.0)
+    breaks = np.nonzero(near & (steps > max(2.0, 1.5 * slice_mm)))[0]
+    if breaks.size == 0:
+        return None
+    k = int(breaks[np.argmax(steps[breaks])])
+    return float(levels[k]), float(levels[k + 1])
 
 
 def _cord_coordinates(
