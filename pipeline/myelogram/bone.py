@@ -50,8 +50,11 @@ JOINT_MARGIN_MM = 2.0
 # Surface voxels below their half-maximum edge are peeled off one layer per this many mm of voxel
 # (the partial-volume rim of a blurred edge is about that wide).
 PEEL_MM = 0.6
+# The dens rises about 12-15 mm above the C1-C2 interlaminar gap; a taller anterior column above a gap is
+# the upper vertebra's body (C2 above C3).
+MAX_DENS_ABOVE_GAP_MM = 22.0
 # Pieces are cut at joints at most this many times over (occiput-C1-C2 merged needs two rounds).
-MAX_JOINT_CUTS = 3
+MAX_JOINT_CUTS = 4
 
 
 @dataclass(frozen=True)
@@ -260,12 +263,13 @@ def segment_vertebrae(
         return ant_top, post_top, (ant_top > -1e9) & (post_top > -1e9)
 
     n_labels = int(pieces.max())
-    _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
-    label_of = pieces[tuple(index.T)]
     # A piece whose posterior midline bone has a gap holds two bones that touch at a joint (C1 resting on
     # C2, or the occipital condyles on the C1 lateral masses, without a visible joint space): cut it at
-    # the joints. A piece may hold three (occiput, C1 and C2), so cut until no piece has a gap.
+    # the joints. A piece may hold three (occiput, C1 and C2), so cut until no piece has a gap; posterior
+    # elements left without their body (before or by a cut) rejoin the body at their level each round.
     for _ in range(MAX_JOINT_CUTS):
+        _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
+        label_of = pieces[tuple(index.T)]
         _, _, has_both = tops(n_labels)
         gaps = {
             int(label): _posterior_gap(w[posterior & (label_of == label)])
@@ -278,6 +282,8 @@ def segment_vertebrae(
             n_labels += 1
             _cut_atlas_from_axis(pieces, label, n_labels, grid, cord, gap, spacing)
         label_of = pieces[tuple(index.T)]
+    _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
+    label_of = pieces[tuple(index.T)]
     ant_top, post_top, has_both = tops(n_labels)
     # C2's body and dens make one tall anterior column; a C3-C7 body is short (a lone spinous process
     # joined to its body can also sit well below the body's top, so the rise alone is not enough).
@@ -485,7 +491,12 @@ def _cut_atlas_from_axis(
     # interlaminar level the anterior midline bone is the dens alone (the C2 body ends lower); above it,
     # midline bone in front of the dens is the C1 anterior arch (it may touch the dens by partial volume).
     dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
-    if body_gap is None and dens.any():
+    column_above_mm = _run_above_mm(w[anterior], gap[1], float(spacing[2]))
+    if body_gap is None and column_above_mm > MAX_DENS_ABOVE_GAP_MM:
+        # Far more anterior bone above the gap than a dens: the upper vertebra's own body (C2 over C3,
+        # their disc blurred away); it belongs with the posterior bone above the gap.
+        markers[tuple(local[anterior & (w >= gap[1])].T)] = 1
+    elif body_gap is None and dens.any():
         dens_front_v = float(v[dens].min())
         markers[tuple(local[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)].T)] = 1
         markers[tuple(local[dens].T)] = 2
@@ -493,7 +504,9 @@ def _cut_atlas_from_axis(
     # the C1 arch (found per side, since a tilted head tilts the joint plane); bone well above it is C1
     # (lateral mass), well below it C2 (superior facet, pedicle). The watershed settles the band between.
     step = max(0.5, float(spacing[2]))  # never finer than the slices, or bins fall between them
-    bins = np.arange(gap[0] - 4.0, gap[1] + 10.0 + step, step)
+    # The joint lies level with the posterior gap (lateral atlanto-axial joint between the C2 laminae and
+    # the C1 arch; atlanto-occipital joint between the C1 arch and the occipital squama).
+    bins = np.arange(gap[0] - 4.0, gap[1] + 4.0 + step, step)
     for sign in (1.0, -1.0):
         lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
         counts, _ = np.histogram(w[lateral], bins=bins)
@@ -509,6 +522,16 @@ def _cut_atlas_from_axis(
     regions = watershed(-depth, markers, mask=mask)
     atlas = regions[tuple(local.T)] == 1
     pieces[tuple(index[atlas].T)] = new_label
+
+
+def _run_above_mm(w_mm: np.ndarray, start_mm: float, slice_mm: float) -> float:
+    """How far bone runs on without a gap upwards from ``start_mm`` (0 if none there)."""
+    levels = np.unique(np.round(w_mm[w_mm >= start_mm - 1.0], 1))
+    if levels.size == 0:
+        return 0.0
+    breaks = np.nonzero(np.diff(levels) > max(2.0, 1.5 * slice_mm))[0]
+    top = levels[breaks[0]] if breaks.size else levels[-1]
+    return float(top - start_mm)
 
 
 def _anterior_gap(
