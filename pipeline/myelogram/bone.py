@@ -271,16 +271,16 @@ def segment_vertebrae(
         _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
         label_of = pieces[tuple(index.T)]
         _, _, has_both = tops(n_labels)
-        gaps = {
+        found = {
             int(label): _posterior_gap(w[posterior & (label_of == label)])
             for label in np.nonzero(has_both)[0]
         }
-        gaps = {label: gap for label, gap in gaps.items() if gap is not None}
+        gaps = {label: gap for label, gap in found.items() if gap is not None}
         if not gaps:
             break
-        for label, gap in gaps.items():
+        for cut_label, gap in gaps.items():
             n_labels += 1
-            _cut_atlas_from_axis(pieces, label, n_labels, grid, cord, gap, spacing)
+            _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, cord, gap, spacing)
         label_of = pieces[tuple(index.T)]
     _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
     label_of = pieces[tuple(index.T)]
@@ -289,8 +289,8 @@ def segment_vertebrae(
     # joined to its body can also sit well below the body's top, so the rise alone is not enough).
     min_column_mm = seeds.number("myelogram.ct.min_c2_column_mm")
     column_mm = np.zeros(n_labels + 1)
-    for label in np.nonzero(has_both)[0]:
-        column_mm[label] = _longest_run_mm(w[anterior & (label_of == label)], float(spacing[2]))
+    for candidate in np.nonzero(has_both)[0]:
+        column_mm[candidate] = _longest_run_mm(w[anterior & (label_of == candidate)], float(spacing[2]))
     rise = np.where(has_both & (column_mm >= min_column_mm), ant_top - post_top, -np.inf)
     c2_label = int(np.argmax(rise))
 
