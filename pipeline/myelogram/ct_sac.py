@@ -26,7 +26,7 @@ __all__ = ["smooth_sac_radii_mm", "trim_sac_lobes"]
 # Harmonics of the smooth outline: an off-centre ellipse, egg-shaped front to back, needs up to 3.
 HARMONICS = 3
 # A ray further out than the smooth outline by more than this is a lobe (mm).
-LOBE_TOLERANCE_MM = 1.0
+LOBE_TOLERANCE_MM = 2.0
 ROBUST_ROUNDS = 5
 
 
