@@ -179,7 +179,9 @@ def trace_outline(
     sustain = round(SUSTAIN_MM / RAY_STEP_MM)
     outer = _first_crossing(profiles, half_inner, above=False, start=peak_at, sustain=sustain)
     if bone_level is not None:
-        half_bone = (peak + np.maximum(bone_level, peak)) / 2
+        # Bone is denser than this ray's CSF by at least half the CSF-cord step, so dense contrast pooling
+        # dorsally (up to ~1000 HU) is not taken for the cortex.
+        half_bone = np.maximum((peak + np.maximum(bone_level, peak)) / 2, peak + (peak - cord_level) / 2)
         into_bone = _first_crossing(profiles, half_bone, above=True, start=peak_at, sustain=sustain)
         outer = np.fmin(outer, into_bone)
     outer = np.where(valid, outer, np.nan)

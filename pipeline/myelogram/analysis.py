@@ -12,14 +12,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.contract import Label
-from pipeline.myelogram.bone import Vertebrae, segment_vertebrae
-from pipeline.myelogram.contrast import Contrast, parse_contrast
+from pipeline.errors import AnalysisError
+from pipeline.myelogram.bone import Vertebrae, VertebraeNotSeparated, segment_vertebrae
+from pipeline.myelogram.contrast import Contrast, check_modality, parse_contrast
 from pipeline.myelogram.cord import CordSegmentation, describe_volume, segment_cord
+from pipeline.myelogram.ct_sac import trim_sac_lobes
 from pipeline.myelogram.dentate import DentateAttachment, DentateLigaments, find_dentate_ligaments
 from pipeline.myelogram.frame import AnatomicalFrame
 from pipeline.myelogram.planning_frame import cord_frame, interlaminar_windows, planning_frame
 from pipeline.myelogram.registration import RigidRegistration, register_rigid
 from pipeline.myelogram.vessels import ArterySource, VertebralArtery, estimate_arteries, segment_arteries
+from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
 
 SCHEMA = "cordotomy.myelogram/1"
@@ -31,7 +34,11 @@ DENTATE_HALF_RANGE_MM = 12.0
 
 @dataclass(frozen=True)
 class MyelogramResult:
-    """Everything the myelogram stage found (LPS mm throughout)."""
+    """Everything the myelogram stage found (LPS mm throughout).
+
+    ``vertebrae`` is None on an MRI and on a CT myelogram whose C1 and C2 could not be separated although
+    C1-C2 is in view; ``warnings`` then names what was not found (and is written to ``myelogram.json``).
+    """
 
     labels: Volume
     cord: CordSegmentation
@@ -42,6 +49,14 @@ class MyelogramResult:
     artery_source: ArterySource
     registration: RigidRegistration | None
     windows: dict[str, dict[str, object]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def require_vertebrae(self) -> Vertebrae:
+        """C1 and C2, or AnalysisError (exit 4) naming what was not found: planning needs both."""
+        if self.vertebrae is None:
+            reason = "; ".join(self.warnings) or f"C1/C2 are not segmented on a {self.cord.contrast} image"
+            raise AnalysisError(f"cannot plan at C1-C2: {reason}")
+        return self.vertebrae
 
     def dentate_at_planning_level(self, side: str) -> DentateAttachment | None:
         return self.dentate.at_level(side, self.frame.origin_lps_mm, self.frame.superior_lps)
@@ -56,6 +71,7 @@ def analyse_myelogram(
     contrast: str = "ct-myelogram",
     vascular: Volume | None = None,
     vascular_modality: str = "cta",
+    seeds: Seeds | None = None,
 ) -> MyelogramResult:
     """Run the myelogram stage on a CT myelogram (or a T2/T1 MRI: cord, CSF and dentate only).
 
@@ -68,21 +84,34 @@ def analyse_myelogram(
     vascular : Volume, optional
         CTA or 3D T2 MRI of the same patient; registered rigidly to ``image``.
     vascular_modality : {"cta", "t2"}
+    seeds : Seeds, optional
+        Tissue levels and segmentation parameters; defaults to :func:`pipeline.seeds.load_seeds`.
 
     Raises
     ------
+    InputDataError
+        The image does not fit ``contrast`` (a CT given as an MRI, an MRI as a CT myelogram).
     AnalysisError
         No contrast in the thecal sac, cord not found, C1-C2 not in the field of view.
     """
     mode = parse_contrast(contrast)
+    seeds = seeds if seeds is not None else load_seeds()
     description = describe_volume(image)
-    cord = segment_cord(image, contrast=mode.value)
-    vertebrae: Vertebrae | None = None
+    check_modality(image, mode, description)
+    cord = segment_cord(image, contrast=mode.value, seeds=seeds)
     if mode is Contrast.CT_MYELOGRAM:
-        vertebrae = segment_vertebrae(image, cord, description=description)
-        frame = planning_frame(cord, vertebrae, image.affine_lps)
-    else:
-        frame = cord_frame(cord)
+        cord = trim_sac_lobes(image, cord)
+    vertebrae: Vertebrae | None = None
+    unseparated_bone: np.ndarray | None = None
+    warnings: list[str] = []
+    if mode is Contrast.CT_MYELOGRAM:
+        try:
+            vertebrae = segment_vertebrae(image, cord, seeds=seeds, description=description)
+        except VertebraeNotSeparated as exc:
+            # C1-C2 is in view but the vertebrae could not be told apart: keep the sac and cord, say so.
+            warnings.append(str(exc))
+            unseparated_bone = exc.bone_mask
+    frame = planning_frame(cord, vertebrae, image.affine_lps) if vertebrae is not None else cord_frame(cord)
     dentate = find_dentate_ligaments(
         image,
         cord,
@@ -100,16 +129,23 @@ def analyse_myelogram(
             registration.resampled,
             modality=vascular_modality,
             frame=frame,
-            exclude=vertebrae.bone_mask | cord.csf_mask | cord.cord_mask,
+            exclude=vertebrae.bone_mask,
             ct_hu=np.asarray(image.array),
+            seeds=seeds,
             field_of_view=registration.field_of_view,
         )
         source = ArterySource.VASCULAR_SERIES
     elif vertebrae is not None:
-        arteries = estimate_arteries(vertebrae.foramina_lps_mm, vertebrae.c1_mask, image, frame)
+        arteries = estimate_arteries(
+            vertebrae.foramina_lps_mm,
+            vertebrae.c1_mask,
+            image,
+            frame,
+            radius_mm=seeds.number("anatomy.vertebral_artery.diameter_mm") / 2.0,
+        )
         source = ArterySource.FORAMINA_ESTIMATE if arteries else ArterySource.NONE
 
-    labels = _label_map(image, cord, vertebrae, arteries, dentate)
+    labels = _label_map(image, cord, vertebrae, arteries, dentate, unseparated_bone)
     windows = interlaminar_windows(vertebrae, frame, image.affine_lps) if vertebrae is not None else {}
     return MyelogramResult(
         labels=labels,
@@ -121,6 +157,7 @@ def analyse_myelogram(
         artery_source=source,
         registration=registration,
         windows=windows,
+        warnings=tuple(warnings),
     )
 
 
@@ -130,8 +167,11 @@ def _label_map(
     vertebrae: Vertebrae | None,
     arteries: dict[str, VertebralArtery],
     dentate: DentateLigaments,
+    unseparated_bone: np.ndarray | None = None,
 ) -> Volume:
     labels = np.zeros(image.array.shape[:3], dtype=np.uint8)
+    if unseparated_bone is not None:
+        labels[unseparated_bone] = Label.OTHER_BONE
     if vertebrae is not None:
         labels[vertebrae.other_bone_mask] = Label.OTHER_BONE
         labels[vertebrae.c2_mask] = Label.C2
@@ -141,7 +181,8 @@ def _label_map(
     for side, value in (("left", Label.LEFT_VERTEBRAL_ARTERY), ("right", Label.RIGHT_VERTEBRAL_ARTERY)):
         artery = arteries.get(side)
         if artery is not None and artery.mask is not None:
-            labels[artery.mask & (labels == 0)] = value
+            # The intradural V4 runs through the CSF (cisterna magna): an artery wins over CSF, not cord.
+            labels[artery.mask & ((labels == 0) | (labels == Label.CSF))] = value
     # Dentate ligament: the line from pia to dura on each analysed slice, one voxel wide.
     for attachment in (*dentate.left, *dentate.right):
         length = float(np.linalg.norm(attachment.dural_lps_mm - attachment.pial_lps_mm))
@@ -224,6 +265,7 @@ def myelogram_json(result: MyelogramResult) -> dict[str, object]:
     return {
         "schema": SCHEMA,
         "contrast": result.cord.contrast,
+        "warnings": list(result.warnings),
         "labels": {str(k): v for k, v in LABEL_NAMES.items()},
         "frame": frame.to_json(),
         "level": {

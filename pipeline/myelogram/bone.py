@@ -1,8 +1,11 @@
 """C1 and C2 on a CT myelogram: bone by Hounsfield units, then identified by their anatomy.
 
-Bone is cortex (above ``CORTEX_HU``) plus the cancellous bone it encloses. The contrast-filled CSF is as
-dense as cancellous bone (500 ± 150 vs ~300 HU, domain-facts §6), so the CSF and cord found by
-:func:`pipeline.myelogram.cord.segment_cord` are excluded first.
+Bone is everything clearly denser than the image's own soft tissue (by half the step from muscle to
+cancellous bone, ``seeds/myelogram.yaml``), plus what it encloses: a level set relative to the image, not a
+fixed cortex threshold, so thin laminae blurred by coarse voxels (their cortex far below its true
+~1000 HU) keep their bone. The contrast-filled CSF is as dense as bone (200-1000 HU vs ~300 HU cancellous,
+domain-facts §6), so the CSF and cord found by :func:`pipeline.myelogram.cord.segment_cord` are excluded
+first.
 
 Identification works on the bone split into pieces at its joints (erosion of about 1 mm separates bones
 that only touch across a joint space), measured in the cord's own coordinates (left, posterior, along the
@@ -27,13 +30,11 @@ from pipeline.myelogram._grid import AxialGrid
 from pipeline.myelogram._morphology import fill_holes_in_planes
 from pipeline.myelogram.cord import CordSegmentation
 from pipeline.myelogram.frame import centerline_direction, cord_shape_posterior
+from pipeline.seeds import Seeds
 from pipeline.volume import Volume
 
-# Cortex threshold: above contrast-filled CSF (350-650 HU) and near half-way between soft tissue
-# (~45 HU) and cortical bone (~1000-1200 HU) so the bone surface sits at its half-maximum edge.
-CORTEX_HU = 700.0
-# Cancellous bone (~300 HU) enclosed by cortex; well above muscle and fat.
-CANCELLOUS_HU = 150.0
+# Soft tissue is measured on voxels in this window (HU): muscle, fat, vessels and discs, not air or bone.
+SOFT_TISSUE_WINDOW_HU = (-200.0, 200.0)
 # Midline corridors (cord frame, mm): anterior column (dens/body, C1 anterior arch) and posterior elements.
 MIDLINE_HALF_WIDTH_MM = 5.0
 ANTERIOR_V_MM = (-30.0, -5.0)
@@ -46,6 +47,14 @@ LATERAL_FORAMEN_MM = 15.0
 ANALYSIS_HALF_WIDTH_MM = 45.0
 # Bone more than this far above/below the lateral atlanto-axial joint level seeds C1/C2 when they touch.
 JOINT_MARGIN_MM = 2.0
+# Surface voxels below their half-maximum edge are peeled off one layer per this many mm of voxel
+# (the partial-volume rim of a blurred edge is about that wide).
+PEEL_MM = 0.6
+# The dens rises about 12-15 mm above the C1-C2 interlaminar gap; a taller anterior column above a gap is
+# the upper vertebra's body (C2 above C3).
+MAX_DENS_ABOVE_GAP_MM = 22.0
+# Pieces are cut at joints at most this many times over (occiput-C1-C2 merged needs two rounds).
+MAX_JOINT_CUTS = 4
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,23 @@ class Vertebrae:
         return self.c1_mask | self.c2_mask | self.other_bone_mask
 
 
+class VertebraeNotSeparated(AnalysisError):
+    """C1-C2 is in the field of view but C1 and C2 could not be told apart or found.
+
+    The myelogram stage goes on without vertebrae (cord, CSF, all bone as "other bone") and records this
+    message as a warning; planning, which needs C1 and C2, then stops naming it.
+
+    Attributes
+    ----------
+    bone_mask : ndarray of bool
+        All bone found, on the input grid.
+    """
+
+    def __init__(self, message: str, bone_mask: np.ndarray) -> None:
+        super().__init__(message)
+        self.bone_mask = bone_mask
+
+
 def _enclosed_in_planes(mask: np.ndarray) -> np.ndarray:
     """Voxels enclosed by ``mask`` within an axial, coronal or sagittal plane through them.
 
@@ -97,20 +123,45 @@ def _enclosed_in_planes(mask: np.ndarray) -> np.ndarray:
     return enclosed
 
 
-def _bone_view(hu: np.ndarray, soft: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Bone on the view grid: cortex plus the cancellous bone it encloses.
+@dataclass(frozen=True)
+class BoneLevels:
+    """Levels (HU) of one CT: its soft tissue and the threshold above which a voxel is bone."""
 
-    The fill excludes the CSF and cord with a one-voxel margin, because inside the C1 ring the canal is
-    enclosed too and the partial-volume rim of the contrast (150-300 HU) would otherwise pass as bone.
+    soft_tissue_hu: float
+    bone_hu: float
+
+    @classmethod
+    def measure(cls, smooth_hu: np.ndarray, exclude: np.ndarray, seeds: Seeds) -> BoneLevels:
+        """Soft tissue as the median of the soft-tissue window outside ``exclude``; bone above it by
+        ``bone_level_fraction`` of the muscle-to-cancellous-bone step (``seeds/ct.yaml``)."""
+        values = smooth_hu[~exclude][::7]
+        window = values[(values > SOFT_TISSUE_WINDOW_HU[0]) & (values < SOFT_TISSUE_WINDOW_HU[1])]
+        soft = float(np.median(window)) if window.size else seeds.number("ct.hu.muscle")
+        step = seeds.number("ct.hu.cancellous_bone") - seeds.number("ct.hu.muscle")
+        return cls(soft, soft + seeds.number("myelogram.ct.bone_level_fraction") * step)
+
+
+def _smooth_hu(hu: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    return ndimage.gaussian_filter(hu, sigma=0.4 / spacing, mode="nearest")
+
+
+def _bone_view(
+    smooth: np.ndarray, soft: np.ndarray, spacing: np.ndarray, seeds: Seeds
+) -> tuple[np.ndarray, BoneLevels]:
+    """Bone on the view grid: dense voxels plus the less dense bone they enclose.
+
+    The CSF and cord are excluded with a one-voxel in-plane margin, because the partial-volume rim of the
+    contrast is as dense as bone; the canal inside the C1 ring is enclosed too, so enclosed voxels count
+    only when they are themselves half-way to the bone level (epidural fat and veins are not).
     """
-    sigma = 0.4 / spacing
-    smooth = ndimage.gaussian_filter(hu, sigma=sigma, mode="nearest")
-    cortex = (smooth > CORTEX_HU) & ~soft
-    enclosed = _enclosed_in_planes(cortex)
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[:, :, 1] = True
     near_soft = ndimage.binary_dilation(soft, structure=in_plane)
-    bone = cortex | (enclosed & (smooth > CANCELLOUS_HU) & ~near_soft)
+    levels = BoneLevels.measure(smooth, near_soft, seeds)
+    dense = (smooth > levels.bone_hu) & ~near_soft
+    enclosed = _enclosed_in_planes(dense)
+    half_way = 0.5 * (levels.soft_tissue_hu + levels.bone_hu)
+    bone = dense | (enclosed & (smooth > half_way) & ~near_soft)
     # Drop specks (noise, contrast outside the traced sac) smaller than ~15 mm³.
     labels, count = ndimage.label(bone)
     if count:
@@ -118,6 +169,29 @@ def _bone_view(hu: np.ndarray, soft: np.ndarray, spacing: np.ndarray) -> np.ndar
         sizes[0] = 0
         keep = sizes * float(np.prod(spacing)) >= 15.0
         bone = keep[labels]
+    return _peel_to_half_maximum(bone, smooth, levels, spacing), levels
+
+
+def _peel_to_half_maximum(
+    bone: np.ndarray, smooth: np.ndarray, levels: BoneLevels, spacing: np.ndarray
+) -> np.ndarray:
+    """Move the bone surface out to its half-maximum edge.
+
+    The bone level sits low (it must keep blurred thin laminae), so it takes in the partial-volume rim of
+    voxels only a fraction bone. A surface voxel stays bone when it is at least half-way from soft tissue
+    to the densest bone within ~1.5 mm (the edge of a blurred step lies half-way between its two sides,
+    whatever the blur, so faint laminae keep their bone and dense cortex sheds its rim).
+    """
+    size = np.maximum(3, 2 * np.round(1.5 / spacing).astype(int) + 1)
+    peak = ndimage.maximum_filter(np.where(bone, smooth, np.float32(levels.soft_tissue_hu)), size=tuple(size))
+    half = levels.soft_tissue_hu + 0.5 * (peak - levels.soft_tissue_hu)
+    six = ndimage.generate_binary_structure(3, 1)
+    for _ in range(max(1, int(PEEL_MM / float(min(spacing))))):
+        surface = bone & ~ndimage.binary_erosion(bone, structure=six, border_value=1)
+        drop = surface & (smooth < half)
+        if not drop.any():
+            break
+        bone = bone & ~drop
     return bone
 
 
@@ -142,8 +216,12 @@ def _split_at_joints(bone: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return labels
 
 
-def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = "the CT") -> Vertebrae:
+def segment_vertebrae(
+    ct: Volume, cord: CordSegmentation, *, seeds: Seeds, description: str = "the CT"
+) -> Vertebrae:
     """Find C1, C2 and the other bone on a CT myelogram whose cord and CSF are already segmented.
+
+    ``seeds`` supplies the tissue levels (``seeds/ct.yaml``, ``seeds/myelogram.yaml``).
 
     Raises
     ------
@@ -158,9 +236,9 @@ def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = 
     box_affine = full_grid.affine_lps.copy()
     box_affine[:3, 3] = full_grid.index_to_lps(np.array([lo[0], lo[1], 0], dtype=float))
     grid = AxialGrid.from_volume(Volume(full_grid.array[box], box_affine))
-    hu = np.asarray(grid.array, dtype=np.float32)
+    smooth_full = _smooth_hu(np.asarray(full_grid.array, dtype=np.float32), spacing)
     soft = full_grid.from_input(cord.csf_mask | cord.cord_mask)[box]
-    bone = _bone_view(hu, soft, spacing)
+    bone, levels = _bone_view(smooth_full[box], soft, spacing, seeds)
     if not bone.any():
         raise AnalysisError(f"C1-C2 not in the field of view of {description}: no bone found")
     pieces = _split_at_joints(bone, spacing)
@@ -185,22 +263,55 @@ def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = 
         return ant_top, post_top, (ant_top > -1e9) & (post_top > -1e9)
 
     n_labels = int(pieces.max())
-    _, _, has_both = tops(n_labels)
-    # A piece whose posterior midline bone has a gap holds two vertebrae that touch at a joint
-    # (C1 resting on C2 without a visible joint space): cut it at the lateral atlanto-axial joints.
-    for label in np.nonzero(has_both)[0]:
-        gap = _posterior_gap(w[posterior & (label_of == label)])
-        if gap is not None:
+    # A piece whose posterior midline bone has a gap holds two bones that touch at a joint (C1 resting on
+    # C2, or the occipital condyles on the C1 lateral masses, without a visible joint space): cut it at
+    # the joints. A piece may hold three (occiput, C1 and C2), so cut until no piece has a gap; posterior
+    # elements left without their body (before or by a cut) rejoin the body at their level each round.
+    for _ in range(MAX_JOINT_CUTS):
+        _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
+        label_of = pieces[tuple(index.T)]
+        _, _, has_both = tops(n_labels)
+        found = {
+            int(label): _posterior_gap(w[posterior & (label_of == label)])
+            for label in np.nonzero(has_both)[0]
+        }
+        gaps = {label: gap for label, gap in found.items() if gap is not None}
+        if not gaps:
+            break
+        for cut_label, gap in gaps.items():
             n_labels += 1
-            _cut_atlas_from_axis(pieces, int(label), n_labels, grid, cord, gap, spacing)
+            _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, cord, gap, spacing)
+        label_of = pieces[tuple(index.T)]
+    _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
     label_of = pieces[tuple(index.T)]
     ant_top, post_top, has_both = tops(n_labels)
-    rise = np.where(has_both, ant_top - post_top, -np.inf)
+    # C2's body and dens make one tall anterior column; a C3-C7 body is short (a lone spinous process
+    # joined to its body can also sit well below the body's top, so the rise alone is not enough).
+    min_column_mm = seeds.number("myelogram.ct.min_c2_column_mm")
+    column_mm = np.zeros(n_labels + 1)
+    for candidate in np.nonzero(has_both)[0]:
+        column_mm[candidate] = _longest_run_mm(w[anterior & (label_of == candidate)], float(spacing[2]))
+    rise = np.where(has_both & (column_mm >= min_column_mm), ant_top - post_top, -np.inf)
     c2_label = int(np.argmax(rise))
+
+    def all_bone() -> np.ndarray:
+        view = smooth_full > levels.bone_hu
+        view[box] = bone
+        return full_grid.to_input(view)
+
     if rise[c2_label] < MIN_DENS_RISE_MM:
+        longest_mm = _longest_run_mm(w[anterior], float(spacing[2]))
+        if longest_mm >= min_column_mm:
+            raise VertebraeNotSeparated(
+                f"C1 and C2 not found in {description}: a {longest_mm:.0f} mm anterior midline bone column "
+                f"(the C2 body and dens) is in view, but no vertebra with a dens rising above its laminae "
+                f"could be separated; labels C1 and C2 are absent",
+                all_bone(),
+            )
         raise AnalysisError(
             f"C1-C2 not in the field of view of {description}: no C2 (a vertebra whose dens rises above "
-            f"its laminae) was found"
+            f"its laminae) was found, and no anterior bone column as tall as the C2 body and dens "
+            f"(longest {longest_mm:.0f} mm)"
         )
     c2_anterior = anterior & (label_of == c2_label)
     c2_posterior = posterior & (label_of == c2_label)
@@ -217,8 +328,10 @@ def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = 
             continue
         candidates.append((int((label_of == label).sum()), int(label)))
     if not candidates:
-        raise AnalysisError(
-            f"C1-C2 not in the field of view of {description}: no C1 ring around the dens was found"
+        raise VertebraeNotSeparated(
+            f"C1 not found in {description}: C2 (its dens) is in view but no C1 ring around the dens could "
+            f"be separated; labels C1 and C2 are absent",
+            all_bone(),
         )
     c1_label = max(candidates)[1]
     c1_posterior = posterior & (label_of == c1_label)
@@ -238,8 +351,8 @@ def segment_vertebrae(ct: Volume, cord: CordSegmentation, *, description: str = 
     c2_view = np.zeros(full_grid.shape, dtype=bool)
     c1_view[box] = pieces == c1_label
     c2_view[box] = pieces == c2_label
-    # Outside the analysed box, bone is only "other bone": cortex by threshold.
-    other_view = np.asarray(full_grid.array) > CORTEX_HU
+    # Outside the analysed box, bone is only "other bone": by the same level.
+    other_view = smooth_full > levels.bone_hu
     other_view[box] = bone
     other_view &= ~c1_view & ~c2_view
 
@@ -273,6 +386,48 @@ def _box_around_cord(
     lo = np.maximum(np.floor(index[:, :2].min(axis=0) - margin).astype(int), 0)
     hi = np.minimum(np.ceil(index[:, :2].max(axis=0) + margin).astype(int) + 1, np.asarray(grid.shape[:2]))
     return lo, hi
+
+
+def _attach_posterior_elements(
+    pieces: np.ndarray,
+    index: np.ndarray,
+    label_of: np.ndarray,
+    anterior: np.ndarray,
+    posterior: np.ndarray,
+    w: np.ndarray,
+) -> None:
+    """Join posterior elements cut off from their vertebra's body to the body at their level (in place).
+
+    Thin laminae and pedicles blurred by coarse voxels can lose their link to the body; a piece with
+    posterior midline bone but no anterior midline bone is then given to the piece with the most anterior
+    midline bone at its height (C2 laminae to the C2 body, a C3 spinous process to C3). If it joins two
+    vertebrae, the gap cuts that follow separate them again.
+    """
+    n = int(pieces.max()) + 1
+    has_anterior = np.bincount(label_of[anterior], minlength=n) > 0
+    has_posterior = np.bincount(label_of[posterior], minlength=n) > 0
+    for label in np.nonzero(has_posterior & ~has_anterior)[0]:
+        w_posterior = w[posterior & (label_of == label)]
+        band = anterior & (w >= w_posterior.min() - 2.0) & (w <= w_posterior.max() + 2.0)
+        if not band.any():
+            continue
+        target = int(np.argmax(np.bincount(label_of[band], minlength=n)))
+        pieces[pieces == label] = target
+
+
+def _longest_run_mm(w_mm: np.ndarray, slice_mm: float) -> float:
+    """Longest stretch along the cord covered without a gap by the given positions (mm).
+
+    The C2 body and dens form one bone column about 35-40 mm tall; a C3-C7 body is about 13 mm, with a
+    disc below and above it.
+    """
+    if w_mm.size == 0:
+        return 0.0
+    levels = np.unique(np.round(w_mm, 1))
+    breaks = np.nonzero(np.diff(levels) > max(2.0, 1.5 * slice_mm))[0]
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [levels.size - 1]])
+    return float(np.max(levels[ends] - levels[starts]))
 
 
 def _posterior_gap(w_posterior: np.ndarray) -> tuple[float, float] | None:
@@ -324,12 +479,24 @@ def _cut_atlas_from_axis(
     markers = np.zeros(box_shape, dtype=np.int32)
     markers[tuple(local[posterior & (w >= gap[1])].T)] = 1
     markers[tuple(local[posterior & (w <= gap[0])].T)] = 2
-    markers[tuple(local[anterior & (w <= gap[0] - 3.0)].T)] = 2
-    # At the upper interlaminar level the anterior midline bone is the dens alone (the C2 body ends
-    # lower); above it, midline bone in
-    # front of the dens is the C1 anterior arch (it may touch the dens through partial volume).
+    # Two bodies one above the other (C2 on C3, or the basion above the C1 anterior arch and the dens)
+    # leave a gap in the anterior midline bone too, a disc or joint space: the cut follows it.
+    body_gap = _anterior_gap(w[anterior], gap, float(spacing[2]))
+    if body_gap is not None:
+        markers[tuple(local[anterior & (w >= body_gap[1])].T)] = 1
+        markers[tuple(local[anterior & (w <= body_gap[0])].T)] = 2
+    else:
+        markers[tuple(local[anterior & (w <= gap[0] - 3.0)].T)] = 2
+    # C1 on C2: the anterior column runs on through the interlaminar level (the dens). At the upper
+    # interlaminar level the anterior midline bone is the dens alone (the C2 body ends lower); above it,
+    # midline bone in front of the dens is the C1 anterior arch (it may touch the dens by partial volume).
     dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
-    if dens.any():
+    column_above_mm = _run_above_mm(w[anterior], gap[1], float(spacing[2]))
+    if body_gap is None and column_above_mm > MAX_DENS_ABOVE_GAP_MM:
+        # Far more anterior bone above the gap than a dens: the upper vertebra's own body (C2 over C3,
+        # their disc blurred away); it belongs with the posterior bone above the gap.
+        markers[tuple(local[anterior & (w >= gap[1])].T)] = 1
+    elif body_gap is None and dens.any():
         dens_front_v = float(v[dens].min())
         markers[tuple(local[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)].T)] = 1
         markers[tuple(local[dens].T)] = 2
@@ -337,7 +504,9 @@ def _cut_atlas_from_axis(
     # the C1 arch (found per side, since a tilted head tilts the joint plane); bone well above it is C1
     # (lateral mass), well below it C2 (superior facet, pedicle). The watershed settles the band between.
     step = max(0.5, float(spacing[2]))  # never finer than the slices, or bins fall between them
-    bins = np.arange(gap[0] - 4.0, gap[1] + 10.0 + step, step)
+    # The joint lies level with the posterior gap (lateral atlanto-axial joint between the C2 laminae and
+    # the C1 arch; atlanto-occipital joint between the C1 arch and the occipital squama).
+    bins = np.arange(gap[0] - 4.0, gap[1] + 4.0 + step, step)
     for sign in (1.0, -1.0):
         lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
         counts, _ = np.histogram(w[lateral], bins=bins)
@@ -353,6 +522,33 @@ def _cut_atlas_from_axis(
     regions = watershed(-depth, markers, mask=mask)
     atlas = regions[tuple(local.T)] == 1
     pieces[tuple(index[atlas].T)] = new_label
+
+
+def _run_above_mm(w_mm: np.ndarray, start_mm: float, slice_mm: float) -> float:
+    """How far bone runs on without a gap upwards from ``start_mm`` (0 if none there)."""
+    levels = np.unique(np.round(w_mm[w_mm >= start_mm - 1.0], 1))
+    if levels.size == 0:
+        return 0.0
+    breaks = np.nonzero(np.diff(levels) > max(2.0, 1.5 * slice_mm))[0]
+    top = levels[breaks[0]] if breaks.size else levels[-1]
+    return float(top - start_mm)
+
+
+def _anterior_gap(
+    w_anterior: np.ndarray, posterior_gap: tuple[float, float], slice_mm: float
+) -> tuple[float, float] | None:
+    """A bone-free interval in a piece's anterior midline bone near its posterior gap (a disc or the
+    atlanto-occipital joint space), or None when the anterior column runs through (C1 on C2: the dens)."""
+    if w_anterior.size < 2:
+        return None
+    levels = np.unique(np.round(w_anterior, 1))
+    steps = np.diff(levels)
+    near = (levels[1:] >= posterior_gap[0] - 20.0) & (levels[:-1] <= posterior_gap[1] + 5.0)
+    breaks = np.nonzero(near & (steps > max(2.0, 1.5 * slice_mm)))[0]
+    if breaks.size == 0:
+        return None
+    k = int(breaks[np.argmax(steps[breaks])])
+    return float(levels[k]), float(levels[k + 1])
 
 
 def _cord_coordinates(

@@ -12,14 +12,12 @@ from enum import StrEnum
 
 import numpy as np
 
-from pipeline.errors import UsageError
+from pipeline.errors import InputDataError, UsageError
+from pipeline.seeds import Seeds, load_seeds
+from pipeline.volume import Volume
 
-# Cortical bone is about +1000 HU (range 400 to > 1500; uvm.edu CT series, domain-facts §6).
-CORTICAL_BONE_HU = 1000.0
-# Contrast-filled CSF is 500 ± 150 HU (EST, domain-facts §6); allow dense pooling up to 850 HU.
-MAX_CONTRAST_CSF_HU = 850.0
-# Cord 35 ± 10 HU early after injection, enhancing slowly (domain-facts §6): anything denser is not cord.
-MAX_CORD_HU = 150.0
+# A CT in Hounsfield units holds air (-1000 HU) or at least fat (-50 to -100 HU); MR magnitudes are >= 0.
+_CT_AIR_BELOW_HU = -500.0
 
 
 class Contrast(StrEnum):
@@ -72,7 +70,36 @@ def parse_contrast(contrast: str | Contrast) -> Contrast:
         raise UsageError(f"unknown contrast {contrast!r}; choose one of: {names}") from None
 
 
-def working_image(array: np.ndarray, contrast: Contrast) -> tuple[np.ndarray, ContrastModel]:
+def check_modality(volume: Volume, contrast: Contrast, description: str) -> None:
+    """Refuse an image that does not fit the chosen contrast mode (exit 3).
+
+    A CT segmented as a T2 MRI finds the dens (dark on the CSF-bright scale once bone is taken for CSF)
+    and calls it the cord; an MRI segmented as a CT myelogram has no Hounsfield scale. The DICOM Modality
+    decides when there is one; a NIfTI file is judged by its values (CT holds air or fat below 0 HU,
+    MR magnitudes are never negative).
+    """
+    modality = volume.provenance.modality.upper()
+    data = np.asarray(volume.array)
+    lowest = float(np.nanmin(data)) if data.size else 0.0
+    if contrast is Contrast.CT_MYELOGRAM:
+        if modality == "MR" or (modality != "CT" and lowest >= 0.0):
+            seen = f"Modality {modality}" if modality else f"no negative values (lowest {lowest:.0f})"
+            raise InputDataError(
+                f"{description} does not look like a CT in Hounsfield units ({seen}); for an MRI use "
+                f"--contrast t2 (CSF bright) or t1 (CSF dark)"
+            )
+        return
+    if modality == "CT" or (modality == "" and lowest < _CT_AIR_BELOW_HU):
+        seen = "Modality CT" if modality == "CT" else f"values down to {lowest:.0f}, i.e. Hounsfield units"
+        raise InputDataError(
+            f"{description} is a CT ({seen}) but --contrast {contrast.value} expects an MRI; use "
+            f"--contrast ct-myelogram"
+        )
+
+
+def working_image(
+    array: np.ndarray, contrast: Contrast, seeds: Seeds | None = None
+) -> tuple[np.ndarray, ContrastModel]:
     """Image on the CSF-bright working scale, and the levels that go with it.
 
     CT keeps Hounsfield units: contrast-filled CSF is about 500 ± 150 HU and the cord about 35 HU
@@ -84,16 +111,18 @@ def working_image(array: np.ndarray, contrast: Contrast) -> tuple[np.ndarray, Co
     if not np.all(np.isfinite(data)):
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     if contrast is Contrast.CT_MYELOGRAM:
-        # Levels between cord (~35 HU) and diluted contrast (>= ~200 HU ventrally when layered).
+        # Levels between cord (~35 HU) and diluted contrast (>= ~170 HU ventrally when layered), the
+        # cortex, the brightest plausible contrast and the densest plausible cord: seeds/myelogram.yaml.
+        seeds = seeds if seeds is not None else load_seeds()
         model = ContrastModel(
             contrast,
-            (140.0, 220.0, 320.0),
+            seeds.numbers("myelogram.ct.hole_levels_hu"),
             80.0,
             0.5,
             "HU",
-            CORTICAL_BONE_HU,
-            MAX_CONTRAST_CSF_HU,
-            MAX_CORD_HU,
+            seeds.number("myelogram.ct.cortical_bone_hu"),
+            seeds.number("myelogram.ct.max_contrast_csf_hu"),
+            seeds.number("myelogram.ct.max_cord_hu"),
         )
         return data, model
     foreground = data[data > 0]

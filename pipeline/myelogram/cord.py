@@ -34,6 +34,7 @@ from pipeline.myelogram._candidates import (
 from pipeline.myelogram._grid import AxialGrid
 from pipeline.myelogram._rays import N_RAYS, RayOutline, rasterise, trace_outline
 from pipeline.myelogram.contrast import Contrast, ContrastModel, parse_contrast, working_image
+from pipeline.seeds import Seeds
 from pipeline.volume import Volume
 
 # A slice's outline is accepted when at least this fraction of rays found the CSF edge themselves.
@@ -185,7 +186,9 @@ def _acceptable(outline: RayOutline, model: ContrastModel) -> bool:
     return MIN_CORD_AREA_MM2 <= area <= MAX_CORD_AREA_MM2
 
 
-def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegmentation:
+def segment_cord(
+    volume: Volume, *, contrast: str = "ct-myelogram", seeds: Seeds | None = None
+) -> CordSegmentation:
     """Segment the spinal cord and the CSF around it.
 
     Parameters
@@ -196,6 +199,8 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     contrast : {"ct-myelogram", "t2", "t1"}
         ``"ct-myelogram"``: contrast-filled CSF bright (~500 HU), cord dark (~35 HU).
         ``"t2"``: CSF bright, cord dark, arbitrary scale. ``"t1"``: CSF dark, cord bright (inverted).
+    seeds : Seeds, optional
+        CT levels (``seeds/myelogram.yaml``); defaults to :func:`pipeline.seeds.load_seeds`.
 
     Returns
     -------
@@ -210,7 +215,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     description = describe_volume(volume)
     grid = AxialGrid.from_volume(volume)
     spacing = grid.spacing_mm
-    image, model = working_image(grid.array, mode)
+    image, model = working_image(grid.array, mode, seeds)
     slices, centres = _chain_centres(image, grid, model, description)
 
     # Full-resolution work on a crop around the tube.

@@ -23,18 +23,15 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.myelogram.frame import AnatomicalFrame
+from pipeline.seeds import Seeds
 from pipeline.volume import Volume
 
-# V3 diameter about 4.4-4.6 mm (domain-facts §5).
-VA_RADIUS_MM = 2.25
-# CTA lumen (EST 250-500 HU; domain-facts §5): accept 180-800 HU (partial volume, dense boluses).
-CTA_LUMEN_HU = (180.0, 800.0)
 # Skeleton pieces closer than this are joined when tracing an artery's centreline.
 BRIDGE_MM = 6.0
 # Region searched for the arteries in the anatomical frame (mm): lateral to the canal, C2 to foramen magnum.
-SEARCH_X_MM = (6.0, 40.0)
+SEARCH_X_MM = (2.0, 40.0)
 SEARCH_Y_MM = (-22.0, 16.0)
-SEARCH_Z_MM = (-30.0, 32.0)
+SEARCH_Z_MM = (-45.0, 45.0)
 
 
 class ArterySource(StrEnum):
@@ -62,6 +59,7 @@ def segment_arteries(
     frame: AnatomicalFrame,
     exclude: np.ndarray,
     ct_hu: np.ndarray,
+    seeds: Seeds,
     field_of_view: np.ndarray | None = None,
 ) -> dict[str, VertebralArtery]:
     """Vertebral arteries on a vascular image already resampled onto the CT grid.
@@ -75,9 +73,12 @@ def segment_arteries(
     frame : AnatomicalFrame
         Patient frame at C1-C2 (sides, search region).
     exclude : ndarray of bool
-        Voxels that cannot be artery: the CT's bone, thecal sac and cord.
+        Voxels that cannot be artery: the CT's bone (the intradural V4 runs through the thecal sac, so the
+        sac is not excluded).
     ct_hu : ndarray
         The CT myelogram (air, below -500 HU, is excluded too: it is dark on T2).
+    seeds : Seeds
+        CTA lumen range, edge and flow-void fractions (``seeds/myelogram.yaml``), artery diameter.
     field_of_view : ndarray of bool, optional
         CT voxels covered by the vascular series (outside it the resampled image is only padding).
     """
@@ -94,20 +95,32 @@ def segment_arteries(
         & (local[..., 2] <= SEARCH_Z_MM[1])
     )
     if field_of_view is not None:
-        region &= ndimage.binary_erosion(field_of_view, iterations=2)
+        # Only the vascular series' own edge is unreliable (padding), not the edge of the CT grid.
+        region &= ndimage.binary_erosion(field_of_view, iterations=2, border_value=1)
     spacing = vascular_on_ct.spacing_mm
     # One voxel around the CT's bone also removes the partial-volume rim of cortex, which passes
     # through the lumen's intensity range on CTA.
     guard = ndimage.binary_dilation(exclude)
     smooth = ndimage.gaussian_filter(image, sigma=0.4 / spacing)
+    searched = region & ~guard
+    edge = seeds.number("myelogram.vascular.lumen_edge_fraction")
+    surround = float(np.median(smooth[searched])) if searched.any() else 0.0
     if modality == "cta":
-        lumen = (smooth >= CTA_LUMEN_HU[0]) & (smooth <= CTA_LUMEN_HU[1])
+        # Candidates from the published lumen range, then the edge half-way between the surrounding
+        # tissue and this scan's own lumen level (boluses differ: 250-500 HU).
+        low, high = seeds.numbers("myelogram.vascular.cta_lumen_hu")
+        first = searched & (smooth >= surround + edge * (low - surround))
+        level = float(np.percentile(smooth[first], 75.0)) if first.any() else low
+        level = min(max(level, low), high)
+        lumen = (smooth >= surround + edge * (level - surround)) & (smooth <= 2.0 * high)
     else:
-        # Flow void: darker than a fifth of the CSF level (CSF is the bright reference on T2).
+        # Flow void: far darker than the CSF (the bright reference on T2), edge half-way to its surround.
         csf_level = float(np.percentile(smooth[region], 99.0)) if region.any() else float(smooth.max())
-        lumen = smooth < 0.15 * csf_level
+        first = searched & (smooth < seeds.number("myelogram.vascular.t2_flow_void_fraction") * csf_level)
+        level = float(np.percentile(smooth[first], 25.0)) if first.any() else 0.0
+        lumen = smooth < level + edge * (surround - level)
         lumen &= ct_hu > -500.0
-    lumen &= region & ~guard
+    lumen &= searched
     labels, count = ndimage.label(lumen)
     result: dict[str, VertebralArtery] = {}
     if count == 0:
@@ -130,7 +143,9 @@ def segment_arteries(
         centerline = _tube_centerline(mask, vascular_on_ct, frame)
         length_mm = _path_length(centerline)
         radius = (
-            float(np.sqrt(mask.sum() * voxel_mm3 / (np.pi * length_mm))) if length_mm > 0 else VA_RADIUS_MM
+            float(np.sqrt(mask.sum() * voxel_mm3 / (np.pi * length_mm)))
+            if length_mm > 0
+            else seeds.number("anatomy.vertebral_artery.diameter_mm") / 2.0
         )
         result[side] = VertebralArtery(side, centerline, mask, radius)
     return result
@@ -208,13 +223,16 @@ def estimate_arteries(
     c1_mask: np.ndarray,
     ct: Volume,
     frame: AnatomicalFrame,
+    *,
+    radius_mm: float,
 ) -> dict[str, VertebralArtery]:
     """Course estimated through the C2 and C1 transverse foramina and over the C1 posterior arch.
 
     From the C2 foramen the artery rises vertically (V3v) to the C1 foramen, then runs posteromedially in
     the groove on the upper surface of the C1 posterior arch (V3h) to pierce the dura about 11 mm from the
     midline (domain-facts §5). The groove is followed on the segmented C1: at lateral distances from the
-    foramen to 11 mm, the top of the posterior arch plus one artery radius.
+    foramen to 11 mm, the top of the posterior arch plus one artery radius (``radius_mm``, half the
+    V3 diameter of ``seeds/anatomy.yaml``).
     """
     arch = np.argwhere(c1_mask)
     arch_local = frame.to_frame(ct.index_to_lps(arch.astype(float))) if len(arch) else np.zeros((0, 3))
@@ -238,10 +256,10 @@ def estimate_arteries(
                 continue
             top = near[:, 2].max()
             y_mid = float(np.median(near[:, 1]))
-            points.append(np.array([sign * x_mm, y_mid, top + VA_RADIUS_MM]))
+            points.append(np.array([sign * x_mm, y_mid, top + radius_mm]))
         local = np.asarray(points)
         dense = _densify(local, 0.5)
-        result[side] = VertebralArtery(side, frame.to_lps(dense), None, VA_RADIUS_MM)
+        result[side] = VertebralArtery(side, frame.to_lps(dense), None, radius_mm)
     return result
 
 

@@ -50,6 +50,15 @@ class Anatomy:
     va_diameter_mm : float
     ligament_thickness_mm, ligament_dorsal_offset_mm : float
         Dentate ligament sheet (EST 0.2 mm, 0.5 mm dorsal to the transverse diameter).
+    bone_scale : (3,) tuple of float
+        Size of the bones (and of the arteries' course through them) relative to the model, along the
+        anatomical left, posterior and superior axes; scaled about the cord centre on the planning level.
+    bone_warp_mm : float
+        Amplitude (SD) of the smooth warp that keeps bones from being perfect ellipses.
+    bone_warp_seed : int
+        Offset of the warp fields' seeds: another value gives other bone shapes.
+    lamina_scale : float
+        Thickness of the C1 posterior arch and the C2 laminae relative to the model (thin laminae < 1).
     """
 
     cord: CordSection = field(default_factory=CordSection)
@@ -60,6 +69,14 @@ class Anatomy:
     va_diameter_mm: float = 4.5
     ligament_thickness_mm: float = 0.2
     ligament_dorsal_offset_mm: float = 0.5
+    bone_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    bone_warp_mm: float = BONE_WARP_MM
+    bone_warp_seed: int = 0
+    lamina_scale: float = 1.0
+
+    def bone_point(self, point: np.ndarray) -> np.ndarray:
+        """A landmark of the model's bones (anatomical mm) moved with :attr:`bone_scale`."""
+        return np.asarray(point, dtype=np.float64) * np.asarray(self.bone_scale)
 
     def cord_scale(self, z: np.ndarray) -> np.ndarray:
         """Cord size relative to the planning level: widening towards the medulla above C1."""
@@ -79,7 +96,9 @@ class Anatomy:
         return lateral, anterior, posterior
 
     def va_path(self, side: str) -> np.ndarray:
-        return vertebral_artery_path(1.0 if side == "left" else -1.0, self.va_courses[side])
+        """Centreline of one artery; its course through the foramina follows the bones' size."""
+        path = vertebral_artery_path(1.0 if side == "left" else -1.0, self.va_courses[side])
+        return path if self.bone_scale == (1.0, 1.0, 1.0) else path * np.asarray(self.bone_scale)
 
 
 def smooth_field(
@@ -137,19 +156,22 @@ class Regions:
         return self.c1 | self.c2 | self.other_bone
 
 
-def _c1(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _c1(x: np.ndarray, y: np.ndarray, z: np.ndarray, lamina_scale: float = 1.0) -> np.ndarray:
     """Atlas: ring (anterior arch, posterior arch), lateral masses, transverse processes with foramina."""
     ax = np.abs(x)
     # Arch cross-sections blend from the slim anterior arch to the taller, thicker posterior arch.
     back = np.clip((y + 8.0) / 10.0, 0.0, 1.0)
     top, bottom = C1_POSTERIOR_ARCH_Z[1], C1_POSTERIOR_ARCH_Z[0]
+    half_thickness = 2.4 + 0.9 * back
+    if lamina_scale != 1.0:
+        half_thickness = half_thickness * (1.0 - (1.0 - lamina_scale) * back)
     ring = ring_tube(
         x,
         y,
         z,
         centre_y=-4.5,
         semi_xy=(18.5, 17.5),
-        half_thickness=2.4 + 0.9 * back,
+        half_thickness=half_thickness,
         half_height=5.2 + ((top - bottom) / 2.0 - 5.2) * back,
         centre_z=12.0 + ((top + bottom) / 2.0 - 12.0) * back,
     )
@@ -161,7 +183,7 @@ def _c1(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return (ring | lateral_masses | posterior_tubercle | anterior_tubercle | transverse) & ~foramen
 
 
-def _c2(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _c2(x: np.ndarray, y: np.ndarray, z: np.ndarray, lamina_scale: float = 1.0) -> np.ndarray:
     """Axis: body, dens, pedicles/pars, superior and inferior articular processes, laminae, spinous
     process (bifid), transverse processes (foramina are carved by the artery itself)."""
     ax = np.abs(x)
@@ -173,7 +195,7 @@ def _c2(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     superior_facets = ellipsoid(ax, y, z, (17.0, -9.0, -2.0), (6.0, 8.0, 4.5))
     inferior_facets = ellipsoid(ax, y, z, (15.5, 2.0, -19.0), (5.0, 6.5, 4.0))
     outer = (x / 16.0) ** 2 + ((y + 3.0) / 17.0) ** 2 <= 1.0
-    inner = (x / 11.5) ** 2 + ((y + 3.0) / 12.0) ** 2 <= 1.0
+    inner = (x / (16.0 - 4.5 * lamina_scale)) ** 2 + ((y + 3.0) / (17.0 - 5.0 * lamina_scale)) ** 2 <= 1.0
     laminae = outer & ~inner & (y >= -1.0) & (z >= -18.0 - 0.1 * y) & (z <= C2_LAMINA_TOP_Z)
     # Spinous process: a tapering, downward-sloping wedge with a bifid tip.
     along = np.clip((y - 12.0) / 18.0, 0.0, 1.0)
@@ -228,20 +250,26 @@ def evaluate_regions(x: np.ndarray, y: np.ndarray, z: np.ndarray, anatomy: Anato
     # Bones are drawn in slightly warped coordinates (smooth, <= ~1 mm): real vertebrae are neither
     # exactly symmetric nor made of perfect ellipses. The cord, sac and arteries are not warped, so the
     # truth points (on the cord) stay exact and the arteries still carve their own foramina.
+    warp, offset = np.float32(anatomy.bone_warp_mm), anatomy.bone_warp_seed
     wx, wy, wz = (
-        x + BONE_WARP_MM * smooth_field(x, y, z, seed=31, wavelength_mm=(18.0, 40.0), terms=6),
-        y + BONE_WARP_MM * smooth_field(x, y, z, seed=37, wavelength_mm=(18.0, 40.0), terms=6),
-        z + BONE_WARP_MM * smooth_field(x, y, z, seed=41, wavelength_mm=(18.0, 40.0), terms=6),
+        x + warp * smooth_field(x, y, z, seed=31 + offset, wavelength_mm=(18.0, 40.0), terms=6),
+        y + warp * smooth_field(x, y, z, seed=37 + offset, wavelength_mm=(18.0, 40.0), terms=6),
+        z + warp * smooth_field(x, y, z, seed=41 + offset, wavelength_mm=(18.0, 40.0), terms=6),
     )
-    c1 = _c1(wx, wy, wz)
-    c2 = _c2(wx, wy, wz)
+    if anatomy.bone_scale != (1.0, 1.0, 1.0):
+        # Larger bones: the model's shapes evaluated at proportionally shrunk coordinates.
+        sx, sy, sz = (np.float32(1.0 / s) for s in anatomy.bone_scale)
+        wx, wy, wz = wx * sx, wy * sy, wz * sz
+    c1 = _c1(wx, wy, wz, anatomy.lamina_scale)
+    c2 = _c2(wx, wy, wz, anatomy.lamina_scale)
     other = _occiput(wx, wy, wz)
     for top in (-25.0, -41.0, -57.0, -73.0):
         other |= _subaxial(wx, wy, wz, top)
     del wx, wy, wz
     disc = np.zeros(shape, dtype=bool)
+    bx, by, bz = anatomy.bone_scale
     for top, bottom in ((-22.0, -25.0), (-38.0, -41.0), (-54.0, -57.0), (-70.0, -73.0)):
-        disc |= elliptic_cylinder_z(x, y, z, (0.0, -16.8), (8.3, 7.3), (bottom, top))
+        disc |= elliptic_cylinder_z(x, y, z, (0.0, -16.8 * by), (8.3 * bx, 7.3 * by), (bottom * bz, top * bz))
 
     # Arteries: distance to each centreline, evaluated only near the path (cheap).
     radius = anatomy.va_diameter_mm / 2.0

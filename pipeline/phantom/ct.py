@@ -35,7 +35,7 @@ from pipeline.phantom.variants import CtVariant, get_variant
 from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Provenance, Volume
 
-__all__ = ["LABELS", "VASCULAR_KINDS", "CtCase", "make_ct_case"]
+__all__ = ["LABELS", "VASCULAR_KINDS", "CtCase", "make_ct_case", "render_case"]
 
 # Truth label values of the contract (name -> value), as written in truth.json.
 LABELS = {label.name.lower(): int(label) for label in Label}
@@ -248,6 +248,44 @@ def make_ct_case(
     pose = Pose(_CT_ORIGIN_LPS_MM, spec.yaw_deg, spec.pitch_deg, spec.roll_deg)
     affine, shape, spacing = _scan_grid(spec, seeds)
     noise_sd = seeds.number("ct.noise_sd_high_hu" if spec.high_noise else "ct.noise_sd_hu")
+    return render_case(
+        spec,
+        anatomy,
+        pose,
+        affine,
+        shape,
+        spacing,
+        seeds,
+        rng,
+        seed=seed,
+        noise_sd=noise_sd,
+        vascular=vascular,
+        vascular_pose=Pose(**_VASCULAR_POSE),  # type: ignore[arg-type]
+    )
+
+
+def render_case(
+    spec: CtVariant,
+    anatomy: Anatomy,
+    pose: Pose,
+    affine: np.ndarray,
+    shape: tuple[int, int, int],
+    spacing: np.ndarray,
+    seeds: Seeds,
+    rng: np.random.Generator,
+    *,
+    seed: int,
+    noise_sd: float,
+    vascular: str | None,
+    vascular_pose: Pose,
+    vascular_fov_mm: tuple[float, float, float] | None = None,
+) -> CtCase:
+    """Images, labels and truth of one case whose anatomy, pose and scan grid are already chosen.
+
+    Shared by the named variants (:func:`make_ct_case`) and the random family
+    (:mod:`pipeline.phantom.family`); tissue values and the point-spread function come from ``seeds``.
+    ``vascular_fov_mm`` replaces the vascular series' default field of view.
+    """
     image, labels = _render(
         anatomy,
         pose,
@@ -269,8 +307,9 @@ def make_ct_case(
     vascular_volume = vascular_labels = None
     vascular_truth: dict[str, Any] | None = None
     if vascular is not None:
-        v_pose = Pose(**_VASCULAR_POSE)  # type: ignore[arg-type]
+        v_pose = vascular_pose
         v_spacing, v_fov, v_axes = _VASCULAR_GRID[vascular]
+        v_fov = vascular_fov_mm if vascular_fov_mm is not None else v_fov
         v_shape = tuple(round(f / s) for f, s in zip(v_fov, v_spacing, strict=True))
         v_affine = grid_affine(v_pose.to_lps(np.array([0.0, 3.0, 0.0])), v_shape, v_spacing, v_axes)  # type: ignore[arg-type]
         v_noise = 25.0 if vascular == "cta" else 18.0

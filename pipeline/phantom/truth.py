@@ -84,8 +84,10 @@ def case_truth(anatomy: Anatomy, pose: Pose, *, leg_offset_mm: float, arm_offset
         centrelines[side] = [_as_list(p) for p in pose.to_lps(path)]
 
     cord_centre = pose.to_lps(np.array([anatomy.cord_shift_mm, 0.0, 0.0]))
-    window_superior = pose.to_lps(np.array([0.0, 12.0, C1_POSTERIOR_ARCH_Z[0]]))
-    window_inferior = pose.to_lps(np.array([0.0, 12.0, C2_LAMINA_TOP_Z]))
+    superior_point = anatomy.bone_point(np.array([0.0, 12.0, C1_POSTERIOR_ARCH_Z[0]]))
+    inferior_point = anatomy.bone_point(np.array([0.0, 12.0, C2_LAMINA_TOP_Z]))
+    window_superior = pose.to_lps(superior_point)
+    window_inferior = pose.to_lps(inferior_point)
     return {
         "level": {
             "name": "C1-C2",
@@ -101,7 +103,7 @@ def case_truth(anatomy: Anatomy, pose: Pose, *, leg_offset_mm: float, arm_offset
         "interlaminar_window": {
             "superior_lps_mm": _as_list(window_superior),
             "inferior_lps_mm": _as_list(window_inferior),
-            "height_mm": float(C1_POSTERIOR_ARCH_Z[0] - C2_LAMINA_TOP_Z),
+            "height_mm": float(superior_point[2] - inferior_point[2]),
         },
         "cord": {
             "ap_mm": anatomy.cord.ap_mm,
