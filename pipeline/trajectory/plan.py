@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import AnalysisError
+from pipeline.errors import AnalysisError, UsageError
 from pipeline.myelogram import MyelogramResult
 from pipeline.seeds import Seeds
 from pipeline.trajectory.impedance import ImpedanceSegment, expected_impedance
@@ -233,11 +233,8 @@ def plan_trajectory(
         side_of_pain = PainSide(pain_side)
         region = PainRegion(pain_region)
     except ValueError as exc:
-        raise AnalysisError(f"unknown pain side or region: {exc}") from None
-    if myelogram.vertebrae is None:
-        raise AnalysisError(
-            "planning needs C1 and C2 on a CT myelogram; this image has none (MRI or C1-C2 not in view)"
-        )
+        raise UsageError(f"unknown pain side or region: {exc}") from None
+    myelogram.require_vertebrae()
     side = cordotomy_side(side_of_pain)
     frame = myelogram.frame
     section = planning_section(myelogram)
