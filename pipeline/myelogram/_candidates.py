@@ -143,12 +143,15 @@ def find_hole_candidates(
     )
 
 
-def longest_chain(candidates: HoleCandidates, slice_spacing_mm: float) -> np.ndarray:
+def longest_chain(
+    candidates: HoleCandidates, slice_spacing_mm: float, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Indices of the candidates on the longest slice-to-slice continuous line (sorted by slice).
 
     Consecutive members may be a few slices apart (a slice where the CSF ring is broken); the in-plane
     step allowed grows with the distance along the cord, allowing a cord tilted up to ~35° to the slices.
-    Each member scores 1, each skipped slice costs 0.5, so the longest, least interrupted tube wins.
+    Each member scores 1 (or its ``weight``, e.g. its contrast relative to the best candidates'), each
+    skipped slice costs 0.5, so the longest, least interrupted (and clearest) tube wins.
     """
     n = candidates.slice_index.size
     if n == 0:
@@ -157,7 +160,8 @@ def longest_chain(candidates: HoleCandidates, slice_spacing_mm: float) -> np.nda
     slices = candidates.slice_index[order]
     centers = candidates.center_mm[order]
     max_gap = max(2, int(np.ceil(6.0 / slice_spacing_mm)))
-    score = np.ones(n)
+    member = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)[order]
+    score = member.copy()
     back = np.full(n, -1, dtype=np.int64)
     starts = np.searchsorted(slices, slices, side="left")
     for j in range(n):
@@ -174,10 +178,59 @@ def longest_chain(candidates: HoleCandidates, slice_spacing_mm: float) -> np.nda
         gain = score[previous] - 0.5 * (gap - 1)
         gain = np.where(ok, gain, -np.inf)
         best = int(np.argmax(gain))
-        if gain[best] + 1 > score[j]:
-            score[j] = gain[best] + 1
+        if gain[best] + member[j] > score[j]:
+            score[j] = gain[best] + member[j]
             back[j] = previous[best]
     chain = [int(np.argmax(score))]
     while back[chain[-1]] >= 0:
         chain.append(int(back[chain[-1]]))
     return order[np.asarray(chain[::-1], dtype=np.int64)]
+
+
+# Matched filter of the MRI centerline search: the cord is a dark disk (~5 mm box) inside a brighter
+# ring of CSF (the rest of a ~15 mm box; cord transverse 9-14 mm, sac 15-22 mm, domain-facts §1).
+BLOB_INNER_MM = 5.0
+BLOB_OUTER_MM = 15.0
+BLOB_PER_SLICE = 3
+
+
+def find_blob_candidates(
+    image: np.ndarray, spacing_mm: np.ndarray, min_step: float, min_inner: float = 0.05
+) -> HoleCandidates:
+    """Dark disks in a brighter surround on each slice: the few strongest local maxima of ring minus disk.
+
+    A complement to :func:`find_hole_candidates` for images where the CSF ring is not closed on a slice
+    (thick slices cutting the thin lateral CSF, a sagittal acquisition's coarse left-right pixels, a cord
+    touching the dura): it needs no threshold, only that the cord be darker than what surrounds it.
+    ``min_inner`` excludes air (the cord is never as dark as the background).
+    """
+    inner_size = [max(1, round(BLOB_INNER_MM / float(s))) for s in spacing_mm[:2]]
+    outer_size = [max(3, round(BLOB_OUTER_MM / float(s))) for s in spacing_mm[:2]]
+    inner = ndimage.uniform_filter(image, size=(*inner_size, 1), mode="nearest")
+    outer = ndimage.uniform_filter(image, size=(*outer_size, 1), mode="nearest")
+    n_in, n_out = inner_size[0] * inner_size[1], outer_size[0] * outer_size[1]
+    ring = (outer * n_out - inner * n_in) / max(n_out - n_in, 1)
+    score = ring - inner
+    peak_size = [max(3, round(8.0 / float(s))) for s in spacing_mm[:2]]
+    peaks = (score == ndimage.maximum_filter(score, size=(*peak_size, 1))) & (score >= min_step)
+    peaks &= inner >= min_inner
+    # Keep the strongest few per slice.
+    ii, jj, kk = np.nonzero(peaks)
+    values = score[ii, jj, kk]
+    order = np.lexsort((-values, kk))
+    ii, jj, kk, values = ii[order], jj[order], kk[order], values[order]
+    first = np.searchsorted(kk, kk, side="left")
+    keep = (np.arange(kk.size) - first) < BLOB_PER_SLICE
+    ii, jj, kk, values = ii[keep], jj[keep], kk[keep], values[keep]
+    centre_mm = np.stack([ii * spacing_mm[0], jj * spacing_mm[1]], axis=1).astype(np.float64)
+    area = np.full(kk.size, np.pi * (BLOB_INNER_MM / 2) ** 2)
+    return HoleCandidates(kk.astype(np.int64), centre_mm, area, values.astype(np.float64))
+
+
+def merge_candidates(first: HoleCandidates, second: HoleCandidates) -> HoleCandidates:
+    return HoleCandidates(
+        np.concatenate([first.slice_index, second.slice_index]),
+        np.concatenate([first.center_mm, second.center_mm]),
+        np.concatenate([first.area_mm2, second.area_mm2]),
+        np.concatenate([first.contrast, second.contrast]),
+    )

@@ -28,12 +28,17 @@ from pipeline.errors import AnalysisError
 from pipeline.myelogram._candidates import (
     MAX_CORD_AREA_MM2,
     MIN_CORD_AREA_MM2,
+    HoleCandidates,
+    find_blob_candidates,
     find_hole_candidates,
     longest_chain,
+    merge_candidates,
 )
 from pipeline.myelogram._grid import AxialGrid
-from pipeline.myelogram._rays import N_RAYS, RayOutline, rasterise, trace_outline
+from pipeline.myelogram._rays import N_RAYS, RayOutline, rasterise, trace_outline, trace_outline_mri
 from pipeline.myelogram.contrast import Contrast, ContrastModel, parse_contrast, working_image
+from pipeline.myelogram.mri_contrast import contrast_from_header, contrast_from_modality
+from pipeline.myelogram.shape_prior import cervical_cord_prior
 from pipeline.volume import Volume
 
 # A slice's outline is accepted when at least this fraction of rays found the CSF edge themselves.
@@ -47,6 +52,11 @@ CROP_MARGIN_MM = 30.0
 EDGE_SMOOTHING_MM = 0.2
 # Minimum CSF-minus-cord contrast of a contrast-filled sac on CT; below it the sac holds no contrast.
 MIN_CONTRAST_HU = 120.0
+# MRI: an outline is accepted with half its rays traced (the shape fit completes it), and when its
+# CSF-minus-cord step is at least this many noise standard deviations (else it is not a CSF/cord edge).
+MIN_VALID_RAYS_MRI = 0.5
+MIN_CNR_MRI = 4.0
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,8 @@ class CordSegmentation:
         Contrast mode used.
     cord_level, csf_level : float
         Median cord and CSF intensity (HU on CT, normalised 0-1 on MRI; T1 inverted).
+    contrast_source : str
+        How the contrast was chosen: ``"given"``, or the header or image evidence when detected.
     """
 
     cord_mask: np.ndarray
@@ -106,6 +118,7 @@ class CordSegmentation:
     contrast: str
     cord_level: float
     csf_level: float
+    contrast_source: str = "given"
 
 
 def describe_volume(volume: Volume) -> str:
@@ -134,10 +147,15 @@ def _smooth_in_plane(image: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float)
     return ndimage.gaussian_filter(image, sigma=sigma, mode="nearest")
 
 
-def _chain_centres(
-    image: np.ndarray, grid: AxialGrid, model: ContrastModel, description: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Slice indices and in-plane centres (mm) of the cord tube found by hole linking."""
+def _find_chain(
+    image: np.ndarray, grid: AxialGrid, model: ContrastModel
+) -> tuple[HoleCandidates, np.ndarray, int, float]:
+    """Cord tube candidates, the chain of them that forms the tube, the search factor and the chain score.
+
+    CT: dark holes enclosed by bright contrast. MRI adds the dark-disk matched filter
+    (:func:`find_blob_candidates`), which needs no closed CSF ring, and weighs each candidate by its
+    contrast so the clearest tube wins where several are equally long.
+    """
     spacing = grid.spacing_mm
     factor = max(1, int(SEARCH_PIXEL_MM // max(min(spacing[0], spacing[1]), 1e-6)))
     coarse = _downsample_in_plane(image, factor)
@@ -146,8 +164,28 @@ def _chain_centres(
     candidates = find_hole_candidates(
         coarse, coarse_spacing, model.hole_levels, model.min_step, model.max_csf_level, model.max_cord_level
     )
-    chain = longest_chain(candidates, float(spacing[2]))
-    n_slices = image.shape[2]
+    if model.contrast is Contrast.CT_MYELOGRAM:
+        chain = longest_chain(candidates, float(spacing[2]))
+        return candidates, chain, factor, float(chain.size)
+    candidates = merge_candidates(candidates, find_blob_candidates(coarse, coarse_spacing, model.min_step))
+    if candidates.contrast.size == 0:
+        return candidates, np.zeros(0, dtype=np.int64), factor, 0.0
+    reference = float(np.percentile(candidates.contrast, 90))
+    weights = np.clip(candidates.contrast / max(reference, 1e-6), 0.25, 1.0)
+    chain = longest_chain(candidates, float(spacing[2]), weights)
+    return candidates, chain, factor, float(candidates.contrast[chain].sum())
+
+
+def _chain_centres(
+    found: tuple[HoleCandidates, np.ndarray, int, float],
+    grid: AxialGrid,
+    model: ContrastModel,
+    description: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slice indices and in-plane centres (mm) of the cord tube found by hole linking."""
+    candidates, chain, factor, _ = found
+    spacing = grid.spacing_mm
+    n_slices = grid.shape[2]
     needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
     if chain.size < needed:
         if model.contrast is Contrast.CT_MYELOGRAM:
@@ -157,7 +195,8 @@ def _chain_centres(
             )
         raise AnalysisError(
             f"cord not found in {description}: no dark cord enclosed by bright CSF along the spine "
-            f"(best run {chain.size} of {n_slices} slices; is --contrast right?)"
+            f"(best run {chain.size} of {n_slices} slices; slices tried: 0-{n_slices - 1} along the "
+            f"superior axis, all of them; is --contrast right?)"
         )
     slices = candidates.slice_index[chain]
     # Block-mean pixels: centre of coarse pixel i is at fine index factor*i + (factor-1)/2.
@@ -173,24 +212,74 @@ def _trace(
     model: ContrastModel,
     edge_image: np.ndarray | None = None,
 ) -> RayOutline:
-    outline = trace_outline(slice_image, spacing, centre, model.min_step, model.bone_level, edge_image)
-    if np.isfinite(outline.cord_radius_mm).all():
-        outline = trace_outline(
-            slice_image, spacing, outline.cord_centroid_mm(), model.min_step, model.bone_level, edge_image
+    if model.contrast is Contrast.CT_MYELOGRAM:
+        outline = trace_outline(slice_image, spacing, centre, model.min_step, model.bone_level, edge_image)
+        if np.isfinite(outline.cord_radius_mm).all():
+            outline = trace_outline(
+                slice_image, spacing, outline.cord_centroid_mm(), model.min_step, model.bone_level, edge_image
+            )
+        return outline
+    prior = cervical_cord_prior()
+    shape = prior.shape_in_view(np.linspace(0.0, 2 * np.pi, N_RAYS, endpoint=False))
+    outline = trace_outline_mri(
+        slice_image, spacing, centre, model.min_step, prior.radius_range_mm, shape, edge_image
+    )
+    for _ in range(2):  # re-centre on the outline (the start may be off-centre, or in a lesion)
+        if not np.isfinite(outline.cord_radius_mm).all():
+            break
+        outline = trace_outline_mri(
+            slice_image, spacing, outline.cord_centroid_mm(), model.min_step, prior.radius_range_mm, shape,
+            edge_image,
         )
     return outline
 
 
-def _acceptable(outline: RayOutline, model: ContrastModel) -> bool:
+def _acceptable(outline: RayOutline, model: ContrastModel, noise: float = 0.0) -> bool:
     min_step = model.min_step
-    if outline.valid_fraction < MIN_VALID_RAYS or not np.isfinite(outline.cord_radius_mm).all():
+    mri = model.contrast is not Contrast.CT_MYELOGRAM
+    min_valid = MIN_VALID_RAYS_MRI if mri else MIN_VALID_RAYS
+    if outline.valid_fraction < min_valid or not np.isfinite(outline.cord_radius_mm).all():
         return False
-    if outline.csf_level - outline.cord_level < min_step:
+    if outline.csf_level - outline.cord_level < max(min_step, MIN_CNR_MRI * noise if mri else 0.0):
         return False
     if model.max_cord_level is not None and outline.cord_level > model.max_cord_level:
         return False
     area = outline.cord_area_mm2()
+    if mri:
+        prior = cervical_cord_prior()
+        return prior.min_area_mm2 <= area <= prior.max_area_mm2
     return MIN_CORD_AREA_MM2 <= area <= MAX_CORD_AREA_MM2
+
+
+def _noise_sigma(image: np.ndarray) -> float:
+    """Robust noise standard deviation of an MRI crop: MAD of the residual from a 3x3 in-plane median."""
+    residual = image - ndimage.median_filter(image, size=(3, 3, 1))
+    foreground = image > 0.05
+    if not foreground.any():
+        return 0.0
+    return float(1.4826 * np.median(np.abs(residual[foreground])) * 1.2)
+
+
+def _resolve_contrast(
+    contrast: str, volume: Volume, grid: AxialGrid
+) -> tuple[Contrast | None, str]:
+    """The contrast to use and how it was chosen; ``None`` when only the image can tell (polarity)."""
+    if contrast != AUTO:
+        return parse_contrast(contrast), "given"
+    minimum = float(np.min(grid.array)) if grid.array.size else 0.0
+    if contrast_from_modality(volume.metadata, minimum) is not None:
+        return Contrast.CT_MYELOGRAM, "detected: CT numbers / DICOM modality CT"
+    hints = volume.metadata.get("mr_header")
+    if isinstance(hints, dict):
+        found = contrast_from_header(hints)
+        if found is not None:
+            return found[0], f"detected from the {found[1]}"
+    path = volume.metadata.get("path")
+    if path:
+        found = contrast_from_header({"file_name": str(path)})
+        if found is not None:
+            return found[0], f"detected from the {found[1]}"
+    return None, ""
 
 
 def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegmentation:
@@ -214,12 +303,28 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     AnalysisError
         "no contrast in the thecal sac" (CT without a contrast-filled CSF ring) or "cord not found".
     """
-    mode = parse_contrast(contrast)
     description = describe_volume(volume)
     grid = AxialGrid.from_volume(volume)
     spacing = grid.spacing_mm
-    image, model = working_image(grid.array, mode)
-    slices, centres = _chain_centres(image, grid, model, description)
+    resolved, contrast_source = _resolve_contrast(contrast, volume, grid)
+    if resolved is None:
+        # Polarity from the image: the cord tube is clearer with the right one (CSF bright or dark).
+        trials = []
+        for option in (Contrast.T2, Contrast.T1):
+            image, model = working_image(grid.array, option)
+            trials.append((_find_chain(image, grid, model), image, model))
+        scores = [trial[0][3] for trial in trials]
+        found, image, model = trials[int(np.argmax(scores))]
+        mode = model.contrast
+        contrast_source = (
+            f"detected from the image: cord tube clearer with CSF {'bright' if mode is Contrast.T2 else 'dark'}"
+            f" (tube contrast {max(scores):.2f} vs {min(scores):.2f} with the opposite polarity)"
+        )
+    else:
+        mode = resolved
+        image, model = working_image(grid.array, mode)
+        found = _find_chain(image, grid, model)
+    slices, centres = _chain_centres(found, grid, model, description)
 
     # Full-resolution work on a crop around the tube.
     lo_mm = centres.min(axis=0) - CROP_MARGIN_MM
@@ -236,6 +341,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     crop_offset_mm = lo * spacing[:2]
 
     n_slices = image.shape[2]
+    noise = _noise_sigma(raw_crop) if mode is not Contrast.CT_MYELOGRAM else 0.0
     outlines: dict[int, RayOutline] = {}
     first, last = int(slices.min()), int(slices.max())
     span = np.arange(first, last + 1)
@@ -245,10 +351,13 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         z = first + k
         centre = np.array([centre_x[k], centre_y[k]]) - crop_offset_mm
         outline = _trace(crop[:, :, z], spacing[:2], centre, model, edge_crop[:, :, z])
-        if _acceptable(outline, model):
+        if _acceptable(outline, model, noise):
             outlines[z] = outline
     if not outlines:
-        raise AnalysisError(f"cord not found in {description}: no slice gave a closed cord outline")
+        raise AnalysisError(
+            f"cord not found in {description}: no slice gave a closed cord outline (slices tried: "
+            f"{first}-{last} of 0-{n_slices - 1} along the superior axis)"
+        )
     # Extend past the ends of the tube while the outline holds.
     for direction, start in ((-1, min(outlines)), (1, max(outlines))):
         z, previous = int(start + direction), outlines[start]
@@ -256,7 +365,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
             outline = _trace(
                 crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model, edge_crop[:, :, z]
             )
-            if not _acceptable(outline, model):
+            if not _acceptable(outline, model, noise):
                 break
             outlines[z] = outline
             previous = outline
@@ -316,6 +425,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         contrast=mode.value,
         cord_level=cord_level,
         csf_level=csf_level,
+        contrast_source=contrast_source,
     )
 
 

@@ -24,12 +24,13 @@ from scipy import ndimage
 
 from pipeline.volume import Volume
 
-# Tissue levels per contrast (CSF, white matter, grey matter, muscle, bone, fat), on a 0-1 scale.
+# Tissue levels per contrast (CSF, white matter, grey matter, muscle, bone marrow, fat), on a 0-1 scale.
+# Marrow is fatty (bright on T1, intermediate on T2); epidural fat lies dorsal and lateral to the sac.
 TISSUE_LEVELS: dict[str, tuple[float, float, float, float, float, float]] = {
-    "t2": (1.00, 0.30, 0.34, 0.28, 0.08, 0.55),
-    "t2star": (0.85, 0.28, 0.50, 0.30, 0.08, 0.25),
-    "mt": (0.80, 0.30, 0.40, 0.35, 0.10, 0.30),
-    "t1": (0.18, 0.62, 0.58, 0.50, 0.12, 1.00),
+    "t2": (1.00, 0.30, 0.34, 0.28, 0.40, 0.55),
+    "t2star": (0.85, 0.28, 0.50, 0.30, 0.20, 0.25),
+    "mt": (0.80, 0.30, 0.40, 0.35, 0.30, 0.30),
+    "t1": (0.18, 0.62, 0.58, 0.50, 0.80, 1.00),
 }
 
 
@@ -118,7 +119,8 @@ def make_mri_cord_phantom(
             (((np.abs(cu) - 0.45 * cord_a) / (0.2 * cord_a)) ** 2 + (cv / (0.85 * cord_b)) ** 2 <= 1)
             | ((np.abs(cu) <= 0.5 * cord_a) & (np.abs(cv) <= 0.15 * cord_b))
         )
-        fat = ((u / (sac_a + 2.0)) ** 2 + (v / (sac_b + 2.5)) ** 2 <= 1) & ~sac
+        # Dorsal (+v: posterior) and lateral epidural fat, a crescent.
+        fat = ((u / (sac_a + 2.0)) ** 2 + ((v - 1.0) / (sac_b + 2.5)) ** 2 <= 1) & ~sac & (v > -0.3 * sac_b)
         bone = ((u / (sac_a + 6.0)) ** 2 + (v / (sac_b + 7.0)) ** 2 <= 1) & ~sac & ~fat
         label = np.full(u.shape, 3, dtype=np.uint8)  # muscle
         label[bone] = 4
