@@ -192,6 +192,13 @@ def longest_chain(
 BLOB_INNER_MM = 5.0
 BLOB_OUTER_MM = 15.0
 BLOB_PER_SLICE = 3
+# A cord is enclosed by the CSF ring: along most directions from its centre the signal rises by at least
+# the minimal step within the cord's reach, and falls again outside the sac (dura, fat, bone) - the
+# "target" pattern. Directions sampled, reach of the rise and of the fall, and the fraction required.
+RING_DIRECTIONS = 16
+RING_RISE_MM = (2.0, 10.0)
+RING_FALL_MM = 22.0
+RING_FRACTION = 0.6
 
 
 def find_blob_candidates(
@@ -212,11 +219,16 @@ def find_blob_candidates(
     ring = (outer * n_out - inner * n_in) / max(n_out - n_in, 1)
     score = ring - inner
     peak_size = [max(3, round(8.0 / float(s))) for s in spacing_mm[:2]]
-    peaks = (score == ndimage.maximum_filter(score, size=(*peak_size, 1))) & (score >= min_step)
+    # A fifth of the minimal step: the ring mean also holds the dark tissue outside a small sac; the ring test
+    # below checks the full step along each direction.
+    peaks = (score == ndimage.maximum_filter(score, size=(*peak_size, 1))) & (score >= 0.2 * min_step)
     peaks &= inner >= min_inner
-    # Keep the strongest few per slice.
     ii, jj, kk = np.nonzero(peaks)
     values = score[ii, jj, kk]
+    enclosed = _ring_fraction(image, spacing_mm, ii, jj, kk, min_step)
+    good = enclosed >= RING_FRACTION
+    ii, jj, kk, values = ii[good], jj[good], kk[good], values[good] * enclosed[good]
+    # Keep the strongest few per slice.
     order = np.lexsort((-values, kk))
     ii, jj, kk, values = ii[order], jj[order], kk[order], values[order]
     first = np.searchsorted(kk, kk, side="left")
@@ -225,6 +237,32 @@ def find_blob_candidates(
     centre_mm = np.stack([ii * spacing_mm[0], jj * spacing_mm[1]], axis=1).astype(np.float64)
     area = np.full(kk.size, np.pi * (BLOB_INNER_MM / 2) ** 2)
     return HoleCandidates(kk.astype(np.int64), centre_mm, area, values.astype(np.float64))
+
+
+def _ring_fraction(
+    image: np.ndarray, spacing_mm: np.ndarray, ii: np.ndarray, jj: np.ndarray, kk: np.ndarray, step: float
+) -> np.ndarray:
+    """Fraction of directions from each point along which the signal rises into a ring and falls again."""
+    if ii.size == 0:
+        return np.zeros(0)
+    angles = np.linspace(0, 2 * np.pi, RING_DIRECTIONS, endpoint=False)
+    radii = np.arange(0.0, RING_FALL_MM + 0.25, 0.5)
+    directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    offsets = radii[None, :, None] * directions[:, None, :] / spacing_mm[None, None, :2]  # (D, R, 2)
+    x = ii[:, None, None] + offsets[None, :, :, 0]
+    y = jj[:, None, None] + offsets[None, :, :, 1]
+    z = np.broadcast_to(kk[:, None, None], x.shape).astype(np.float64)
+    profiles = ndimage.map_coordinates(image, [x.ravel(), y.ravel(), z.ravel()], order=1, mode="nearest")
+    profiles = profiles.reshape(x.shape)  # (N, D, R)
+    centre = profiles[:, :, radii <= 1.5].mean(axis=(1, 2))
+    reach = (radii >= RING_RISE_MM[0]) & (radii <= RING_RISE_MM[1])
+    ring_peak = np.where(reach[None, None, :], profiles, -np.inf).max(axis=2)
+    peak_at = np.argmax(np.where(reach[None, None, :], profiles, -np.inf), axis=2)
+    after = np.arange(radii.size)[None, None, :] > peak_at[:, :, None]
+    beyond_min = np.where(after, profiles, np.inf).min(axis=2)
+    rises = ring_peak - centre[:, None] >= step
+    falls = ring_peak - beyond_min >= step
+    return np.asarray((rises & falls).mean(axis=1), dtype=np.float64)
 
 
 def merge_candidates(first: HoleCandidates, second: HoleCandidates) -> HoleCandidates:

@@ -235,6 +235,7 @@ MAX_RISES = 4
 # Local cord level next to an edge: the darkest signal within this distance inside it.
 LOCAL_CORD_MM = 2.0
 CORE_MM = 4.0
+ENTRY_FRACTION = 0.35
 # Boundary points further than this from the robust shape fit (mm, or fraction of the radius) are outliers.
 SHAPE_TOLERANCE_MM = 1.0
 SHAPE_TOLERANCE_FRACTION = 0.2
@@ -333,8 +334,9 @@ def trace_outline_mri(
     nan = np.full(N_RAYS, np.nan)
     if csf_level - cord_level < min_step:
         return RayOutline(np.asarray(center_mm, float), angles, nan, nan, 0.0, cord_level, csf_level)
-    half = (cord_level + csf_level) / 2
-    # Bright = above the half level for at least 0.3 mm (one noisy sample is not the CSF).
+    # Entering the CSF: a third of the way from cord to CSF (a thin or partial-volumed CSF layer peaks
+    # below the slice's median CSF level), sustained for 0.3 mm (one noisy sample is not the CSF).
+    half = cord_level + max(min_step, ENTRY_FRACTION * (csf_level - cord_level))
     sustain = max(1, round(0.3 / RAY_STEP_MM))
     ahead = ndimage.minimum_filter1d(detect, sustain, axis=1, mode="nearest", origin=-(sustain // 2))
     candidates = _rises(ahead >= half, lo, hi)  # sample indices

@@ -56,6 +56,8 @@ MIN_CONTRAST_HU = 120.0
 # CSF-minus-cord step is at least this many noise standard deviations (else it is not a CSF/cord edge).
 MIN_VALID_RAYS_MRI = 0.5
 MIN_CNR_MRI = 4.0
+# MRI slices whose cord area is outside this band around the median of the traced slices are misled.
+AREA_CONSISTENCY = (0.7, 1.4)
 AUTO = "auto"
 
 
@@ -251,6 +253,24 @@ def _acceptable(outline: RayOutline, model: ContrastModel, noise: float = 0.0) -
     return MIN_CORD_AREA_MM2 <= area <= MAX_CORD_AREA_MM2
 
 
+def _area_consistent(outline: RayOutline, outlines: dict[int, RayOutline]) -> bool:
+    median = float(np.median([o.cord_area_mm2() for o in outlines.values()]))
+    return AREA_CONSISTENCY[0] * median <= outline.cord_area_mm2() <= AREA_CONSISTENCY[1] * median
+
+
+def _drop_area_outliers(outlines: dict[int, RayOutline]) -> dict[int, RayOutline]:
+    """Drop MRI slices whose cord area is far from the cord's median area; their neighbours fill them in.
+
+    The cord area changes slowly along the cord (PAM50: 63-73 mm² over C1-C5); a slice whose outline is
+    much smaller or larger was misled (a lesion reaching the pia, a nerve root, a flow void) and is
+    better interpolated from its neighbours along the cord.
+    """
+    if len(outlines) < 3:
+        return outlines
+    kept = {z: o for z, o in outlines.items() if _area_consistent(o, outlines)}
+    return kept or outlines
+
+
 def _noise_sigma(image: np.ndarray) -> float:
     """Robust noise standard deviation of an MRI crop: MAD of the residual from a 3x3 in-plane median."""
     residual = image - ndimage.median_filter(image, size=(3, 3, 1))
@@ -358,6 +378,8 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
             f"cord not found in {description}: no slice gave a closed cord outline (slices tried: "
             f"{first}-{last} of 0-{n_slices - 1} along the superior axis)"
         )
+    if mode is not Contrast.CT_MYELOGRAM:
+        outlines = _drop_area_outliers(outlines)
     # Extend past the ends of the tube while the outline holds.
     for direction, start in ((-1, min(outlines)), (1, max(outlines))):
         z, previous = int(start + direction), outlines[start]
@@ -365,7 +387,9 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
             outline = _trace(
                 crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model, edge_crop[:, :, z]
             )
-            if not _acceptable(outline, model, noise):
+            if not _acceptable(outline, model, noise) or (
+                mode is not Contrast.CT_MYELOGRAM and not _area_consistent(outline, outlines)
+            ):
                 break
             outlines[z] = outline
             previous = outline
