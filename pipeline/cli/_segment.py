@@ -25,9 +25,13 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--contrast",
-        choices=["ct-myelogram", "t2", "t1"],
+        choices=["ct-myelogram", "t2", "t2star", "mt", "t1", "auto"],
         default="ct-myelogram",
-        help="image contrast: CT myelogram in HU (default), T2 MRI (CSF bright), T1 MRI (CSF dark)",
+        help=(
+            "image contrast: CT myelogram in HU (default); MRI: t2, t2star, mt (CSF bright) or t1 (CSF dark); "
+            "auto: from the DICOM/NIfTI header (modality, description, sequence, TE/TR), else from the "
+            "image; the choice and its evidence are written to myelogram.json"
+        ),
     )
     parser.add_argument(
         "--vascular",
@@ -51,9 +55,13 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.report.myelogram_outputs import write_segment_outputs
 
     image = myelogram_io.load_image(args.input)
+    sources = myelogram_io.source_datasets(args.input)
+    if args.contrast == "auto":
+        from pipeline.myelogram.mri_contrast import header_hints
+
+        image = image.with_array(image.array, mr_header=header_hints(args.input, sources))
     vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
     modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
-    sources = myelogram_io.source_datasets(args.input)
     result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
     with staged_directory(args.out, force=args.force) as staging:
         write_segment_outputs(result, staging, sources=sources, name=str(args.input))

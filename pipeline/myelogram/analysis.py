@@ -100,9 +100,9 @@ def analyse_myelogram(
     AnalysisError
         No contrast in the thecal sac, cord not found, C1-C2 not in the field of view.
     """
-    mode = parse_contrast(contrast)
     description = describe_volume(image)
-    cord = segment_cord(image, contrast=mode.value)
+    cord = segment_cord(image, contrast=contrast)  # "auto" resolves there (header, then image)
+    mode = parse_contrast(cord.contrast)
     vertebrae: Vertebrae | None = None
     if mode is Contrast.CT_MYELOGRAM:
         vertebrae = segment_vertebrae(image, cord, description=description)
@@ -275,6 +275,7 @@ def myelogram_json(result: MyelogramResult) -> dict[str, object]:
     return {
         "schema": SCHEMA,
         "contrast": result.cord.contrast,
+        "contrast_source": result.cord.contrast_source,
         "labels": {str(k): v for k, v in LABEL_NAMES.items()},
         "frame": frame.to_json(),
         "level": {

@@ -310,9 +310,20 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     volume : Volume
         3-D image: a CT myelogram in HU, a T2-weighted MRI (or a DWI mean b0), or a T1-weighted MRI.
         Any axis order and voxel size; slices need not be isotropic.
-    contrast : {"ct-myelogram", "t2", "t1"}
+    contrast : {"ct-myelogram", "t2", "t2star", "mt", "t1", "auto"}
         ``"ct-myelogram"``: contrast-filled CSF bright (~500 HU), cord dark (~35 HU).
-        ``"t2"``: CSF bright, cord dark, arbitrary scale. ``"t1"``: CSF dark, cord bright (inverted).
+        ``"t2"``, ``"t2star"``, ``"mt"``: CSF bright, cord dark, arbitrary scale. ``"t1"``: CSF dark, cord
+        bright (inverted). ``"auto"``: CT from the modality or CT numbers; an MRI contrast from the header
+        hints in ``volume.metadata["mr_header"]`` (see :mod:`pipeline.myelogram.mri_contrast`) or the file
+        name; else the polarity that gives the clearer cord tube. The result states the contrast used and
+        how it was chosen (``contrast_source``).
+
+        MRI contrasts use the MRI path: centreline candidates from both enclosed dark holes and a
+        ring-tested dark-disk filter (works on short slabs and coarse sagittal pixels), edges at the
+        half-maximum of the innermost rise into the CSF regularised by a robust smooth shape fit, and the
+        PAM50 cervical cord prior (:mod:`pipeline.myelogram.shape_prior`) for the search range, the
+        accepted area and half-traced slices; slices whose area strays from the cord's median are
+        interpolated from their neighbours.
 
     Returns
     -------
@@ -321,7 +332,8 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     Raises
     ------
     AnalysisError
-        "no contrast in the thecal sac" (CT without a contrast-filled CSF ring) or "cord not found".
+        "no contrast in the thecal sac" (CT without a contrast-filled CSF ring) or "cord not found"
+        (naming the slices tried).
     """
     description = describe_volume(volume)
     grid = AxialGrid.from_volume(volume)
