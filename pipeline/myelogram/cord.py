@@ -58,6 +58,7 @@ MIN_VALID_RAYS_MRI = 0.5
 MIN_CNR_MRI = 4.0
 # MRI slices whose cord area is outside this band around the median of the traced slices are misled.
 AREA_CONSISTENCY = (0.7, 1.4)
+POLARITY_AREA_SIGMA = 0.4
 AUTO = "auto"
 
 
@@ -280,6 +281,36 @@ def _noise_sigma(image: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(residual[foreground])) * 1.2)
 
 
+def _polarity_score(
+    image: np.ndarray, grid: AxialGrid, model: ContrastModel, found: tuple[HoleCandidates, np.ndarray, int, float]
+) -> float:
+    """How well a polarity explains the image: closed cord outlines along its tube, up to 9 sampled slices.
+
+    With the wrong polarity the tube search still finds dark blobs (a pocket of CSF, fat), but rays from
+    them rarely close a cord-sized outline with a CSF ring; each sampled slice scores its fraction of
+    valid rays times the likelihood of its area when its outline is acceptable.
+    """
+    candidates, chain, factor, _ = found
+    if chain.size == 0:
+        return 0.0
+    spacing = grid.spacing_mm
+    prior = cervical_cord_prior()
+    offset_mm = (factor - 1) / 2 * spacing[:2]
+    picks = chain[np.unique(np.linspace(0, chain.size - 1, min(9, chain.size)).round().astype(int))]
+    score = 0.0
+    for pick in picks:
+        z = int(candidates.slice_index[pick])
+        plane = image[:, :, z : z + 1]
+        smooth = _smooth_in_plane(plane, spacing, model.smoothing_mm)[:, :, 0]
+        outline = _trace(smooth, spacing[:2], candidates.center_mm[pick] + offset_mm, model, plane[:, :, 0])
+        if _acceptable(outline, model):
+            # Likelihood of the area under the PAM50 prior (log-normal, sigma 0.4): with the wrong
+            # polarity the outline is often the whole dural sac (2-4x the cord's area).
+            log_ratio = np.log(outline.cord_area_mm2() / prior.mean_area_mm2)
+            score += outline.valid_fraction * float(np.exp(-0.5 * (log_ratio / POLARITY_AREA_SIGMA) ** 2))
+    return score
+
+
 def _resolve_contrast(
     contrast: str, volume: Volume, grid: AxialGrid
 ) -> tuple[Contrast | None, str]:
@@ -345,12 +376,13 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         for option in (Contrast.T2, Contrast.T1):
             image, model = working_image(grid.array, option)
             trials.append((_find_chain(image, grid, model), image, model))
-        scores = [trial[0][3] for trial in trials]
+        scores = [_polarity_score(image, grid, model, found) for found, image, model in trials]
         found, image, model = trials[int(np.argmax(scores))]
         mode = model.contrast
         contrast_source = (
             f"detected from the image: cord tube clearer with CSF {'bright' if mode is Contrast.T2 else 'dark'}"
-            f" (tube contrast {max(scores):.2f} vs {min(scores):.2f} with the opposite polarity)"
+            f" (cord-like closed outlines: score {max(scores):.1f} vs {min(scores):.1f} of 9 sampled slices"
+            " with the opposite polarity)"
         )
     else:
         mode = resolved
