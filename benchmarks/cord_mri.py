@@ -26,16 +26,16 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.errors import AnalysisError  # noqa: E402
-from pipeline.myelogram import segment_cord  # noqa: E402
-from pipeline.phantom.mri import (  # noqa: E402
+from pipeline.errors import AnalysisError
+from pipeline.myelogram import segment_cord
+from pipeline.phantom.mri import (
     add_lesion,
     apply_bias_field,
     crop_slab,
     make_mri_cord_phantom,
     thick_slices,
 )
-from pipeline.volume import Volume  # noqa: E402
+from pipeline.volume import Volume
 
 Case = tuple[Volume, np.ndarray]
 
@@ -95,7 +95,9 @@ def print_table(title: str, rows: list[tuple[str, float, float, str]]) -> None:
     for name, d, msd, note in rows:
         print(f"  {name:<34} {d:6.3f} {msd:7.2f}  {note}")
     worst = min(rows, key=lambda r: r[1])
-    print(f"  worst: {worst[0]} Dice {worst[1]:.3f}, MSD {worst[2]:.2f} mm; mean Dice {np.mean([r[1] for r in rows]):.3f}")
+    print(
+        f"  worst: {worst[0]} Dice {worst[1]:.3f}, MSD {worst[2]:.2f} mm; mean Dice {np.mean([r[1] for r in rows]):.3f}"
+    )
 
 
 def phantom_rows(n: int, timer: Callable[[], float]) -> list[tuple[str, float, float, str]]:
@@ -119,7 +121,9 @@ def phantom_rows(n: int, timer: Callable[[], float]) -> list[tuple[str, float, f
 
 def runtime_volume() -> Volume:
     """A 320 x 320 x 60 T2 volume: a phantom (0.5 mm pixels, 3 mm slices) embedded in noise-filled tissue."""
-    phantom = make_mri_cord_phantom(7, contrast="t2", orientation="axial", slice_mm=3.0, pixel_mm=0.5, n_slices=60)
+    phantom = make_mri_cord_phantom(
+        7, contrast="t2", orientation="axial", slice_mm=3.0, pixel_mm=0.5, n_slices=60
+    )
     small = phantom.image.array
     rng = np.random.default_rng(0)
     big = rng.normal(280.0, 40.0, (320, 320, 60)).astype(np.float32)
@@ -136,7 +140,10 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.data / "sct_errsm30"
     worst_all = []
-    for contrast, image, mask in (("t2", "t2/t2.nii.gz", "t2/t2_seg-manual.nii.gz"), ("t1", "t1/t1w.nii.gz", "t1/t1w_seg-manual.nii.gz")):
+    for contrast, image, mask in (
+        ("t2", "t2/t2.nii.gz", "t2/t2_seg-manual.nii.gz"),
+        ("t1", "t1/t1w.nii.gz", "t1/t1w_seg-manual.nii.gz"),
+    ):
         volume = Volume.from_nifti(folder / image)
         manual = Volume.from_nifti(folder / mask).array > 0.5
         rows = []

@@ -31,9 +31,10 @@ def _radial_profile(mask2d: np.ndarray, spacing_mm: float) -> np.ndarray:
     centre = ij.mean(axis=0)
     angles = np.linspace(0, 2 * np.pi, N_DIRECTIONS, endpoint=False)
     radii = np.arange(0, 20, 0.05)
-    points = centre[None, None, :] + (radii[None, :, None] / spacing_mm) * np.stack(
-        [np.cos(angles), np.sin(angles)], axis=1
-    )[:, None, :]
+    points = (
+        centre[None, None, :]
+        + (radii[None, :, None] / spacing_mm) * np.stack([np.cos(angles), np.sin(angles)], axis=1)[:, None, :]
+    )
     idx = np.rint(points).astype(int)
     inside = np.zeros(idx.shape[:2], dtype=bool)
     ok = (idx >= 0).all(axis=2) & (idx[..., 0] < mask2d.shape[0]) & (idx[..., 1] < mask2d.shape[1])

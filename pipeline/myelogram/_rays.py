@@ -375,7 +375,9 @@ def trace_outline_mri(
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.clip(np.where(np.abs(p1 - p0) > 1e-12, (level - p0) / (p1 - p0), 0.0), 0.0, 1.0)
     inner = np.where(valid, (last_below + fraction) * RAY_STEP_MM, np.nan)
-    outer_index = _first_crossing(profiles, level, above=False, start=peak_at, sustain=round(SUSTAIN_MM / RAY_STEP_MM))
+    outer_index = _first_crossing(
+        profiles, level, above=False, start=peak_at, sustain=round(SUSTAIN_MM / RAY_STEP_MM)
+    )
     outer = np.where(valid, outer_index * RAY_STEP_MM, np.nan)
     valid_fraction = float(np.isfinite(inner).mean())
     if np.isfinite(fit).all():

@@ -231,7 +231,12 @@ def _trace(
         if not np.isfinite(outline.cord_radius_mm).all():
             break
         outline = trace_outline_mri(
-            slice_image, spacing, outline.cord_centroid_mm(), model.min_step, prior.radius_range_mm, shape,
+            slice_image,
+            spacing,
+            outline.cord_centroid_mm(),
+            model.min_step,
+            prior.radius_range_mm,
+            shape,
             edge_image,
         )
     return outline
@@ -282,7 +287,10 @@ def _noise_sigma(image: np.ndarray) -> float:
 
 
 def _polarity_score(
-    image: np.ndarray, grid: AxialGrid, model: ContrastModel, found: tuple[HoleCandidates, np.ndarray, int, float]
+    image: np.ndarray,
+    grid: AxialGrid,
+    model: ContrastModel,
+    found: tuple[HoleCandidates, np.ndarray, int, float],
 ) -> float:
     """How well a polarity explains the image: closed cord outlines along its tube, up to 9 sampled slices.
 
@@ -311,9 +319,7 @@ def _polarity_score(
     return score
 
 
-def _resolve_contrast(
-    contrast: str, volume: Volume, grid: AxialGrid
-) -> tuple[Contrast | None, str]:
+def _resolve_contrast(contrast: str, volume: Volume, grid: AxialGrid) -> tuple[Contrast | None, str]:
     """The contrast to use and how it was chosen; ``None`` when only the image can tell (polarity)."""
     if contrast != AUTO:
         return parse_contrast(contrast), "given"

@@ -25,7 +25,10 @@ from typing import Any
 from pipeline.myelogram.contrast import Contrast
 
 _WORDS: tuple[tuple[Contrast, re.Pattern[str]], ...] = (
-    (Contrast.T2STAR, re.compile(r"t2\*|t2[-_ ]?star|t2s(?![a-z])|medic|merge|m[-_]?ffe|me[-_]?gre|swi(?![a-z])")),
+    (
+        Contrast.T2STAR,
+        re.compile(r"t2\*|t2[-_ ]?star|t2s(?![a-z])|medic|merge|m[-_]?ffe|me[-_]?gre|swi(?![a-z])"),
+    ),
     (Contrast.MT, re.compile(r"(?<![a-z])mt(?![a-z])|mt[-_]?on|mt1|mtr|magneti[sz]ation[-_ ]transfer")),
     (Contrast.T1, re.compile(r"t1|mprage|spgr|tfl(?![a-z])|flash")),
     (Contrast.T2, re.compile(r"t2|tse|fse|(?<![a-z])space(?![a-z])|cube|haste|b0|dwi")),
@@ -90,10 +93,12 @@ def header_hints(path: str | Path, datasets: Sequence[Any] | None = None) -> dic
                     hints[key] = "\\".join(value) if isinstance(value, list) else value
     try:
         import nibabel as nib
+        from nibabel.filebasedimages import ImageFileError
 
-        descrip = nib.load(path).header.get("descrip")
+        image = nib.load(path)
+        descrip = image.header["descrip"] if isinstance(image, nib.Nifti1Image) else None
         text = bytes(descrip).split(b"\x00")[0].decode("ascii", "replace") if descrip is not None else ""
-    except Exception:  # an unreadable header is the loader's business, not ours
+    except (OSError, ValueError, ImageFileError):  # an unreadable header is the loader's business
         text = ""
     match = re.search(r"TE=([0-9.]+)", text)
     if match and "echo_time_ms" not in hints:

@@ -135,7 +135,9 @@ def make_mri_cord_phantom(
     cord_fraction = np.isin(labels, (1, 2)).reshape(block).mean(axis=(1, 3, 5))
     csf_fraction = (labels == 0).reshape(block).mean(axis=(1, 3, 5))
     origin = -(shape - 1) / 2 * thick
-    grid = np.stack(np.meshgrid(*[origin[i] + np.arange(shape[i]) * thick[i] for i in range(3)], indexing="ij"))
+    grid = np.stack(
+        np.meshgrid(*[origin[i] + np.arange(shape[i]) * thick[i] for i in range(3)], indexing="ij")
+    )
     field = _smooth_field(rng, grid, bias)
     sigma = noise * levels[0] if contrast != "t1" else noise * levels[5]
     real = image * field + rng.normal(0, sigma, image.shape)
@@ -146,7 +148,9 @@ def make_mri_cord_phantom(
     if orientation == "sagittal":
         # Stored P, S, L as a sagittal series often is.
         order = (1, 2, 0)
-        image, cord_mask, csf_mask = (np.ascontiguousarray(np.transpose(a, order)) for a in (image, cord_mask, csf_mask))
+        image, cord_mask, csf_mask = (
+            np.ascontiguousarray(np.transpose(a, order)) for a in (image, cord_mask, csf_mask)
+        )
         permuted = np.eye(4)
         permuted[:3, :3] = affine[:3, :3][:, order]
         permuted[:3, 3] = affine[:3, 3]
@@ -185,7 +189,9 @@ def _axis_along(volume: Volume, lps_axis: int) -> int:
     return int(np.argmax(np.abs(volume.direction_lps[lps_axis, :])))
 
 
-def thick_slices(volume: Volume, masks: list[np.ndarray], lps_axis: int, slice_mm: float) -> tuple[Volume, list[np.ndarray]]:
+def thick_slices(
+    volume: Volume, masks: list[np.ndarray], lps_axis: int, slice_mm: float
+) -> tuple[Volume, list[np.ndarray]]:
     """Average blocks of slices into thick ones along the array axis nearest ``lps_axis`` (0 L, 1 P, 2 S).
 
     Masks become "at least half of the thick voxel", the partial-volume reading of a manual mask.
@@ -201,11 +207,15 @@ def thick_slices(volume: Volume, masks: list[np.ndarray], lps_axis: int, slice_m
     affine = volume.affine_lps.copy()
     affine[:3, 3] = affine[:3, 3] + affine[:3, axis] * (factor - 1) / 2
     affine[:3, axis] = affine[:3, axis] * factor
-    thick = Volume(block_mean(volume.array), affine, {**volume.metadata, "description": f"{slice_mm:g} mm slices"})
+    thick = Volume(
+        block_mean(volume.array), affine, {**volume.metadata, "description": f"{slice_mm:g} mm slices"}
+    )
     return thick, [block_mean(m) >= 0.5 for m in masks]
 
 
-def crop_slab(volume: Volume, masks: list[np.ndarray], lps_axis: int, n_slices: int) -> tuple[Volume, list[np.ndarray]]:
+def crop_slab(
+    volume: Volume, masks: list[np.ndarray], lps_axis: int, n_slices: int
+) -> tuple[Volume, list[np.ndarray]]:
     """Keep ``n_slices`` slices along ``lps_axis`` around the middle of the first mask's extent."""
     axis = _axis_along(volume, lps_axis)
     other = tuple(a for a in range(3) if a != axis)
@@ -217,7 +227,9 @@ def crop_slab(volume: Volume, masks: list[np.ndarray], lps_axis: int, n_slices: 
     affine = volume.affine_lps.copy()
     affine[:3, 3] = affine[:3, 3] + affine[:3, axis] * start
     cropped = Volume(
-        np.ascontiguousarray(volume.array[tuple(index)]), affine, {**volume.metadata, "description": f"{n_slices}-slice slab"}
+        np.ascontiguousarray(volume.array[tuple(index)]),
+        affine,
+        {**volume.metadata, "description": f"{n_slices}-slice slab"},
     )
     return cropped, [np.ascontiguousarray(m[tuple(index)]) for m in masks]
 
