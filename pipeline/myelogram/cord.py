@@ -45,6 +45,8 @@ from pipeline.volume import Volume
 MIN_VALID_RAYS = 0.6
 # Candidate search runs on an in-plane grid no finer than this (speed; the outline uses full resolution).
 SEARCH_PIXEL_MM = 0.8
+# MRI needs no finer search grid than 1 mm (the cord is >= 6 mm across; the outline uses full resolution).
+SEARCH_PIXEL_MM_MRI = 1.0
 # Margin around the cord line kept for the full-resolution work.
 CROP_MARGIN_MM = 30.0
 # In-plane smoothing of the image on which edges are placed on fine CT grids (detection uses the model's
@@ -160,7 +162,8 @@ def _find_chain(
     contrast so the clearest tube wins where several are equally long.
     """
     spacing = grid.spacing_mm
-    factor = max(1, int(SEARCH_PIXEL_MM // max(min(spacing[0], spacing[1]), 1e-6)))
+    search_mm = SEARCH_PIXEL_MM if model.contrast is Contrast.CT_MYELOGRAM else SEARCH_PIXEL_MM_MRI
+    factor = max(1, int(search_mm // max(min(spacing[0], spacing[1]), 1e-6)))
     coarse = _downsample_in_plane(image, factor)
     coarse_spacing = np.array([spacing[0] * factor, spacing[1] * factor, spacing[2]])
     coarse = _smooth_in_plane(coarse, coarse_spacing, model.smoothing_mm)
@@ -227,9 +230,7 @@ def _trace(
     outline = trace_outline_mri(
         slice_image, spacing, centre, model.min_step, prior.radius_range_mm, shape, edge_image
     )
-    for _ in range(2):  # re-centre on the outline (the start may be off-centre, or in a lesion)
-        if not np.isfinite(outline.cord_radius_mm).all():
-            break
+    if np.isfinite(outline.cord_radius_mm).all():  # re-centre (the start may be off-centre, or in a lesion)
         outline = trace_outline_mri(
             slice_image,
             spacing,
@@ -278,7 +279,12 @@ def _drop_area_outliers(outlines: dict[int, RayOutline]) -> dict[int, RayOutline
 
 
 def _noise_sigma(image: np.ndarray) -> float:
-    """Robust noise standard deviation of an MRI crop: MAD of the residual from a 3x3 in-plane median."""
+    """Robust noise standard deviation of an MRI crop: MAD of the residual from a 3x3 in-plane median.
+
+    Measured on at most 8 evenly spaced slices (the noise level is one number per series).
+    """
+    picks = np.unique(np.linspace(0, image.shape[2] - 1, min(8, image.shape[2])).round().astype(int))
+    image = image[:, :, picks]
     residual = image - ndimage.median_filter(image, size=(3, 3, 1))
     foreground = image > 0.05
     if not foreground.any():
