@@ -187,10 +187,11 @@ def longest_chain(
     return order[np.asarray(chain[::-1], dtype=np.int64)]
 
 
-# Matched filter of the MRI centerline search: the cord is a dark disk (~5 mm box) inside a brighter
-# ring of CSF (the rest of a ~15 mm box; cord transverse 9-14 mm, sac 15-22 mm, domain-facts §1).
+# MRI centerline search: the cord is a dark disk (mean over a ~5 mm box) inside a brighter ring of CSF
+# (the rest of a 10 mm box)
+# (cord transverse 9-14 mm, sac 15-22 mm, domain-facts §1).
 BLOB_INNER_MM = 5.0
-BLOB_OUTER_MM = 15.0
+BLOB_OUTER_MM = 10.0
 BLOB_PER_SLICE = 3
 # A cord is enclosed by the CSF ring: along most directions from its centre the signal rises by at least
 # the minimal step within the cord's reach, and falls again outside the sac (dura, fat, bone) - the
@@ -204,30 +205,30 @@ RING_FRACTION = 0.6
 def find_blob_candidates(
     image: np.ndarray, spacing_mm: np.ndarray, min_step: float, min_inner: float = 0.05
 ) -> HoleCandidates:
-    """Dark disks in a brighter surround on each slice: the few strongest local maxima of ring minus disk.
+    """Dark disks ringed by brighter signal on each slice: local minima of a 5 mm disk mean, ring-tested.
 
     A complement to :func:`find_hole_candidates` for images where the CSF ring is not closed on a slice
     (thick slices cutting the thin lateral CSF, a sagittal acquisition's coarse left-right pixels, a cord
-    touching the dura): it needs no threshold, only that the cord be darker than what surrounds it.
-    ``min_inner`` excludes air (the cord is never as dark as the background).
+    touching the dura): it needs no threshold. Each local maximum (within 8 mm) of the contrast between a
+    5 mm disk and the rest of a 10 mm box around it (which holds the CSF ring of a cord, and little of the
+    fat or bone beyond it) is kept when, along most directions, the signal rises into a ring within the cord's reach and falls
+    again outside it (:func:`_ring_test`); its score is that fraction times the median rise. ``min_inner``
+    excludes air (the cord is never as dark as the background).
     """
     inner_size = [max(1, round(BLOB_INNER_MM / float(s))) for s in spacing_mm[:2]]
     outer_size = [max(3, round(BLOB_OUTER_MM / float(s))) for s in spacing_mm[:2]]
     inner = ndimage.uniform_filter(image, size=(*inner_size, 1), mode="nearest")
     outer = ndimage.uniform_filter(image, size=(*outer_size, 1), mode="nearest")
     n_in, n_out = inner_size[0] * inner_size[1], outer_size[0] * outer_size[1]
-    ring = (outer * n_out - inner * n_in) / max(n_out - n_in, 1)
-    score = ring - inner
+    contrast = (outer * n_out - inner * n_in) / max(n_out - n_in, 1) - inner
     peak_size = [max(3, round(8.0 / float(s))) for s in spacing_mm[:2]]
-    # A fifth of the minimal step: the ring mean also holds the dark tissue outside a small sac; the ring test
-    # below checks the full step along each direction.
-    peaks = (score == ndimage.maximum_filter(score, size=(*peak_size, 1))) & (score >= 0.2 * min_step)
-    peaks &= inner >= min_inner
-    ii, jj, kk = np.nonzero(peaks)
-    values = score[ii, jj, kk]
-    enclosed = _ring_fraction(image, spacing_mm, ii, jj, kk, min_step)
-    good = enclosed >= RING_FRACTION
-    ii, jj, kk, values = ii[good], jj[good], kk[good], values[good] * enclosed[good]
+    minima = (contrast == ndimage.maximum_filter(contrast, size=(*peak_size, 1))) & (contrast > 0)
+    minima &= inner >= min_inner
+    ii, jj, kk = np.nonzero(minima)
+    fraction, rise = _ring_test(image, spacing_mm, ii, jj, kk, min_step)
+    good = (fraction >= RING_FRACTION) & (rise >= min_step)
+    ii, jj, kk = ii[good], jj[good], kk[good]
+    values = fraction[good] * rise[good]
     # Keep the strongest few per slice.
     order = np.lexsort((-values, kk))
     ii, jj, kk, values = ii[order], jj[order], kk[order], values[order]
@@ -239,12 +240,12 @@ def find_blob_candidates(
     return HoleCandidates(kk.astype(np.int64), centre_mm, area, values.astype(np.float64))
 
 
-def _ring_fraction(
+def _ring_test(
     image: np.ndarray, spacing_mm: np.ndarray, ii: np.ndarray, jj: np.ndarray, kk: np.ndarray, step: float
-) -> np.ndarray:
-    """Fraction of directions from each point along which the signal rises into a ring and falls again."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per point: fraction of directions that rise into a ring and fall again, and the median rise."""
     if ii.size == 0:
-        return np.zeros(0)
+        return np.zeros(0), np.zeros(0)
     angles = np.linspace(0, 2 * np.pi, RING_DIRECTIONS, endpoint=False)
     radii = np.arange(0.0, RING_FALL_MM + 0.25, 0.5)
     directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
@@ -260,9 +261,11 @@ def _ring_fraction(
     peak_at = np.argmax(np.where(reach[None, None, :], profiles, -np.inf), axis=2)
     after = np.arange(radii.size)[None, None, :] > peak_at[:, :, None]
     beyond_min = np.where(after, profiles, np.inf).min(axis=2)
-    rises = ring_peak - centre[:, None] >= step
-    falls = ring_peak - beyond_min >= step
-    return np.asarray((rises & falls).mean(axis=1), dtype=np.float64)
+    rise = ring_peak - centre[:, None]
+    ok = (rise >= step) & (ring_peak - beyond_min >= step)
+    return np.asarray(ok.mean(axis=1), dtype=np.float64), np.asarray(
+        np.median(rise, axis=1), dtype=np.float64
+    )
 
 
 def merge_candidates(first: HoleCandidates, second: HoleCandidates) -> HoleCandidates:

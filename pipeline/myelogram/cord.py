@@ -391,10 +391,14 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         scores = [_polarity_score(image, grid, model, found) for found, image, model in trials]
         found, image, model = trials[int(np.argmax(scores))]
         mode = model.contrast
+        polarity = (
+            "bright (T2-like; T2*, MT and T2 are not told apart without a header)"
+            if mode is Contrast.T2
+            else "dark (T1-like)"
+        )
         contrast_source = (
-            f"detected from the image: cord tube clearer with CSF {'bright' if mode is Contrast.T2 else 'dark'}"
-            f" (cord-like closed outlines: score {max(scores):.1f} vs {min(scores):.1f} of 9 sampled slices"
-            " with the opposite polarity)"
+            f"detected from the image: CSF {polarity}; cord-like closed outlines score {max(scores):.1f} vs"
+            f" {min(scores):.1f} of 9 sampled slices with the opposite polarity"
         )
     else:
         mode = resolved
