@@ -9,7 +9,7 @@ distance (mm) on: the original 1 mm image; resampled to 3 mm axial slices; resam
 slices; a 9-slice axial slab (of 3 mm slices); a 30 % bias field (field 0.7-1.3); a synthetic lesion inside
 the cord (T2: as bright as CSF; T1: as dark as CSF); all of those together. Then the phantom family (random
 cord/sac sizes and shapes, tilt, noise, bias, axial or sagittal thick slices; T2, T2*, MT, T1), each with
-its Dice, and the worst case of every table. Then the runtime on a 320 x 320 x 60 T2 volume (target < 10 s).
+its Dice, plus a phantom with a lesion per seed, and the worst case of every table. Then the runtime on a 320 x 320 x 60 T2 volume (target < 10 s).
 The contrast is given (as a user would) for the real data and detected for half of the phantoms.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -82,10 +81,12 @@ def run_case(volume: Volume, truth: np.ndarray, contrast: str | None) -> tuple[f
         result = segment_cord(volume, contrast=contrast or "auto")
     except AnalysisError as exc:
         return 0.0, float("inf"), f"exit 4: {exc}"
+    source = result.contrast_source
+    source = source if len(source) <= 70 else source[:67] + "..."
     return (
         dice(result.cord_mask, truth),
         mean_surface_distance_mm(result.cord_mask, truth, volume.spacing_mm),
-        f"{result.contrast} ({result.contrast_source})",
+        f"{result.contrast} ({source})",
     )
 
 
@@ -100,7 +101,7 @@ def print_table(title: str, rows: list[tuple[str, float, float, str]]) -> None:
     )
 
 
-def phantom_rows(n: int, timer: Callable[[], float]) -> list[tuple[str, float, float, str]]:
+def phantom_rows(n: int) -> list[tuple[str, float, float, str]]:
     rows = []
     contrasts = ("t2", "t2star", "mt", "t1")
     for seed in range(n):
@@ -116,6 +117,12 @@ def phantom_rows(n: int, timer: Callable[[], float]) -> list[tuple[str, float, f
             shape = "x".join(str(s) for s in phantom.image.array.shape)
             name = f"{contrast} {orientation[:3]} {slice_mm:g}mm {shape} s{seed}"
             rows.append((name, d, msd, ("given " if given else "auto ") + note))
+        # The lesion augmentation on the family too (CSF-like: bright on T2/T2*, dark on T1).
+        contrast = contrasts[seed % len(contrasts)]
+        phantom = make_mri_cord_phantom(100 + seed, contrast=contrast, orientation="axial", slice_mm=3.0)
+        lesion = add_lesion(phantom.image, phantom.cord_mask, hyperintense=contrast != "t1", seed=seed)
+        d, msd, note = run_case(lesion, phantom.cord_mask, contrast)
+        rows.append((f"{contrast} axi 3mm + lesion s{100 + seed}", d, msd, "given " + note))
     return rows
 
 
@@ -151,14 +158,20 @@ def main() -> None:
             rows.append((name, *run_case(case, truth, contrast)))
         print_table(f"sct_errsm30 {contrast.upper()} vs manual mask (contrast given)", rows)
         worst_all.append(min(r[1] for r in rows))
-    rows = phantom_rows(args.phantoms, time.perf_counter)
+    rows = phantom_rows(args.phantoms)
     print_table("MRI phantom family (truth known; contrast given or detected)", rows)
     if not args.no_runtime:
         volume = runtime_volume()
-        start = time.perf_counter()
-        segment_cord(volume, contrast="t2")
-        seconds = time.perf_counter() - start
-        print(f"\nruntime: segment_cord on a 320x320x60 T2 volume: {seconds:.2f} s (target < 10 s)")
+        for contrast in ("t2", "auto"):
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                segment_cord(volume, contrast=contrast)
+                times.append(time.perf_counter() - start)
+            print(
+                f"\nruntime: segment_cord(contrast={contrast!r}) on a 320x320x60 T2 volume (0.5 x 0.5 x 3 mm): "
+                f"best {min(times):.2f} s, worst {max(times):.2f} s of 3 (target < 10 s; 2 shared cores)"
+            )
 
 
 if __name__ == "__main__":

@@ -193,6 +193,7 @@ def longest_chain(
 BLOB_INNER_MM = 5.0
 BLOB_OUTER_MM = 10.0
 BLOB_PER_SLICE = 3
+BLOB_TESTED_PER_SLICE = 12
 # A cord is enclosed by the CSF ring: along most directions from its centre the signal rises by at least
 # the minimal step within the cord's reach, and falls again outside the sac (dura, fat, bone) - the
 # "target" pattern. Directions sampled, reach of the rise and of the fall, and the fraction required.
@@ -225,6 +226,16 @@ def find_blob_candidates(
     minima = (contrast == ndimage.maximum_filter(contrast, size=(*peak_size, 1))) & (contrast > 0)
     minima &= inner >= min_inner
     ii, jj, kk = np.nonzero(minima)
+    # Ring-test only the clearest few per slice (speed on large fields of view).
+    strength = contrast[ii, jj, kk]
+    order = np.lexsort((-strength, kk))
+    ii, jj, kk = ii[order], jj[order], kk[order]
+    rank = np.arange(kk.size) - np.searchsorted(kk, kk, side="left")
+    ii, jj, kk = (
+        ii[rank < BLOB_TESTED_PER_SLICE],
+        jj[rank < BLOB_TESTED_PER_SLICE],
+        kk[rank < BLOB_TESTED_PER_SLICE],
+    )
     fraction, rise = _ring_test(image, spacing_mm, ii, jj, kk, min_step)
     good = (fraction >= RING_FRACTION) & (rise >= min_step)
     ii, jj, kk = ii[good], jj[good], kk[good]
@@ -247,7 +258,7 @@ def _ring_test(
     if ii.size == 0:
         return np.zeros(0), np.zeros(0)
     angles = np.linspace(0, 2 * np.pi, RING_DIRECTIONS, endpoint=False)
-    radii = np.arange(0.0, RING_FALL_MM + 0.25, 0.5)
+    radii = np.arange(0.0, RING_FALL_MM + 0.25, 0.75)
     directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     offsets = radii[None, :, None] * directions[:, None, :] / spacing_mm[None, None, :2]  # (D, R, 2)
     x = ii[:, None, None] + offsets[None, :, :, 0]
