@@ -61,6 +61,11 @@ MIN_CNR_MRI = 4.0
 # MRI slices whose cord area is outside this band around the median of the traced slices are misled.
 AREA_CONSISTENCY = (0.7, 1.4)
 POLARITY_AREA_SIGMA = 0.4
+# MRI tube search: weight of a ring-tested dark disk relative to a CSF-enclosed hole; tubes tried; the
+# validation score (of 9 sampled slices, see _polarity_score) at which a tube is taken without trying more.
+BLOB_WEIGHT = 0.5
+MAX_TUBES_TRIED = 3
+GOOD_TUBE_SCORE = 4.5
 AUTO = "auto"
 
 
@@ -173,13 +178,50 @@ def _find_chain(
     if model.contrast is Contrast.CT_MYELOGRAM:
         chain = longest_chain(candidates, float(spacing[2]))
         return candidates, chain, factor, float(chain.size)
+    holes = candidates.slice_index.size
     candidates = merge_candidates(candidates, find_blob_candidates(coarse, coarse_spacing, model.min_step))
     if candidates.contrast.size == 0:
         return candidates, np.zeros(0, dtype=np.int64), factor, 0.0
     reference = float(np.percentile(candidates.contrast, 90))
     weights = np.clip(candidates.contrast / max(reference, 1e-6), 0.25, 1.0)
-    chain = longest_chain(candidates, float(spacing[2]), weights)
-    return candidates, chain, factor, float(candidates.contrast[chain].sum())
+    # A dark hole closed by CSF is stronger evidence than a dark disk whose ring was only sampled.
+    weights[holes:] *= BLOB_WEIGHT
+    # Validate the tube by tracing outlines along it; if it does not look like a cord (a dark gap between
+    # two bright rings, a vessel), drop it and try the next-best tube; keep the best.
+    best: tuple[HoleCandidates, np.ndarray, int, float] = (
+        candidates,
+        np.zeros(0, dtype=np.int64),
+        factor,
+        0.0,
+    )
+    available = np.ones(candidates.slice_index.size, dtype=bool)
+    for _ in range(MAX_TUBES_TRIED):
+        index = np.flatnonzero(available)
+        if index.size == 0:
+            break
+        subset = _subset(candidates, index)
+        chain = index[longest_chain(subset, float(spacing[2]), weights[index])]
+        found = (candidates, chain, factor, 0.0)
+        score = _polarity_score(image, grid, model, found)
+        if score > best[3] or best[1].size == 0:
+            best = (candidates, chain, factor, score)
+        if score >= GOOD_TUBE_SCORE:
+            break
+        # Remove the tube: its members and candidates within 6 mm of them on their slices.
+        for member in chain:
+            same = candidates.slice_index == candidates.slice_index[member]
+            near = np.linalg.norm(candidates.center_mm - candidates.center_mm[member], axis=1) <= 6.0
+            available &= ~(same & near)
+    return best
+
+
+def _subset(candidates: HoleCandidates, index: np.ndarray) -> HoleCandidates:
+    return HoleCandidates(
+        candidates.slice_index[index],
+        candidates.center_mm[index],
+        candidates.area_mm2[index],
+        candidates.contrast[index],
+    )
 
 
 def _chain_centres(
@@ -388,7 +430,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         for option in (Contrast.T2, Contrast.T1):
             image, model = working_image(grid.array, option)
             trials.append((_find_chain(image, grid, model), image, model))
-        scores = [_polarity_score(image, grid, model, found) for found, image, model in trials]
+        scores = [found[3] for found, _, _ in trials]
         found, image, model = trials[int(np.argmax(scores))]
         mode = model.contrast
         polarity = (
@@ -440,6 +482,12 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         )
     if mode is not Contrast.CT_MYELOGRAM:
         outlines = _drop_area_outliers(outlines)
+        needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
+        if len(outlines) < needed:
+            raise AnalysisError(
+                f"cord not found in {description}: only {len(outlines)} slice(s) gave a closed cord outline, "
+                f"{needed} needed (slices tried: {first}-{last} of 0-{n_slices - 1} along the superior axis)"
+            )
     # Extend past the ends of the tube while the outline holds.
     for direction, start in ((-1, min(outlines)), (1, max(outlines))):
         z, previous = int(start + direction), outlines[start]
