@@ -19,6 +19,7 @@ which is exactly the cord's footprint on that slice.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -40,6 +41,8 @@ from pipeline.myelogram.contrast import Contrast, ContrastModel, parse_contrast,
 from pipeline.myelogram.mri_contrast import contrast_from_header, contrast_from_modality
 from pipeline.myelogram.shape_prior import cervical_cord_prior
 from pipeline.volume import Volume
+
+log = logging.getLogger("cordotomy")
 
 # A slice's outline is accepted when at least this fraction of rays found the CSF edge themselves.
 MIN_VALID_RAYS = 0.6
@@ -367,6 +370,28 @@ def _polarity_score(
     return score
 
 
+def _check_polarity(grid: AxialGrid, mode: Contrast, score: float, source: str, description: str) -> str:
+    """Warn (log and ``contrast_source``) when the opposite polarity explains the image far better.
+
+    A T1 image segmented as T2 (or the reverse) yields the whole dural sac as "cord"; the tube search
+    with the other polarity then finds clearly cord-like outlines where the given one does not.
+    """
+    other = Contrast.T1 if mode is not Contrast.T1 else Contrast.T2
+    other_image, other_model = working_image(grid.array, other)
+    other_score = _find_chain(other_image, grid, other_model)[3]
+    if other_score >= GOOD_TUBE_SCORE and other_score > 2.0 * score:
+        polarity = "dark (T1-like)" if other is Contrast.T1 else "bright (T2-like)"
+        warning = (
+            f"{description}: the image looks CSF-{polarity.split()[0]} rather than {mode.value} (cord-like "
+            f"outlines {other_score:.1f} vs {score:.1f} of 9 sampled slices); is --contrast right?"
+        )
+        log.warning("%s", warning)
+        return (
+            f"{source}; warning: CSF looks {polarity} on the image (score {other_score:.1f} vs {score:.1f})"
+        )
+    return source
+
+
 def _resolve_contrast(contrast: str, volume: Volume, grid: AxialGrid) -> tuple[Contrast | None, str]:
     """The contrast to use and how it was chosen; ``None`` when only the image can tell (polarity)."""
     if contrast != AUTO:
@@ -446,6 +471,8 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         mode = resolved
         image, model = working_image(grid.array, mode)
         found = _find_chain(image, grid, model)
+        if mode is not Contrast.CT_MYELOGRAM:
+            contrast_source = _check_polarity(grid, mode, found[3], contrast_source, description)
     slices, centres = _chain_centres(found, grid, model, description)
 
     # Full-resolution work on a crop around the tube.

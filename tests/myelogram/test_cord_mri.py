@@ -284,3 +284,18 @@ def test_shape_prior_is_cervical_pam50() -> None:
     shape = prior.shape_in_view(np.linspace(0, 2 * np.pi, 72, endpoint=False))
     # Wider left-right (view angle 0) than antero-posterior (view angle 90°).
     assert shape[0] > shape[18]
+
+
+@pytest.mark.realdata
+def test_wrong_given_polarity_is_flagged(errsm30: dict[str, tuple[Volume, np.ndarray]]) -> None:
+    """A T2 image segmented as T1: the output says the image looks CSF-bright (or the cord is not found)."""
+    volume, _ = errsm30["t2"]
+    try:
+        result = segment_cord(volume, contrast="t1")
+    except AnalysisError as exc:
+        message = str(exc)
+        result = None
+    if result is None:
+        assert "cord not found" in message
+        return
+    assert "warning: CSF looks bright" in result.contrast_source
