@@ -136,7 +136,7 @@ def runtime_volume() -> Volume:
     big = rng.normal(280.0, 40.0, (320, 320, 60)).astype(np.float32)
     lo = [(320 - small.shape[0]) // 2, (320 - small.shape[1]) // 2]
     big[lo[0] : lo[0] + small.shape[0], lo[1] : lo[1] + small.shape[1], :] = small
-    return Volume(np.abs(big), phantom.image.affine_lps, {"description": "runtime T2"})
+    return Volume(np.abs(big), phantom.image.affine_lps)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import logging
 
 log = logging.getLogger("cordotomy")
 
+
 def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "segment",
@@ -51,18 +52,18 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
+    from pipeline.myelogram.mri_contrast import header_hints
     from pipeline.outputs import staged_directory
     from pipeline.report.myelogram_outputs import write_segment_outputs
 
     image = myelogram_io.load_image(args.input)
-    sources = myelogram_io.source_datasets(args.input)
-    if args.contrast == "auto":
-        from pipeline.myelogram.mri_contrast import header_hints
-
-        image = image.with_array(image.array, mr_header=header_hints(args.input, sources))
     vascular = myelogram_io.load_image(args.vascular, role="vascular") if args.vascular else None
     modality = myelogram_io.vascular_modality(vascular, args.vascular_modality) if vascular else "cta"
-    result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    sources = myelogram_io.source_datasets(args.input)
+    hints = header_hints(args.input, sources) if args.contrast == "auto" else None
+    result = analyse_myelogram(
+        image, contrast=args.contrast, vascular=vascular, vascular_modality=modality, header_hints=hints
+    )
     with staged_directory(args.out, force=args.force) as staging:
         write_segment_outputs(result, staging, sources=sources, name=str(args.input))
     log.info("segmentation written to %s", args.out)

@@ -7,6 +7,7 @@ summary (``myelogram.json``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +83,7 @@ def analyse_myelogram(
     contrast: str = "ct-myelogram",
     vascular: Volume | None = None,
     vascular_modality: str = "cta",
+    header_hints: Mapping[str, object] | None = None,
 ) -> MyelogramResult:
     """Run the myelogram stage on a CT myelogram (or a T2/T1 MRI: cord, CSF and dentate only).
 
@@ -94,6 +96,8 @@ def analyse_myelogram(
     vascular : Volume, optional
         CTA or 3D T2 MRI of the same patient; registered rigidly to ``image``.
     vascular_modality : {"cta", "t2"}
+    header_hints : mapping, optional
+        MR acquisition attributes for ``contrast="auto"`` (:func:`pipeline.myelogram.mri_contrast.header_hints`).
 
     Raises
     ------
@@ -101,7 +105,8 @@ def analyse_myelogram(
         No contrast in the thecal sac, cord not found, C1-C2 not in the field of view.
     """
     description = describe_volume(image)
-    cord = segment_cord(image, contrast=contrast)  # "auto" resolves there (header, then image)
+    # "auto" resolves there (header hints, modality, file name, then the image).
+    cord = segment_cord(image, contrast=contrast, header_hints=header_hints)
     mode = parse_contrast(cord.contrast)
     vertebrae: Vertebrae | None = None
     if mode is Contrast.CT_MYELOGRAM:

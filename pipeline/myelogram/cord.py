@@ -20,7 +20,9 @@ which is exactly the cord's footprint on that slice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -392,27 +394,43 @@ def _check_polarity(grid: AxialGrid, mode: Contrast, score: float, source: str, 
     return source
 
 
-def _resolve_contrast(contrast: str, volume: Volume, grid: AxialGrid) -> tuple[Contrast | None, str]:
+def _modality_and_file(volume: Volume) -> tuple[str, str]:
+    """DICOM modality and source file name of a volume, if it records them.
+
+    Works with both ways a :class:`Volume` carries its origin (a ``provenance`` record, or a ``metadata``
+    mapping), so the contrast detection does not depend on which one the ingest layer provides.
+    """
+    provenance = getattr(volume, "provenance", None)
+    if provenance is not None:
+        files = tuple(getattr(provenance, "source_files", ()) or ())
+        return str(getattr(provenance, "modality", "") or ""), (Path(str(files[0])).name if files else "")
+    metadata = getattr(volume, "metadata", None) or {}
+    modality = str(metadata.get("modality", metadata.get("Modality", "")) or "")
+    return modality, str(metadata.get("path", "") or "")
+
+
+def _resolve_contrast(
+    contrast: str, volume: Volume, grid: AxialGrid, header_hints: Mapping[str, object] | None
+) -> tuple[Contrast | None, str]:
     """The contrast to use and how it was chosen; ``None`` when only the image can tell (polarity)."""
     if contrast != AUTO:
         return parse_contrast(contrast), "given"
+    modality, file_name = _modality_and_file(volume)
     minimum = float(np.min(grid.array)) if grid.array.size else 0.0
-    if contrast_from_modality(volume.metadata, minimum) is not None:
+    if contrast_from_modality(modality, minimum) is not None:
         return Contrast.CT_MYELOGRAM, "detected: CT numbers / DICOM modality CT"
-    hints = volume.metadata.get("mr_header")
-    if isinstance(hints, dict):
-        found = contrast_from_header(hints)
-        if found is not None:
-            return found[0], f"detected from the {found[1]}"
-    path = volume.metadata.get("path")
-    if path:
-        found = contrast_from_header({"file_name": str(path)})
-        if found is not None:
-            return found[0], f"detected from the {found[1]}"
+    hints = dict(header_hints or {})
+    if file_name and "file_name" not in hints:
+        hints["file_name"] = file_name
+    found = contrast_from_header(hints)
+    if found is not None:
+        return found[0], f"detected from the {found[1]}"
     return None, ""
 
 
-def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegmentation:
+def segment_cord(
+    volume: Volume, *, contrast: str = "ct-myelogram", header_hints: Mapping[str, object] | None = None
+) -> CordSegmentation:
     """Segment the spinal cord and the CSF around it.
 
     Parameters
@@ -424,8 +442,8 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
         ``"ct-myelogram"``: contrast-filled CSF bright (~500 HU), cord dark (~35 HU).
         ``"t2"``, ``"t2star"``, ``"mt"``: CSF bright, cord dark, arbitrary scale. ``"t1"``: CSF dark, cord
         bright (inverted). ``"auto"``: CT from the modality or CT numbers; an MRI contrast from the header
-        hints in ``volume.metadata["mr_header"]`` (see :mod:`pipeline.myelogram.mri_contrast`) or the file
-        name; else the polarity that gives the clearer cord tube. The result states the contrast used and
+        hints (``header_hints``, from :func:`pipeline.myelogram.mri_contrast.header_hints`) or the source
+        file name; else the polarity that gives the clearer cord tube. The result states the contrast used and
         how it was chosen (``contrast_source``).
 
         MRI contrasts use the MRI path: centreline candidates from both enclosed dark holes and a
@@ -448,7 +466,7 @@ def segment_cord(volume: Volume, *, contrast: str = "ct-myelogram") -> CordSegme
     description = describe_volume(volume)
     grid = AxialGrid.from_volume(volume)
     spacing = grid.spacing_mm
-    resolved, contrast_source = _resolve_contrast(contrast, volume, grid)
+    resolved, contrast_source = _resolve_contrast(contrast, volume, grid, header_hints)
     if resolved is None:
         # Polarity from the image: the cord tube is clearer with the right one (CSF bright or dark).
         trials = []

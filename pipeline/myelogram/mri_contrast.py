@@ -136,9 +136,9 @@ def contrast_from_header(hints: Mapping[str, object]) -> tuple[Contrast, str] | 
     return None
 
 
-def contrast_from_modality(metadata: Mapping[str, object], minimum: float) -> str | None:
+def contrast_from_modality(modality: str, minimum: float) -> str | None:
     """``"ct-myelogram"`` for a CT (DICOM modality CT, or CT numbers below -500 HU), else None."""
-    modality = str(metadata.get("modality", metadata.get("Modality", ""))).upper()
+    modality = modality.upper()
     if modality == "CT" or (modality != "MR" and minimum < -500.0):
         return "ct-myelogram"
     return None

@@ -17,7 +17,7 @@ Only the bottom layer (:class:`pipeline.volume.Volume`) is used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -155,7 +155,7 @@ def make_mri_cord_phantom(
         permuted[:3, :3] = affine[:3, :3][:, order]
         permuted[:3, 3] = affine[:3, 3]
         affine = permuted
-    volume = Volume(image * 1000.0, affine, {"description": f"phantom {contrast} {orientation} seed {seed}"})
+    volume = Volume(image * 1000.0, affine)
     return MriCordPhantom(
         image=volume,
         cord_mask=cord_mask,
@@ -207,9 +207,7 @@ def thick_slices(
     affine = volume.affine_lps.copy()
     affine[:3, 3] = affine[:3, 3] + affine[:3, axis] * (factor - 1) / 2
     affine[:3, axis] = affine[:3, axis] * factor
-    thick = Volume(
-        block_mean(volume.array), affine, {**volume.metadata, "description": f"{slice_mm:g} mm slices"}
-    )
+    thick = replace(volume, array=block_mean(volume.array), affine_lps=affine)
     return thick, [block_mean(m) >= 0.5 for m in masks]
 
 
@@ -226,11 +224,7 @@ def crop_slab(
     index[axis] = slice(start, start + n_slices)
     affine = volume.affine_lps.copy()
     affine[:3, 3] = affine[:3, 3] + affine[:3, axis] * start
-    cropped = Volume(
-        np.ascontiguousarray(volume.array[tuple(index)]),
-        affine,
-        {**volume.metadata, "description": f"{n_slices}-slice slab"},
-    )
+    cropped = replace(volume, array=np.ascontiguousarray(volume.array[tuple(index)]), affine_lps=affine)
     return cropped, [np.ascontiguousarray(m[tuple(index)]) for m in masks]
 
 
@@ -241,7 +235,7 @@ def apply_bias_field(volume: Volume, amplitude: float, seed: int) -> Volume:
     grid = np.moveaxis(volume.index_to_lps(ijk), -1, 0)
     grid = grid - grid.reshape(3, -1).mean(axis=1)[:, None, None, None]
     field = _smooth_field(rng, grid, amplitude)
-    return volume.with_array((volume.array * field).astype(np.float32), description="bias field")
+    return replace(volume, array=(volume.array * field).astype(np.float32))
 
 
 def add_lesion(volume: Volume, cord_mask: np.ndarray, *, hyperintense: bool, seed: int) -> Volume:
@@ -266,4 +260,4 @@ def add_lesion(volume: Volume, cord_mask: np.ndarray, *, hyperintense: bool, see
     surround = volume.array[near]
     level = float(np.percentile(surround, 95 if hyperintense else 5))
     array = volume.array.astype(np.float32)
-    return volume.with_array((array + weight * (level - array)).astype(np.float32), description="lesion")
+    return replace(volume, array=(array + weight * (level - array)).astype(np.float32))

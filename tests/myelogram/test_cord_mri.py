@@ -102,10 +102,11 @@ def test_real_mri_cord_matches_manual_mask(
 
 
 @pytest.mark.realdata
-def test_real_t2_contrast_detected_from_file_name(errsm30: dict[str, tuple[Volume, np.ndarray]]) -> None:
+def test_real_t2_contrast_detected_from_header_file_name(
+    errsm30: dict[str, tuple[Volume, np.ndarray]],
+) -> None:
     volume, manual = errsm30["t2"]
-    named = volume.with_array(volume.array, path="t2.nii.gz")
-    result = segment_cord(named, contrast="auto")
+    result = segment_cord(volume, contrast="auto", header_hints={"file_name": "t2.nii.gz"})
     assert result.contrast == "t2"
     assert "file name" in result.contrast_source
     assert _dice(result.cord_mask, manual) >= 0.90
@@ -117,7 +118,7 @@ def test_real_polarity_detected_from_the_image(
     errsm30: dict[str, tuple[Volume, np.ndarray]], contrast: str
 ) -> None:
     volume, manual = errsm30[contrast]
-    result = segment_cord(Volume(volume.array, volume.affine_lps, {}), contrast="auto")
+    result = segment_cord(Volume(volume.array, volume.affine_lps), contrast="auto")
     assert result.contrast == contrast
     assert result.contrast_source.startswith("detected from the image")
     assert _dice(result.cord_mask, manual) >= 0.90
@@ -192,7 +193,7 @@ def test_phantom_family_cord_dice(
 @pytest.mark.parametrize(("contrast", "expected"), [("t2", "t2"), ("t2star", "t2"), ("t1", "t1")])
 def test_phantom_polarity_detected_without_header(contrast: str, expected: str) -> None:
     phantom = make_mri_cord_phantom(21, contrast=contrast, orientation="axial", slice_mm=3.0, n_slices=12)
-    image = Volume(phantom.image.array, phantom.image.affine_lps, {})
+    image = Volume(phantom.image.array, phantom.image.affine_lps)
     result = segment_cord(image, contrast="auto")
     assert result.contrast == expected
     assert _dice(result.cord_mask, phantom.cord_mask) >= 0.85
