@@ -29,9 +29,13 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--contrast",
-        choices=["ct-myelogram", "t2", "t1"],
+        choices=["ct-myelogram", "t2", "t2star", "mt", "t1", "auto"],
         default="ct-myelogram",
-        help="image contrast: CT myelogram in HU (default), T2 MRI (CSF bright), T1 MRI (CSF dark)",
+        help=(
+            "image contrast: CT myelogram in HU (default); MRI: t2, t2star, mt (CSF bright) or t1 (CSF dark); "
+            "auto: from the DICOM/NIfTI header (modality, description, sequence, TE/TR), else from the "
+            "image; the choice and its evidence are written to myelogram.json"
+        ),
     )
     parser.add_argument(
         "--vascular",
@@ -53,6 +57,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.ingest import Role, Study
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
+    from pipeline.myelogram.mri_contrast import header_hints
     from pipeline.outputs import check_output_directory, staged_directory
     from pipeline.report.myelogram_outputs import write_segment_outputs
     from pipeline.seeds import load_seeds
@@ -80,8 +85,11 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         f"from the vascular series ({modality})" if vascular is not None else "estimated from the foramina",
     )
     sources = study.source_datasets(Role.CT_MYELOGRAM)
+    hints = header_hints(args.input, sources) if args.contrast == "auto" else None
     start = time.perf_counter()
-    result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    result = analyse_myelogram(
+        image, contrast=args.contrast, vascular=vascular, vascular_modality=modality, header_hints=hints
+    )
     log.debug(
         "myelogram analysis %.1f s; artery source %s", time.perf_counter() - start, result.artery_source.value
     )

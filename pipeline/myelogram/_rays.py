@@ -228,3 +228,175 @@ def rasterise(
     boundary = np.interp(angle, angles, radii_mm, period=2 * np.pi)
     mask[lo[0] : hi[0], lo[1] : hi[1]] = radius <= boundary
     return mask
+
+
+# --- MRI: the cord edge is the last rise into the CSF, regularised by a smooth cord shape --------------
+# Up to this many rises into bright signal are considered per ray (a lesion or bright grey matter inside
+# the cord adds rises before the true cord-CSF edge).
+MAX_RISES = 4
+# Local cord level next to an edge: the darkest signal within this distance inside it.
+LOCAL_CORD_MM = 2.0
+CORE_MM = 4.0
+ENTRY_FRACTION = 0.35
+# Boundary points further than this from the robust shape fit (mm, or fraction of the radius) are outliers.
+SHAPE_TOLERANCE_MM = 1.0
+SHAPE_TOLERANCE_FRACTION = 0.2
+
+
+def _fourier_design(angles: np.ndarray, order: int) -> np.ndarray:
+    columns = [np.ones_like(angles)]
+    for k in range(1, order + 1):
+        columns += [np.cos(k * angles), np.sin(k * angles)]
+    return np.stack(columns, axis=1)
+
+
+def robust_shape_fit(
+    angles: np.ndarray, radii_mm: np.ndarray, prior_shape: np.ndarray | None = None, order: int = 2
+) -> np.ndarray:
+    """Smooth closed boundary r(θ) fitted robustly (Tukey-weighted least squares) to the valid radii.
+
+    With at least 60 % of the rays valid, a Fourier series up to ``order`` (2 holds an off-centre
+    ellipse); with fewer, the prior cord shape (PAM50 mean, :mod:`pipeline.myelogram.shape_prior`) scaled
+    and shifted (3 parameters), so a half-traced slice still gets a cord-shaped outline.
+    """
+    valid = np.isfinite(radii_mm)
+    if prior_shape is not None and valid.mean() < 0.6:
+        design = np.stack([prior_shape, np.cos(angles), np.sin(angles)], axis=1)
+    else:
+        design = _fourier_design(angles, order)
+    if valid.sum() < design.shape[1] + 2:
+        return np.full(angles.shape, np.nan)
+    a, r = design[valid], radii_mm[valid]
+    weights = np.ones(r.size)
+    fit = np.zeros(r.size)
+    for _ in range(4):
+        w = np.sqrt(weights)[:, None]
+        coef, *_ = np.linalg.lstsq(a * w, r * w[:, 0], rcond=None)
+        fit = a @ coef
+        residual = r - fit
+        scale = max(1.4826 * float(np.median(np.abs(residual))), 0.3)
+        u = residual / (4.685 * scale)
+        weights = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
+    coef, *_ = np.linalg.lstsq(a * np.sqrt(weights)[:, None], r * np.sqrt(weights), rcond=None)
+    return np.asarray(design @ coef, dtype=np.float64)
+
+
+def _rises(bright: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Sample indices (N_RAYS, MAX_RISES) of the first rises into ``bright`` within [lo, hi], NaN-padded."""
+    rise = bright[:, 1:] & ~bright[:, :-1]
+    index = np.arange(1, bright.shape[1])
+    rise &= (index >= lo)[None, :] & (index <= hi)[None, :]
+    # Rank the rises from the innermost outwards.
+    rank = np.cumsum(rise, axis=1)
+    out = np.full((bright.shape[0], MAX_RISES), np.nan)
+    rows, cols = np.nonzero(rise & (rank <= MAX_RISES))
+    out[rows, rank[rows, cols] - 1] = index[cols]
+    return out  # column 0: the innermost rise
+
+
+def trace_outline_mri(
+    slice_image: np.ndarray,
+    spacing_mm: np.ndarray,
+    center_mm: np.ndarray,
+    min_step: float,
+    radius_range_mm: tuple[float, float],
+    prior_shape: np.ndarray | None = None,
+    edge_image: np.ndarray | None = None,
+) -> RayOutline:
+    """Cord and sac outline on one MRI slice (CSF-bright working scale), from a point inside the cord.
+
+    Unlike :func:`trace_outline`, the edge is not the first rise met from the centre: on MRI the inside
+    of the cord may hold bright signal (a T2-hyperintense lesion, T2* grey matter), so per ray the rises
+    into bright signal (above half-way between the cord and CSF levels of the slice) within the plausible
+    cord radius (``radius_range_mm``, from the PAM50 shape prior) are candidates, the innermost first.
+    The CSF ring gives the first rise on most rays, a lesion only on a few: a robust smooth shape fit
+    (:func:`robust_shape_fit`) over all rays then picks, per ray, the candidate nearest to it, twice
+    over. The edge is placed at the half-maximum between the local cord level (the
+    darkest signal within 2 mm inside the candidate: bias fields and lesions change it) and this ray's
+    CSF peak. Rays left without a consistent edge take the shape fit.
+    """
+    angles = np.linspace(0.0, 2 * np.pi, N_RAYS, endpoint=False)
+    radii = np.arange(0.0, SAC_SEARCH_MM + RAY_STEP_MM / 2, RAY_STEP_MM)
+    directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    points_mm = center_mm[None, None, :] + radii[None, :, None] * directions[:, None, :]
+    coords = (points_mm / np.asarray(spacing_mm)[None, None, :]).reshape(-1, 2).T
+    detect = ndimage.map_coordinates(slice_image, coords, order=1, mode="nearest").reshape(N_RAYS, radii.size)
+    profiles = detect
+    if edge_image is not None:
+        profiles = ndimage.map_coordinates(edge_image, coords, order=1, mode="nearest").reshape(
+            N_RAYS, radii.size
+        )
+    r_lo, r_hi = radius_range_mm
+    lo, hi = round(r_lo / RAY_STEP_MM), round(r_hi / RAY_STEP_MM)
+    window = round(PEAK_WINDOW_MM / RAY_STEP_MM)
+    # Cord level: the darker part of the central 4 mm (robust to a lesion or grey matter covering less
+    # than ~3/4 of it, and to CSF reached within 4 mm along the short axis of a flat cord).
+    cord_level = float(np.percentile(detect[:, : round(CORE_MM / RAY_STEP_MM) + 1], 20))
+    csf_level = float(np.median(detect[:, lo : hi + window].max(axis=1)))
+    nan = np.full(N_RAYS, np.nan)
+    if csf_level - cord_level < min_step:
+        return RayOutline(np.asarray(center_mm, float), angles, nan, nan, 0.0, cord_level, csf_level)
+    # Entering the CSF: a third of the way from cord to CSF (a thin or partial-volumed CSF layer peaks
+    # below the slice's median CSF level), sustained for 0.3 mm (one noisy sample is not the CSF).
+    half = cord_level + max(min_step, ENTRY_FRACTION * (csf_level - cord_level))
+    sustain = max(1, round(0.3 / RAY_STEP_MM))
+    ahead = ndimage.minimum_filter1d(detect, sustain, axis=1, mode="nearest", origin=-(sustain // 2))
+    candidates = _rises(ahead >= half, lo, hi)  # sample indices
+    chosen = candidates[:, 0]
+    fit = np.full(N_RAYS, np.nan)
+    for _ in range(2):
+        fit = robust_shape_fit(angles, chosen * RAY_STEP_MM, prior_shape)
+        if not np.isfinite(fit).all():
+            break
+        distance = np.abs(candidates * RAY_STEP_MM - fit[:, None])
+        best = np.argmin(np.where(np.isfinite(distance), distance, np.inf), axis=1)
+        picked = candidates[np.arange(N_RAYS), best]
+        close = np.abs(picked * RAY_STEP_MM - fit) <= np.maximum(
+            SHAPE_TOLERANCE_MM, SHAPE_TOLERANCE_FRACTION * fit
+        )
+        chosen = np.where(close, picked, np.nan)
+    valid = np.isfinite(chosen)
+    # Refine each edge at the half-maximum between the local cord level and this ray's CSF peak.
+    start = np.nan_to_num(chosen, nan=0).astype(np.int64)
+    samples = np.arange(radii.size)[None, :]
+    ahead_mask = (samples >= start[:, None]) & (samples <= start[:, None] + window)
+    peak = np.where(ahead_mask, profiles, -np.inf).max(axis=1)
+    peak_at = np.argmax(np.where(ahead_mask, profiles, -np.inf), axis=1)
+    local = round(LOCAL_CORD_MM / RAY_STEP_MM)
+    behind_mask = (samples >= np.maximum(start - local, 0)[:, None]) & (samples <= start[:, None])
+    local_cord = np.where(behind_mask, profiles, np.inf).min(axis=1)
+    level = (local_cord + peak) / 2
+    search = (samples >= np.maximum(start - local, 0)[:, None]) & (samples <= peak_at[:, None])
+    below = search & (profiles < level[:, None])
+    last_below = np.where(
+        below.any(axis=1), radii.size - 1 - np.argmax(below[:, ::-1], axis=1), np.maximum(start - 1, 0)
+    )
+    rows = np.arange(N_RAYS)
+    nxt = np.clip(last_below + 1, 0, radii.size - 1)
+    p0, p1 = profiles[rows, last_below], profiles[rows, nxt]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.clip(np.where(np.abs(p1 - p0) > 1e-12, (level - p0) / (p1 - p0), 0.0), 0.0, 1.0)
+    inner = np.where(valid, (last_below + fraction) * RAY_STEP_MM, np.nan)
+    outer_index = _first_crossing(
+        profiles, level, above=False, start=peak_at, sustain=round(SUSTAIN_MM / RAY_STEP_MM)
+    )
+    outer = np.where(valid, outer_index * RAY_STEP_MM, np.nan)
+    valid_fraction = float(np.isfinite(inner).mean())
+    if np.isfinite(fit).all():
+        cord_radius = np.where(np.isfinite(inner), inner, fit)
+    else:
+        cord_radius = _fill_periodic(inner)
+    sac_radius = _fill_periodic(outer)
+    if np.isfinite(cord_radius).all():
+        cord_radius = _circular_median(cord_radius, 3)
+    if np.isfinite(sac_radius).all():
+        sac_radius = np.maximum(_circular_median(sac_radius), cord_radius)
+    return RayOutline(
+        center_mm=np.asarray(center_mm, dtype=np.float64),
+        angles=angles,
+        cord_radius_mm=cord_radius,
+        sac_radius_mm=sac_radius,
+        valid_fraction=valid_fraction,
+        cord_level=cord_level,
+        csf_level=float(np.median(peak[valid])) if valid.any() else csf_level,
+    )

@@ -7,6 +7,7 @@ summary (``myelogram.json``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +73,7 @@ def analyse_myelogram(
     vascular: Volume | None = None,
     vascular_modality: str = "cta",
     seeds: Seeds | None = None,
+    header_hints: Mapping[str, object] | None = None,
 ) -> MyelogramResult:
     """Run the myelogram stage on a CT myelogram (or a T2/T1 MRI: cord, CSF and dentate only).
 
@@ -86,6 +88,8 @@ def analyse_myelogram(
     vascular_modality : {"cta", "t2"}
     seeds : Seeds, optional
         Tissue levels and segmentation parameters; defaults to :func:`pipeline.seeds.load_seeds`.
+    header_hints : mapping, optional
+        MR acquisition attributes for ``contrast="auto"`` (:func:`pipeline.myelogram.mri_contrast.header_hints`).
 
     Raises
     ------
@@ -94,11 +98,13 @@ def analyse_myelogram(
     AnalysisError
         No contrast in the thecal sac, cord not found, C1-C2 not in the field of view.
     """
-    mode = parse_contrast(contrast)
     seeds = seeds if seeds is not None else load_seeds()
     description = describe_volume(image)
-    check_modality(image, mode, description)
-    cord = segment_cord(image, contrast=mode.value, seeds=seeds)
+    if contrast != "auto":
+        check_modality(image, parse_contrast(contrast), description)
+    # "auto" resolves there (header hints, modality, file name, then the image).
+    cord = segment_cord(image, contrast=contrast, header_hints=header_hints, seeds=seeds)
+    mode = parse_contrast(cord.contrast)
     if mode is Contrast.CT_MYELOGRAM:
         cord = trim_sac_lobes(image, cord)
     vertebrae: Vertebrae | None = None
@@ -266,6 +272,7 @@ def myelogram_json(result: MyelogramResult) -> dict[str, object]:
         "schema": SCHEMA,
         "contrast": result.cord.contrast,
         "warnings": list(result.warnings),
+        "contrast_source": result.cord.contrast_source,
         "labels": {str(k): v for k, v in LABEL_NAMES.items()},
         "frame": frame.to_json(),
         "level": {

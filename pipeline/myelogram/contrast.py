@@ -26,6 +26,9 @@ class Contrast(StrEnum):
     CT_MYELOGRAM = "ct-myelogram"
     T2 = "t2"
     T1 = "t1"
+    # Also CSF-bright (the working scale treats them as T2); the name is kept for the output.
+    T2STAR = "t2star"
+    MT = "mt"
 
 
 @dataclass(frozen=True)

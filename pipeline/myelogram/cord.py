@@ -19,7 +19,10 @@ which is exactly the cord's footprint on that slice.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -28,19 +31,28 @@ from pipeline.errors import AnalysisError
 from pipeline.myelogram._candidates import (
     MAX_CORD_AREA_MM2,
     MIN_CORD_AREA_MM2,
+    HoleCandidates,
+    find_blob_candidates,
     find_hole_candidates,
     longest_chain,
+    merge_candidates,
 )
 from pipeline.myelogram._grid import AxialGrid
-from pipeline.myelogram._rays import N_RAYS, RayOutline, rasterise, trace_outline
+from pipeline.myelogram._rays import N_RAYS, RayOutline, rasterise, trace_outline, trace_outline_mri
 from pipeline.myelogram.contrast import Contrast, ContrastModel, parse_contrast, working_image
+from pipeline.myelogram.mri_contrast import contrast_from_header, contrast_from_modality
+from pipeline.myelogram.shape_prior import cervical_cord_prior
 from pipeline.seeds import Seeds
 from pipeline.volume import Volume
+
+log = logging.getLogger("cordotomy")
 
 # A slice's outline is accepted when at least this fraction of rays found the CSF edge themselves.
 MIN_VALID_RAYS = 0.6
 # Candidate search runs on an in-plane grid no finer than this (speed; the outline uses full resolution).
 SEARCH_PIXEL_MM = 0.8
+# MRI needs no finer search grid than 1 mm (the cord is >= 6 mm across; the outline uses full resolution).
+SEARCH_PIXEL_MM_MRI = 1.0
 # Margin around the cord line kept for the full-resolution work.
 CROP_MARGIN_MM = 30.0
 # In-plane smoothing of the image on which edges are placed on fine CT grids (detection uses the model's
@@ -48,6 +60,19 @@ CROP_MARGIN_MM = 30.0
 EDGE_SMOOTHING_MM = 0.2
 # Minimum CSF-minus-cord contrast of a contrast-filled sac on CT; below it the sac holds no contrast.
 MIN_CONTRAST_HU = 120.0
+# MRI: an outline is accepted with half its rays traced (the shape fit completes it), and when its
+# CSF-minus-cord step is at least this many noise standard deviations (else it is not a CSF/cord edge).
+MIN_VALID_RAYS_MRI = 0.5
+MIN_CNR_MRI = 4.0
+# MRI slices whose cord area is outside this band around the median of the traced slices are misled.
+AREA_CONSISTENCY = (0.7, 1.4)
+POLARITY_AREA_SIGMA = 0.4
+# MRI tube search: weight of a ring-tested dark disk relative to a CSF-enclosed hole; tubes tried; the
+# validation score (of 9 sampled slices, see _polarity_score) at which a tube is taken without trying more.
+BLOB_WEIGHT = 0.5
+MAX_TUBES_TRIED = 3
+GOOD_TUBE_SCORE = 4.5
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,8 @@ class CordSegmentation:
         Contrast mode used.
     cord_level, csf_level : float
         Median cord and CSF intensity (HU on CT, normalised 0-1 on MRI; T1 inverted).
+    contrast_source : str
+        How the contrast was chosen: ``"given"``, or the header or image evidence when detected.
     """
 
     cord_mask: np.ndarray
@@ -107,6 +134,7 @@ class CordSegmentation:
     contrast: str
     cord_level: float
     csf_level: float
+    contrast_source: str = "given"
 
 
 def describe_volume(volume: Volume) -> str:
@@ -127,20 +155,83 @@ def _smooth_in_plane(image: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float)
     return ndimage.gaussian_filter(image, sigma=sigma, mode="nearest")
 
 
-def _chain_centres(
-    image: np.ndarray, grid: AxialGrid, model: ContrastModel, description: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Slice indices and in-plane centres (mm) of the cord tube found by hole linking."""
+def _find_chain(
+    image: np.ndarray, grid: AxialGrid, model: ContrastModel
+) -> tuple[HoleCandidates, np.ndarray, int, float]:
+    """Cord tube candidates, the chain of them that forms the tube, the search factor and the chain score.
+
+    CT: dark holes enclosed by bright contrast. MRI adds the dark-disk matched filter
+    (:func:`find_blob_candidates`), which needs no closed CSF ring, and weighs each candidate by its
+    contrast so the clearest tube wins where several are equally long.
+    """
     spacing = grid.spacing_mm
-    factor = max(1, int(SEARCH_PIXEL_MM // max(min(spacing[0], spacing[1]), 1e-6)))
+    search_mm = SEARCH_PIXEL_MM if model.contrast is Contrast.CT_MYELOGRAM else SEARCH_PIXEL_MM_MRI
+    factor = max(1, int(search_mm // max(min(spacing[0], spacing[1]), 1e-6)))
     coarse = _downsample_in_plane(image, factor)
     coarse_spacing = np.array([spacing[0] * factor, spacing[1] * factor, spacing[2]])
     coarse = _smooth_in_plane(coarse, coarse_spacing, model.smoothing_mm)
     candidates = find_hole_candidates(
         coarse, coarse_spacing, model.hole_levels, model.min_step, model.max_csf_level, model.max_cord_level
     )
-    chain = longest_chain(candidates, float(spacing[2]))
-    n_slices = image.shape[2]
+    if model.contrast is Contrast.CT_MYELOGRAM:
+        chain = longest_chain(candidates, float(spacing[2]))
+        return candidates, chain, factor, float(chain.size)
+    holes = candidates.slice_index.size
+    candidates = merge_candidates(candidates, find_blob_candidates(coarse, coarse_spacing, model.min_step))
+    if candidates.contrast.size == 0:
+        return candidates, np.zeros(0, dtype=np.int64), factor, 0.0
+    reference = float(np.percentile(candidates.contrast, 90))
+    weights = np.clip(candidates.contrast / max(reference, 1e-6), 0.25, 1.0)
+    # A dark hole closed by CSF is stronger evidence than a dark disk whose ring was only sampled.
+    weights[holes:] *= BLOB_WEIGHT
+    # Validate the tube by tracing outlines along it; if it does not look like a cord (a dark gap between
+    # two bright rings, a vessel), drop it and try the next-best tube; keep the best.
+    best: tuple[HoleCandidates, np.ndarray, int, float] = (
+        candidates,
+        np.zeros(0, dtype=np.int64),
+        factor,
+        0.0,
+    )
+    available = np.ones(candidates.slice_index.size, dtype=bool)
+    for _ in range(MAX_TUBES_TRIED):
+        index = np.flatnonzero(available)
+        if index.size == 0:
+            break
+        subset = _subset(candidates, index)
+        chain = index[longest_chain(subset, float(spacing[2]), weights[index])]
+        found = (candidates, chain, factor, 0.0)
+        score = _polarity_score(image, grid, model, found)
+        if score > best[3] or best[1].size == 0:
+            best = (candidates, chain, factor, score)
+        if score >= GOOD_TUBE_SCORE:
+            break
+        # Remove the tube: its members and candidates within 6 mm of them on their slices.
+        for member in chain:
+            same = candidates.slice_index == candidates.slice_index[member]
+            near = np.linalg.norm(candidates.center_mm - candidates.center_mm[member], axis=1) <= 6.0
+            available &= ~(same & near)
+    return best
+
+
+def _subset(candidates: HoleCandidates, index: np.ndarray) -> HoleCandidates:
+    return HoleCandidates(
+        candidates.slice_index[index],
+        candidates.center_mm[index],
+        candidates.area_mm2[index],
+        candidates.contrast[index],
+    )
+
+
+def _chain_centres(
+    found: tuple[HoleCandidates, np.ndarray, int, float],
+    grid: AxialGrid,
+    model: ContrastModel,
+    description: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slice indices and in-plane centres (mm) of the cord tube found by hole linking."""
+    candidates, chain, factor, _ = found
+    spacing = grid.spacing_mm
+    n_slices = grid.shape[2]
     needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
     if chain.size < needed:
         if model.contrast is Contrast.CT_MYELOGRAM:
@@ -150,7 +241,8 @@ def _chain_centres(
             )
         raise AnalysisError(
             f"cord not found in {description}: no dark cord enclosed by bright CSF along the spine "
-            f"(best run {chain.size} of {n_slices} slices; is --contrast right?)"
+            f"(best run {chain.size} of {n_slices} slices; slices tried: 0-{n_slices - 1} along the "
+            f"superior axis, all of them; is --contrast right?)"
         )
     slices = candidates.slice_index[chain]
     # Block-mean pixels: centre of coarse pixel i is at fine index factor*i + (factor-1)/2.
@@ -166,28 +258,177 @@ def _trace(
     model: ContrastModel,
     edge_image: np.ndarray | None = None,
 ) -> RayOutline:
-    outline = trace_outline(slice_image, spacing, centre, model.min_step, model.bone_level, edge_image)
-    if np.isfinite(outline.cord_radius_mm).all():
-        outline = trace_outline(
-            slice_image, spacing, outline.cord_centroid_mm(), model.min_step, model.bone_level, edge_image
+    if model.contrast is Contrast.CT_MYELOGRAM:
+        outline = trace_outline(slice_image, spacing, centre, model.min_step, model.bone_level, edge_image)
+        if np.isfinite(outline.cord_radius_mm).all():
+            outline = trace_outline(
+                slice_image, spacing, outline.cord_centroid_mm(), model.min_step, model.bone_level, edge_image
+            )
+        return outline
+    prior = cervical_cord_prior()
+    shape = prior.shape_in_view(np.linspace(0.0, 2 * np.pi, N_RAYS, endpoint=False))
+    outline = trace_outline_mri(
+        slice_image, spacing, centre, model.min_step, prior.radius_range_mm, shape, edge_image
+    )
+    if np.isfinite(outline.cord_radius_mm).all():  # re-centre (the start may be off-centre, or in a lesion)
+        outline = trace_outline_mri(
+            slice_image,
+            spacing,
+            outline.cord_centroid_mm(),
+            model.min_step,
+            prior.radius_range_mm,
+            shape,
+            edge_image,
         )
     return outline
 
 
-def _acceptable(outline: RayOutline, model: ContrastModel) -> bool:
+def _acceptable(outline: RayOutline, model: ContrastModel, noise: float = 0.0) -> bool:
     min_step = model.min_step
-    if outline.valid_fraction < MIN_VALID_RAYS or not np.isfinite(outline.cord_radius_mm).all():
+    mri = model.contrast is not Contrast.CT_MYELOGRAM
+    min_valid = MIN_VALID_RAYS_MRI if mri else MIN_VALID_RAYS
+    if outline.valid_fraction < min_valid or not np.isfinite(outline.cord_radius_mm).all():
         return False
-    if outline.csf_level - outline.cord_level < min_step:
+    if outline.csf_level - outline.cord_level < max(min_step, MIN_CNR_MRI * noise if mri else 0.0):
         return False
     if model.max_cord_level is not None and outline.cord_level > model.max_cord_level:
         return False
     area = outline.cord_area_mm2()
+    if mri:
+        prior = cervical_cord_prior()
+        return prior.min_area_mm2 <= area <= prior.max_area_mm2
     return MIN_CORD_AREA_MM2 <= area <= MAX_CORD_AREA_MM2
 
 
+def _area_consistent(outline: RayOutline, outlines: dict[int, RayOutline]) -> bool:
+    median = float(np.median([o.cord_area_mm2() for o in outlines.values()]))
+    return AREA_CONSISTENCY[0] * median <= outline.cord_area_mm2() <= AREA_CONSISTENCY[1] * median
+
+
+def _drop_area_outliers(outlines: dict[int, RayOutline]) -> dict[int, RayOutline]:
+    """Drop MRI slices whose cord area is far from the cord's median area; their neighbours fill them in.
+
+    The cord area changes slowly along the cord (PAM50: 63-73 mm² over C1-C5); a slice whose outline is
+    much smaller or larger was misled (a lesion reaching the pia, a nerve root, a flow void) and is
+    better interpolated from its neighbours along the cord.
+    """
+    if len(outlines) < 3:
+        return outlines
+    kept = {z: o for z, o in outlines.items() if _area_consistent(o, outlines)}
+    return kept or outlines
+
+
+def _noise_sigma(image: np.ndarray) -> float:
+    """Robust noise standard deviation of an MRI crop: MAD of the residual from a 3x3 in-plane median.
+
+    Measured on at most 8 evenly spaced slices (the noise level is one number per series).
+    """
+    picks = np.unique(np.linspace(0, image.shape[2] - 1, min(8, image.shape[2])).round().astype(int))
+    image = image[:, :, picks]
+    residual = image - ndimage.median_filter(image, size=(3, 3, 1))
+    foreground = image > 0.05
+    if not foreground.any():
+        return 0.0
+    return float(1.4826 * np.median(np.abs(residual[foreground])) * 1.2)
+
+
+def _polarity_score(
+    image: np.ndarray,
+    grid: AxialGrid,
+    model: ContrastModel,
+    found: tuple[HoleCandidates, np.ndarray, int, float],
+) -> float:
+    """How well a polarity explains the image: closed cord outlines along its tube, up to 9 sampled slices.
+
+    With the wrong polarity the tube search still finds dark blobs (a pocket of CSF, fat), but rays from
+    them rarely close a cord-sized outline with a CSF ring; each sampled slice scores its fraction of
+    valid rays times the likelihood of its area when its outline is acceptable.
+    """
+    candidates, chain, factor, _ = found
+    if chain.size == 0:
+        return 0.0
+    spacing = grid.spacing_mm
+    prior = cervical_cord_prior()
+    offset_mm = (factor - 1) / 2 * spacing[:2]
+    picks = chain[np.unique(np.linspace(0, chain.size - 1, min(9, chain.size)).round().astype(int))]
+    score = 0.0
+    for pick in picks:
+        z = int(candidates.slice_index[pick])
+        plane = image[:, :, z : z + 1]
+        smooth = _smooth_in_plane(plane, spacing, model.smoothing_mm)[:, :, 0]
+        outline = _trace(smooth, spacing[:2], candidates.center_mm[pick] + offset_mm, model, plane[:, :, 0])
+        if _acceptable(outline, model):
+            # Likelihood of the area under the PAM50 prior (log-normal, sigma 0.4): with the wrong
+            # polarity the outline is often the whole dural sac (2-4x the cord's area).
+            log_ratio = np.log(outline.cord_area_mm2() / prior.mean_area_mm2)
+            score += outline.valid_fraction * float(np.exp(-0.5 * (log_ratio / POLARITY_AREA_SIGMA) ** 2))
+    return score
+
+
+def _check_polarity(
+    grid: AxialGrid, mode: Contrast, score: float, source: str, description: str, seeds: Seeds | None
+) -> str:
+    """Warn (log and ``contrast_source``) when the opposite polarity explains the image far better.
+
+    A T1 image segmented as T2 (or the reverse) yields the whole dural sac as "cord"; the tube search
+    with the other polarity then finds clearly cord-like outlines where the given one does not.
+    """
+    other = Contrast.T1 if mode is not Contrast.T1 else Contrast.T2
+    other_image, other_model = working_image(grid.array, other, seeds)
+    other_score = _find_chain(other_image, grid, other_model)[3]
+    if other_score >= GOOD_TUBE_SCORE and other_score > 2.0 * score:
+        polarity = "dark (T1-like)" if other is Contrast.T1 else "bright (T2-like)"
+        warning = (
+            f"{description}: the image looks CSF-{polarity.split()[0]} rather than {mode.value} (cord-like "
+            f"outlines {other_score:.1f} vs {score:.1f} of 9 sampled slices); is --contrast right?"
+        )
+        log.warning("%s", warning)
+        return (
+            f"{source}; warning: CSF looks {polarity} on the image (score {other_score:.1f} vs {score:.1f})"
+        )
+    return source
+
+
+def _modality_and_file(volume: Volume) -> tuple[str, str]:
+    """DICOM modality and source file name of a volume, if it records them.
+
+    Works with both ways a :class:`Volume` carries its origin (a ``provenance`` record, or a ``metadata``
+    mapping), so the contrast detection does not depend on which one the ingest layer provides.
+    """
+    provenance = getattr(volume, "provenance", None)
+    if provenance is not None:
+        files = tuple(getattr(provenance, "source_files", ()) or ())
+        return str(getattr(provenance, "modality", "") or ""), (Path(str(files[0])).name if files else "")
+    metadata = getattr(volume, "metadata", None) or {}
+    modality = str(metadata.get("modality", metadata.get("Modality", "")) or "")
+    return modality, str(metadata.get("path", "") or "")
+
+
+def _resolve_contrast(
+    contrast: str, volume: Volume, grid: AxialGrid, header_hints: Mapping[str, object] | None
+) -> tuple[Contrast | None, str]:
+    """The contrast to use and how it was chosen; ``None`` when only the image can tell (polarity)."""
+    if contrast != AUTO:
+        return parse_contrast(contrast), "given"
+    modality, file_name = _modality_and_file(volume)
+    minimum = float(np.min(grid.array)) if grid.array.size else 0.0
+    if contrast_from_modality(modality, minimum) is not None:
+        return Contrast.CT_MYELOGRAM, "detected: CT numbers / DICOM modality CT"
+    hints = dict(header_hints or {})
+    if file_name and "file_name" not in hints:
+        hints["file_name"] = file_name
+    found = contrast_from_header(hints)
+    if found is not None:
+        return found[0], f"detected from the {found[1]}"
+    return None, ""
+
+
 def segment_cord(
-    volume: Volume, *, contrast: str = "ct-myelogram", seeds: Seeds | None = None
+    volume: Volume,
+    *,
+    contrast: str = "ct-myelogram",
+    header_hints: Mapping[str, object] | None = None,
+    seeds: Seeds | None = None,
 ) -> CordSegmentation:
     """Segment the spinal cord and the CSF around it.
 
@@ -196,11 +437,22 @@ def segment_cord(
     volume : Volume
         3-D image: a CT myelogram in HU, a T2-weighted MRI (or a DWI mean b0), or a T1-weighted MRI.
         Any axis order and voxel size; slices need not be isotropic.
-    contrast : {"ct-myelogram", "t2", "t1"}
+    contrast : {"ct-myelogram", "t2", "t2star", "mt", "t1", "auto"}
         ``"ct-myelogram"``: contrast-filled CSF bright (~500 HU), cord dark (~35 HU).
-        ``"t2"``: CSF bright, cord dark, arbitrary scale. ``"t1"``: CSF dark, cord bright (inverted).
+        ``"t2"``, ``"t2star"``, ``"mt"``: CSF bright, cord dark, arbitrary scale. ``"t1"``: CSF dark, cord
+        bright (inverted). ``"auto"``: CT from the modality or CT numbers; an MRI contrast from the header
+        hints (``header_hints``, from :func:`pipeline.myelogram.mri_contrast.header_hints`) or the source
+        file name; else the polarity that gives the clearer cord tube. The result states the contrast used and
+        how it was chosen (``contrast_source``).
     seeds : Seeds, optional
         CT levels (``seeds/myelogram.yaml``); defaults to :func:`pipeline.seeds.load_seeds`.
+
+        MRI contrasts use the MRI path: centreline candidates from both enclosed dark holes and a
+        ring-tested dark-disk filter (works on short slabs and coarse sagittal pixels), edges at the
+        half-maximum of the innermost rise into the CSF regularised by a robust smooth shape fit, and the
+        PAM50 cervical cord prior (:mod:`pipeline.myelogram.shape_prior`) for the search range, the
+        accepted area and half-traced slices; slices whose area strays from the cord's median are
+        interpolated from their neighbours.
 
     Returns
     -------
@@ -209,14 +461,38 @@ def segment_cord(
     Raises
     ------
     AnalysisError
-        "no contrast in the thecal sac" (CT without a contrast-filled CSF ring) or "cord not found".
+        "no contrast in the thecal sac" (CT without a contrast-filled CSF ring) or "cord not found"
+        (naming the slices tried).
     """
-    mode = parse_contrast(contrast)
     description = describe_volume(volume)
     grid = AxialGrid.from_volume(volume)
     spacing = grid.spacing_mm
-    image, model = working_image(grid.array, mode, seeds)
-    slices, centres = _chain_centres(image, grid, model, description)
+    resolved, contrast_source = _resolve_contrast(contrast, volume, grid, header_hints)
+    if resolved is None:
+        # Polarity from the image: the cord tube is clearer with the right one (CSF bright or dark).
+        trials = []
+        for option in (Contrast.T2, Contrast.T1):
+            image, model = working_image(grid.array, option, seeds)
+            trials.append((_find_chain(image, grid, model), image, model))
+        scores = [found[3] for found, _, _ in trials]
+        found, image, model = trials[int(np.argmax(scores))]
+        mode = model.contrast
+        polarity = (
+            "bright (T2-like; T2*, MT and T2 are not told apart without a header)"
+            if mode is Contrast.T2
+            else "dark (T1-like)"
+        )
+        contrast_source = (
+            f"detected from the image: CSF {polarity}; cord-like closed outlines score {max(scores):.1f} vs"
+            f" {min(scores):.1f} of 9 sampled slices with the opposite polarity"
+        )
+    else:
+        mode = resolved
+        image, model = working_image(grid.array, mode, seeds)
+        found = _find_chain(image, grid, model)
+        if mode is not Contrast.CT_MYELOGRAM:
+            contrast_source = _check_polarity(grid, mode, found[3], contrast_source, description, seeds)
+    slices, centres = _chain_centres(found, grid, model, description)
 
     # Full-resolution work on a crop around the tube.
     lo_mm = centres.min(axis=0) - CROP_MARGIN_MM
@@ -233,6 +509,7 @@ def segment_cord(
     crop_offset_mm = lo * spacing[:2]
 
     n_slices = image.shape[2]
+    noise = _noise_sigma(raw_crop) if mode is not Contrast.CT_MYELOGRAM else 0.0
     outlines: dict[int, RayOutline] = {}
     first, last = int(slices.min()), int(slices.max())
     span = np.arange(first, last + 1)
@@ -242,10 +519,21 @@ def segment_cord(
         z = first + k
         centre = np.array([centre_x[k], centre_y[k]]) - crop_offset_mm
         outline = _trace(crop[:, :, z], spacing[:2], centre, model, edge_crop[:, :, z])
-        if _acceptable(outline, model):
+        if _acceptable(outline, model, noise):
             outlines[z] = outline
     if not outlines:
-        raise AnalysisError(f"cord not found in {description}: no slice gave a closed cord outline")
+        raise AnalysisError(
+            f"cord not found in {description}: no slice gave a closed cord outline (slices tried: "
+            f"{first}-{last} of 0-{n_slices - 1} along the superior axis)"
+        )
+    if mode is not Contrast.CT_MYELOGRAM:
+        outlines = _drop_area_outliers(outlines)
+        needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
+        if len(outlines) < needed:
+            raise AnalysisError(
+                f"cord not found in {description}: only {len(outlines)} slice(s) gave a closed cord outline, "
+                f"{needed} needed (slices tried: {first}-{last} of 0-{n_slices - 1} along the superior axis)"
+            )
     # Extend past the ends of the tube while the outline holds.
     for direction, start in ((-1, min(outlines)), (1, max(outlines))):
         z, previous = int(start + direction), outlines[start]
@@ -253,7 +541,9 @@ def segment_cord(
             outline = _trace(
                 crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model, edge_crop[:, :, z]
             )
-            if not _acceptable(outline, model):
+            if not _acceptable(outline, model, noise) or (
+                mode is not Contrast.CT_MYELOGRAM and not _area_consistent(outline, outlines)
+            ):
                 break
             outlines[z] = outline
             previous = outline
@@ -313,6 +603,7 @@ def segment_cord(
         contrast=mode.value,
         cord_level=cord_level,
         csf_level=csf_level,
+        contrast_source=contrast_source,
     )
 
 
