@@ -165,14 +165,14 @@ def load_series(path: str | Path, series: str | int | None = None, *, resample: 
         Required when the folder holds several series.
     resample : bool
         For a gantry tilt or uneven slice spacing: resample onto a regular orthogonal grid (recorded
-        in ``metadata["corrections"]``), or, if False, refuse.
+        in ``provenance.geometry_notes``), or, if False, refuse.
 
     Returns
     -------
     Volume
-        ``array`` (columns, rows, slices[, volumes]) float32; ``affine_lps`` exact; ``metadata`` with
-        series_number, series_uid, study_uid, description, modality, source_files (slice order) and
-        corrections. No patient identifiers.
+        ``array`` (columns, rows, slices[, volumes]) float32; ``affine_lps`` exact; ``provenance`` with
+        series number, UIDs, description, modality, source files (slice order) and geometry notes. No
+        patient identifiers.
 
     Raises
     ------

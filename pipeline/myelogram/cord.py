@@ -390,18 +390,9 @@ def _check_polarity(
 
 
 def _modality_and_file(volume: Volume) -> tuple[str, str]:
-    """DICOM modality and source file name of a volume, if it records them.
-
-    Works with both ways a :class:`Volume` carries its origin (a ``provenance`` record, or a ``metadata``
-    mapping), so the contrast detection does not depend on which one the ingest layer provides.
-    """
-    provenance = getattr(volume, "provenance", None)
-    if provenance is not None:
-        files = tuple(getattr(provenance, "source_files", ()) or ())
-        return str(getattr(provenance, "modality", "") or ""), (Path(str(files[0])).name if files else "")
-    metadata = getattr(volume, "metadata", None) or {}
-    modality = str(metadata.get("modality", metadata.get("Modality", "")) or "")
-    return modality, str(metadata.get("path", "") or "")
+    """DICOM modality and source file name of a volume (from its provenance), if it records them."""
+    files = volume.provenance.source_files
+    return volume.provenance.modality, (Path(files[0]).name if files else "")
 
 
 def _resolve_contrast(
