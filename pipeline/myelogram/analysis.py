@@ -124,6 +124,7 @@ def analyse_myelogram(
         frame,
         superior_limit_mm=DENTATE_HALF_RANGE_MM,
         inferior_limit_mm=-DENTATE_HALF_RANGE_MM,
+        seeds=seeds,
     )
 
     arteries: dict[str, VertebralArtery] = {}

@@ -27,6 +27,7 @@ from pipeline.myelogram._grid import AxialGrid
 from pipeline.myelogram.contrast import parse_contrast, working_image
 from pipeline.myelogram.cord import CordCrossSection, CordSegmentation
 from pipeline.myelogram.frame import AnatomicalFrame
+from pipeline.seeds import Seeds, load_seeds
 from pipeline.volume import Volume
 
 # Anteroposterior offsets searched for the sheet (within 3 mm of the equator; the baseline is fitted
@@ -40,9 +41,9 @@ EDGE_MARGIN_MM = 0.4
 POOL_HALF_LENGTH_MM = 1.5
 # A dip counts as a visible filling defect when it is this many noise standard deviations deep.
 MIN_DIP_SNR = 4.0
-# Fallback rule: the ligament lies 0-1 mm dorsal to the transverse diameter (EST, domain-facts §2); the
-# rule takes the middle of that range, so the attachment is within about half of it (plus the outline).
-EQUATOR_RULE_DORSAL_OFFSET_MM = 0.5
+# Fallback rule: the ligament lies 0-1 mm dorsal to the transverse diameter (EST, domain-facts §2, value
+# in seeds anatomy.dentate_ligament.dorsal_offset_mm); the rule takes the middle of that range, so the
+# attachment is within about half of it (plus the outline).
 EQUATOR_RULE_UNCERTAINTY_MM = 0.7
 
 
@@ -144,6 +145,7 @@ def find_dentate_ligaments(
     *,
     superior_limit_mm: float,
     inferior_limit_mm: float,
+    seeds: Seeds | None = None,
 ) -> DentateLigaments:
     """Dentate-ligament attachments on every cord slice within a height range of the frame origin.
 
@@ -157,9 +159,14 @@ def find_dentate_ligaments(
     superior_limit_mm, inferior_limit_mm : float
         Heights along the frame's superior axis (relative to its origin) bounding the slices analysed,
         e.g. the C1-C2 region.
+    seeds : Seeds, optional
+        The equator rule's dorsal offset (``anatomy.dentate_ligament.dorsal_offset_mm``) and the CT levels;
+        defaults to :func:`pipeline.seeds.load_seeds`.
     """
+    seeds = seeds if seeds is not None else load_seeds()
+    equator_offset_mm = seeds.number("anatomy.dentate_ligament.dorsal_offset_mm")
     grid = AxialGrid.from_volume(volume)
-    image, model = working_image(grid.array, parse_contrast(cord.contrast))
+    image, model = working_image(grid.array, parse_contrast(cord.contrast), seeds)
     spacing = grid.spacing_mm
     slice_normal = grid.affine_lps[:3, 2] / spacing[2]
     axis0 = grid.affine_lps[:3, 0] / spacing[0]
@@ -200,7 +207,7 @@ def find_dentate_ligaments(
         for item in items:
             near = [p for p, h in zip(items, heights, strict=True) if abs(h - item.height_mm) <= pool_half]
             offset, k, snr, uncertainty, source = _detect_dip(
-                near, min(spacing[0], spacing[1]), noise_floor=model.min_step * 0.25
+                near, min(spacing[0], spacing[1]), model.min_step * 0.25, equator_offset_mm
             )
             z = item.slice_index
             pial_2d = item.centre + offset * across_2d + item.lateral_pia[k] * sign * along_2d
@@ -295,7 +302,7 @@ def _profile_on_slice(
 
 
 def _detect_dip(
-    items: list[_SliceProfile], pixel_mm: float, noise_floor: float
+    items: list[_SliceProfile], pixel_mm: float, noise_floor: float, equator_offset_mm: float
 ) -> tuple[float, int, float, float, DentateSource]:
     """(AP offset, its profile index, dip SNR, uncertainty, source) from profiles pooled along the cord.
 
@@ -304,7 +311,7 @@ def _detect_dip(
     """
     offsets = OFFSETS_MM
     searched = np.abs(offsets) <= SEARCH_HALF_RANGE_MM + 1e-9
-    equator = int(np.argmin(np.abs(offsets - EQUATOR_RULE_DORSAL_OFFSET_MM)))
+    equator = int(np.argmin(np.abs(offsets - equator_offset_mm)))
     stack = np.stack([item.profile for item in items])
     valid_rows = np.isfinite(stack)
     count = valid_rows.sum(axis=0)
