@@ -80,7 +80,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         myelogram_io.vascular_modality(study, vascular, args.vascular_modality) if vascular is not None else "cta"
     )
     sources = study.source_datasets(Role.CT_MYELOGRAM)
-    result = analyse_myelogram(image, contrast=args.contrast, vascular=vascular, vascular_modality=modality)
+    result = analyse_myelogram(
+        image, contrast=args.contrast, vascular=vascular, vascular_modality=modality, seeds=seeds
+    )
     plan = plan_trajectory(result, image, pain_side=args.pain_side, pain_region=args.pain_region, seeds=seeds)
     with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
         write_plan_outputs(plan, result, staging, sources=sources, name=str(args.input))

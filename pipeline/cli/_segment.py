@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
-from pipeline.cli._args import existing_input
+from pipeline.cli._args import existing_input, parameters_file
 
 log = logging.getLogger("cordotomy")
 
@@ -48,6 +49,12 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         default="auto",
         help="bright arteries (cta) or flow voids (t2); auto reads the DICOM modality",
     )
+    parser.add_argument(
+        "--parameters",
+        type=Path,
+        metavar="FILE.yaml",
+        help="YAML file overriding reference parameters in seeds/ (echoed in myelogram.json)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.set_defaults(run=_cmd_segment)
 
@@ -65,8 +72,10 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
     existing_input(args.input, "input")
     existing_input(args.vascular, "--vascular")
-    inputs = [p for p in (args.input, args.vascular) if p is not None]
+    parameters_file(args.parameters)
+    inputs = [p for p in (args.input, args.vascular, args.parameters) if p is not None]
     check_output_directory(args.out, force=args.force, inputs=inputs)
+    seeds = load_seeds(args.parameters)
     study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
     for chosen in study.series:
         log.debug("%s: %s (%s)", chosen.role.value, chosen.label, chosen.reason)
@@ -88,7 +97,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     hints = header_hints(args.input, sources) if args.contrast == "auto" else None
     start = time.perf_counter()
     result = analyse_myelogram(
-        image, contrast=args.contrast, vascular=vascular, vascular_modality=modality, header_hints=hints
+        image,
+        contrast=args.contrast,
+        vascular=vascular,
+        vascular_modality=modality,
+        header_hints=hints,
+        seeds=seeds,
     )
     log.debug(
         "myelogram analysis %.1f s; artery source %s", time.perf_counter() - start, result.artery_source.value
@@ -96,7 +110,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     window = None
     if result.vertebrae is not None:
         try:
-            window = assess_window(result, load_seeds())
+            window = assess_window(result, seeds)
         except AnalysisError as exc:  # the segmentation stands on its own; say why the overlap is missing
             log.warning("vertebral-artery window overlap not assessed: %s", exc)
     with staged_directory(args.out, force=args.force, inputs=inputs) as staging:

@@ -51,6 +51,7 @@ class MyelogramResult:
     registration: RigidRegistration | None
     windows: dict[str, dict[str, object]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    parameters: dict[str, dict[str, object]] = field(default_factory=dict)  # every seed used, with source
 
     def require_vertebrae(self) -> Vertebrae:
         """C1 and C2, or AnalysisError (exit 4) naming what was not found: planning needs both."""
@@ -165,6 +166,7 @@ def analyse_myelogram(
         registration=registration,
         windows=windows,
         warnings=tuple(warnings),
+        parameters=seeds.as_dict(),
     )
 
 
@@ -273,6 +275,7 @@ def myelogram_json(result: MyelogramResult) -> dict[str, object]:
         "schema": SCHEMA,
         "contrast": result.cord.contrast,
         "warnings": list(result.warnings),
+        "parameters": result.parameters,
         "contrast_source": result.cord.contrast_source,
         "labels": {str(k): v for k, v in LABEL_NAMES.items()},
         "frame": frame.to_json(),

@@ -170,7 +170,7 @@ def run_plan_stage(study: Study, request: CaseRequest, folder: Path) -> tuple[Vo
     vascular = _load_vascular(study)
     modality = myelogram_io.vascular_modality(study, vascular, "auto") if vascular is not None else "cta"
     start = time.perf_counter()
-    myelogram = analyse_myelogram(ct, vascular=vascular, vascular_modality=modality)
+    myelogram = analyse_myelogram(ct, vascular=vascular, vascular_modality=modality, seeds=request.seeds)
     log.debug(
         "myelogram stage %.1f s (vertebral arteries: %s)",
         time.perf_counter() - start,

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.outputs import MARKER
+from pipeline.seeds import load_seeds
 from pipeline.volume import Volume
 
 
@@ -20,7 +21,10 @@ def test_segment_real_t2_nifti(real_data: Path, tmp_path: Path) -> None:
     if not source.exists():
         pytest.skip(f"{source} not found")
     out = tmp_path / "out"
-    assert cli.main(["segment", str(source), "--out", str(out), "--contrast", "t2"]) == 0
+    override = tmp_path / "params.yaml"
+    override.write_text("anatomy: {dentate_ligament: {dorsal_offset_mm: 0.7}}\n")
+    argv = ["segment", str(source), "--out", str(out), "--contrast", "t2", "--parameters", str(override)]
+    assert cli.main(argv) == 0
     labels = nib.load(str(out / "segmentation.nii.gz"))
     reference = nib.load(str(source))
     np.testing.assert_allclose(labels.affine, reference.affine, atol=1e-4)
@@ -31,6 +35,13 @@ def test_segment_real_t2_nifti(real_data: Path, tmp_path: Path) -> None:
     summary = json.loads((out / "myelogram.json").read_text())
     assert summary["schema"] == "cordotomy.myelogram/1"
     assert summary["dicom_seg"] is None  # NIfTI input: nothing to reference
+    # Every parameter is echoed with its source; the user's override says where it came from.
+    used = summary["parameters"]["anatomy.dentate_ligament.dorsal_offset_mm"]
+    assert used["value"] == 0.7
+    assert used["source"] == "user override (params.yaml)"
+    margin = summary["parameters"]["safety.vertebral_artery_margin_mm"]
+    assert margin["source"] == load_seeds()["safety.vertebral_artery_margin_mm"].source
+    assert margin["estimate"] is True
     assert summary["dentate_ligament"]["left"]["planning_level"]["side"] == "left"
     # The cord's transverse diameter exceeds its AP diameter (Sherman et al. 1990: 12.4 vs 8.8 mm at C2).
     assert summary["cord"]["transverse_mm"] > summary["cord"]["ap_mm"]
