@@ -866,6 +866,8 @@ def _out_rows() -> list[Row]:
         "segment": lambda ws: (["segment"], ct_series(ws)),
         "dti": lambda ws: (["dti"], siemens_dwi(ws)),
         "dti-nifti": lambda ws: (["dti"], nifti_dwi(ws)),
+        "plan": lambda ws: (["plan", *PAIN], ct_series(ws)),
+        "run": lambda ws: (["run", *PAIN], ct_series(ws)),
     }
     for command, make in dir_commands.items():
 
@@ -1090,7 +1092,71 @@ def _nii_named_input(ws: Path) -> Path:
     return target
 
 
-ROWS: list[Row] = [*_dicom_rows(), *_nifti_rows(), *_option_rows(), *_out_rows()]
+PAIN = ["--pain-side", "right", "--pain-region", "leg"]
+
+
+def _case_folder(ws: Path, *, marker: bool) -> Path:
+    """A folder that looks like a case output (results.json), with or without our marker."""
+    folder = ws / "case"
+    folder.mkdir()
+    (folder / "results.json").write_text("{}\n")
+    if marker:
+        (folder / ".cordotomy-output").write_text('{"tool": "cordotomy"}\n')
+    return folder
+
+
+def _stage_rows() -> list[Row]:
+    """plan, run, report and cohort: their own inputs and options."""
+    out = "out"
+    return [
+        Row("plan-missing-input", lambda ws: ["plan", str(ws / "absent"), *PAIN, "--out", str(ws / out)], 3,
+            r"no such file"),
+        Row("plan-bad-pain-side", lambda ws: ["plan", str(ct_series(ws)), "--pain-side", "both",
+                                              "--pain-region", "leg", "--out", str(ws / out)], 2, r"invalid choice"),
+        Row("plan-bad-pain-region", lambda ws: ["plan", str(ct_series(ws)), "--pain-side", "left",
+                                                "--pain-region", "face", "--out", str(ws / out)], 2,
+            r"invalid choice"),
+        Row("plan-truncated-file", lambda ws: ["plan", str(_truncated(ws)), *PAIN, "--out", str(ws / out)], 3,
+            r"truncated"),
+        Row("plan-parameters-negative", lambda ws: ["plan", str(ct_series(ws)), *PAIN, "--out", str(ws / out),
+                                                    "--parameters", _params(ws, "safety: {bone_margin_mm: -1}\n")],
+            2, r"must be positive"),
+        Row("run-missing-study", lambda ws: ["run", str(ws / "absent"), *PAIN, "--out", str(ws / out)], 3,
+            r"no such file"),
+        Row("run-missing-clinical", lambda ws: ["run", str(ct_series(ws)), *PAIN, "--out", str(ws / out),
+                                                "--clinical", str(ws / "absent.yaml")], 3, r"--clinical .*no such"),
+        Row("run-only-with-reuse", lambda ws: ["run", str(ct_series(ws)), *PAIN, "--out", str(ws / out),
+                                               "--only", "plan", "--reuse", str(ws)], 2, r"do not go together"),
+        Row("run-out-contains-clinical", lambda ws: ["run", str(ct_series(ws)), *PAIN, "--out", str(ws / "cl"),
+                                                     "--force", "--clinical", _clinical(ws)], 2,
+            r"contains the input"),
+        Row("run-no-dicom-images", lambda ws: ["run", str(_not_dicom(ws)), *PAIN, "--out", str(ws / out)], 3,
+            r"no DICOM images"),
+        Row("report-folder-not-ours", lambda ws: ["report", str(_case_folder(ws, marker=False))], 3,
+            r"not an output folder of cordotomy run"),
+        Row("report-missing-folder", lambda ws: ["report", str(ws / "absent")], 3, r"no such file"),
+        Row("cohort-summary-inside-a-case", lambda ws: ["cohort", str(c := _case_folder(ws, marker=True)),
+                                                        "--summary", str(c / "results.json")], 2,
+            r"is the input|inside the input"),
+    ]  # fmt: skip
+
+
+def _clinical(ws: Path) -> str:
+    folder = ws / "cl"
+    folder.mkdir()
+    path = folder / "clinical.yaml"
+    path.write_text("spo2_percent: 97\n")
+    return str(path)
+
+
+def _not_dicom(ws: Path) -> Path:
+    folder = ws / "notes"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("not an image\n")
+    return folder
+
+
+ROWS: list[Row] = [*_dicom_rows(), *_nifti_rows(), *_option_rows(), *_out_rows(), *_stage_rows()]
 
 
 # -- the test ---------------------------------------------------------------------------------------------
