@@ -19,7 +19,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.phantom.ct import CtCase, make_ct_case
-from pipeline.volume import Volume
+from pipeline.volume import Provenance, Volume
 
 
 @functools.cache
@@ -64,7 +64,7 @@ def test_dicom_modality_decides_over_values() -> None:
     with pytest.raises(InputDataError, match="Modality CT"):
         check_modality(ct, Contrast.T2, "series 2")
     check_modality(ct, Contrast.CT_MYELOGRAM, "series 2")
-    mr = Volume(np.abs(np.asarray(ct.array, dtype=np.float32)), ct.affine_lps, {"modality": "MR"})
+    mr = Volume(np.abs(np.asarray(ct.array, dtype=np.float32)), ct.affine_lps, Provenance(modality="MR"))
     with pytest.raises(InputDataError, match="Modality MR"):
         check_modality(mr, Contrast.CT_MYELOGRAM, "series 3")
 
