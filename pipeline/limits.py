@@ -10,6 +10,7 @@ The memory limit of one loaded array is ``CORDOTOMY_MAX_ARRAY_GIB`` GiB (default
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -86,21 +87,27 @@ def check_geometry(
             f"{what}: ImagePositionPatient ({', '.join(str(v) for v in position_lps_mm)}) is more than "
             f"{MAX_POSITION_MM:g} mm from the scanner origin"
         )
-    if orientation is not None and len(orientation) == 6:
-        row = np.asarray(orientation[:3], dtype=np.float64)
-        column = np.asarray(orientation[3:6], dtype=np.float64)
-        norms = (np.linalg.norm(row), np.linalg.norm(column))
-        if min(norms) < 0.9 or max(norms) > 1.1 or np.linalg.norm(np.cross(row, column)) < 0.9:
-            raise InputDataError(
-                f"{what}: ImageOrientationPatient is degenerate (row and column directions are not two "
-                "perpendicular unit vectors)"
-            )
+    if orientation is not None and len(orientation) == 6 and not _orientation_ok(tuple(map(float, orientation))):
+        raise InputDataError(
+            f"{what}: ImageOrientationPatient is degenerate (row and column directions are not two "
+            "perpendicular unit vectors)"
+        )
     if (
         pixel_spacing_mm is not None
         and len(pixel_spacing_mm) == 2
         and (min(pixel_spacing_mm) <= 0 or max(pixel_spacing_mm) > 1e4)
     ):
         raise InputDataError(f"{what}: PixelSpacing {tuple(pixel_spacing_mm)} mm is out of range")
+
+
+@functools.lru_cache(maxsize=64)
+def _orientation_ok(orientation: tuple[float, ...]) -> bool:
+    """Two near-unit, near-perpendicular direction cosines (cached: a series repeats one orientation, and
+    this runs for every slice on the loading path, where numpy's small-array overhead would show)."""
+    rx, ry, rz, cx, cy, cz = orientation
+    norms = (math.hypot(rx, ry, rz), math.hypot(cx, cy, cz))
+    cross = math.hypot(ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
+    return 0.9 <= min(norms) and max(norms) <= 1.1 and cross >= 0.9
 
 
 def check_affine(affine_lps: np.ndarray, what: str) -> None:
