@@ -34,12 +34,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from scipy import ndimage
 
+    from pipeline.ingest import Role, Study
     from pipeline.myelogram import analyse_myelogram
     from pipeline.myelogram import io as myelogram_io
     from pipeline.seeds import load_seeds
     from pipeline.trajectory import plan_trajectory
 
-    image = myelogram_io.load_image(args.input)
+    image = myelogram_io.load_image(Study.open(args.input, role=Role.CT_MYELOGRAM))
     start = time.perf_counter()
     result = analyse_myelogram(image)
     segmentation_s = time.perf_counter() - start
