@@ -74,18 +74,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     check_output_directory(args.out, force=args.force, inputs=inputs)
     seeds = load_seeds(args.parameters)
     study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
-    image = myelogram_io.load_image(study, Role.CT_MYELOGRAM)
-    vascular = myelogram_io.load_image(study, Role.VASCULAR) if args.vascular else None
-    modality = (
-        myelogram_io.vascular_modality(study, vascular, args.vascular_modality) if vascular is not None else "cta"
-    )
-    sources = study.source_datasets(Role.CT_MYELOGRAM)
+    images = myelogram_io.stage_images(study, vascular_modality=args.vascular_modality)
     result = analyse_myelogram(
-        image, contrast=args.contrast, vascular=vascular, vascular_modality=modality, seeds=seeds
+        images.image,
+        contrast=args.contrast,
+        vascular=images.vascular,
+        vascular_modality=images.vascular_modality,
+        seeds=seeds,
     )
-    plan = plan_trajectory(result, image, pain_side=args.pain_side, pain_region=args.pain_region, seeds=seeds)
+    plan = plan_trajectory(
+        result, images.image, pain_side=args.pain_side, pain_region=args.pain_region, seeds=seeds
+    )
     with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
-        write_plan_outputs(plan, result, staging, sources=sources, name=str(args.input))
+        write_plan_outputs(plan, result, staging, sources=images.sources, name=str(args.input))
     for flag in plan.flags:
         log.info("%s %s: %s", flag.severity.value.upper(), flag.code, flag.message)
     log.info("plan written to %s", args.out)

@@ -77,30 +77,14 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     check_output_directory(args.out, force=args.force, inputs=inputs)
     seeds = load_seeds(args.parameters)
     study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
-    for chosen in study.series:
-        log.debug("%s: %s (%s)", chosen.role.value, chosen.label, chosen.reason)
-    image = myelogram_io.load_image(study, Role.CT_MYELOGRAM)
-    log.debug(
-        "grid %s, voxel %s mm",
-        "x".join(str(n) for n in image.shape),
-        "x".join(f"{s:.2f}" for s in image.spacing_mm),
-    )
-    vascular = myelogram_io.load_image(study, Role.VASCULAR) if args.vascular else None
-    modality = (
-        myelogram_io.vascular_modality(study, vascular, args.vascular_modality) if vascular is not None else "cta"
-    )
-    log.debug(
-        "vertebral arteries: %s",
-        f"from the vascular series ({modality})" if vascular is not None else "estimated from the foramina",
-    )
-    sources = study.source_datasets(Role.CT_MYELOGRAM)
-    hints = header_hints(args.input, sources) if args.contrast == "auto" else None
+    images = myelogram_io.stage_images(study, vascular_modality=args.vascular_modality)
+    hints = header_hints(args.input, images.sources) if args.contrast == "auto" else None
     start = time.perf_counter()
     result = analyse_myelogram(
-        image,
+        images.image,
         contrast=args.contrast,
-        vascular=vascular,
-        vascular_modality=modality,
+        vascular=images.vascular,
+        vascular_modality=images.vascular_modality,
         header_hints=hints,
         seeds=seeds,
     )
@@ -114,7 +98,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         except AnalysisError as exc:  # the segmentation stands on its own; say why the overlap is missing
             log.warning("vertebral-artery window overlap not assessed: %s", exc)
     with staged_directory(args.out, force=args.force, inputs=inputs) as staging:
-        write_segment_outputs(result, staging, sources=sources, name=str(args.input), window=window)
+        write_segment_outputs(result, staging, sources=images.sources, name=str(args.input), window=window)
     log.info("segmentation written to %s", args.out)
     return 0
 

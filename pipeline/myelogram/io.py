@@ -6,11 +6,46 @@ chosen series into what the myelogram stage needs.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 import numpy as np
+import pydicom
 
 from pipeline.errors import InputDataError
 from pipeline.ingest import Role, Study, VascularKind
 from pipeline.volume import Volume
+
+log = logging.getLogger("cordotomy")
+
+
+@dataclass(frozen=True)
+class StageImages:
+    """What the myelogram stage reads from a study: the CT (or MRI), the vascular series, the SEG sources."""
+
+    image: Volume
+    vascular: Volume | None
+    vascular_modality: str  # "cta" (bright lumen) or "t2" (flow void)
+    sources: list[pydicom.Dataset] | None  # headers of the image's instances, for the DICOM SEG
+
+
+def stage_images(study: Study, *, vascular_modality: str = "auto") -> StageImages:
+    """Load the CT myelogram and, when the study has one, the vascular series (logging the choices at -v)."""
+    for chosen in study.series:
+        log.debug("%s: %s (%s)", chosen.role.value, chosen.label, chosen.reason)
+    image = load_image(study, Role.CT_MYELOGRAM)
+    log.debug(
+        "grid %s, voxel %s mm",
+        "x".join(str(n) for n in image.shape),
+        "x".join(f"{s:.2f}" for s in image.spacing_mm),
+    )
+    vascular = load_image(study, Role.VASCULAR) if study.get(Role.VASCULAR) is not None else None
+    modality = _vascular_modality(study, vascular, vascular_modality) if vascular is not None else "cta"
+    log.debug(
+        "vertebral arteries: %s",
+        f"from the vascular series ({modality})" if vascular is not None else "estimated from the foramina",
+    )
+    return StageImages(image, vascular, modality, study.source_datasets(Role.CT_MYELOGRAM))
 
 
 def load_image(study: Study, role: Role = Role.CT_MYELOGRAM) -> Volume:
@@ -25,7 +60,7 @@ def load_image(study: Study, role: Role = Role.CT_MYELOGRAM) -> Volume:
     return Volume(array.astype(np.float32, copy=False), volume.affine_lps, volume.provenance)
 
 
-def vascular_modality(study: Study, volume: Volume, requested: str) -> str:
+def _vascular_modality(study: Study, volume: Volume, requested: str) -> str:
     """``"cta"`` or ``"t2"`` (how the artery looks): as requested, else from the series, else the values.
 
     A bright-lumen MRA segments like a CTA.

@@ -144,19 +144,7 @@ def _copy_stage(source: Path, folder: Path, names: Sequence[str]) -> None:
 def _load_ct(study: Study) -> tuple[Volume, list[pydicom.Dataset]]:
     from pipeline.myelogram import io as myelogram_io
 
-    log.debug("CT myelogram: %s", study.require(Role.CT_MYELOGRAM).label)
     return myelogram_io.load_image(study, Role.CT_MYELOGRAM), study.source_datasets(Role.CT_MYELOGRAM) or []
-
-
-def _load_vascular(study: Study) -> Volume | None:
-    from pipeline.myelogram import io as myelogram_io
-
-    chosen = study.get(Role.VASCULAR)
-    if chosen is None:
-        log.debug("no vascular series: vertebral arteries will be estimated from the foramina")
-        return None
-    log.debug("vascular series: %s (%s)", chosen.label, chosen.reason)
-    return myelogram_io.load_image(study, Role.VASCULAR)
 
 
 def run_plan_stage(study: Study, request: CaseRequest, folder: Path) -> tuple[Volume, list[pydicom.Dataset]]:
@@ -166,11 +154,12 @@ def run_plan_stage(study: Study, request: CaseRequest, folder: Path) -> tuple[Vo
     from pipeline.report.plan_outputs import write_plan_outputs
     from pipeline.trajectory import plan_trajectory
 
-    ct, sources = _load_ct(study)
-    vascular = _load_vascular(study)
-    modality = myelogram_io.vascular_modality(study, vascular, "auto") if vascular is not None else "cta"
+    images = myelogram_io.stage_images(study)
+    ct, sources = images.image, images.sources or []
     start = time.perf_counter()
-    myelogram = analyse_myelogram(ct, vascular=vascular, vascular_modality=modality, seeds=request.seeds)
+    myelogram = analyse_myelogram(
+        ct, vascular=images.vascular, vascular_modality=images.vascular_modality, seeds=request.seeds
+    )
     log.debug(
         "myelogram stage %.1f s (vertebral arteries: %s)",
         time.perf_counter() - start,
