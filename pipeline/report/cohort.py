@@ -9,14 +9,13 @@ did not run for a case leaves its columns empty.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import InputDataError
 from pipeline.outputs import staged_files
+from pipeline.report.results import read_results
 
 COLUMNS = (
     "case",
@@ -50,17 +49,6 @@ COLUMNS = (
 _SEVERITIES = ("danger", "warning", "info")
 
 
-def _read_results(case_dir: Path) -> Mapping[str, Any]:
-    path = case_dir / "results.json"
-    try:
-        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputDataError(f"{path}: not found; is {case_dir} the output folder of `cordotomy run`?") from None
-    except json.JSONDecodeError as exc:
-        raise InputDataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    return document
-
-
 def _rounded(value: Any, digits: int = 3) -> Any:
     return round(float(value), digits) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
@@ -68,7 +56,7 @@ def _rounded(value: Any, digits: int = 3) -> Any:
 def case_row(case_dir: str | Path) -> dict[str, Any]:
     """The cohort-table row of one case folder (None where a stage has no result)."""
     case_dir = Path(case_dir)
-    results = _read_results(case_dir)
+    results = read_results(case_dir)
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     flags = results.get("flags", [])
     row.update(

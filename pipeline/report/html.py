@@ -8,7 +8,6 @@ the CT series recorded in ``results.json`` for the reformats (labels only when i
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,9 +16,9 @@ from typing import Any
 import jinja2
 
 from pipeline import __version__
-from pipeline.errors import InputDataError
 from pipeline.outputs import staged_files
 from pipeline.report import figures
+from pipeline.report.results import read_results
 from pipeline.volume import Volume
 
 log = logging.getLogger("cordotomy")
@@ -58,16 +57,6 @@ def _number(value: Any, digits: int = 2) -> str:
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputDataError(f"{path}: not found; is this the output folder of `cordotomy run`?") from None
-    except json.JSONDecodeError as exc:
-        raise InputDataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    return document
 
 
 def _load_ct(results: Mapping[str, Any]) -> Volume | None:
@@ -160,7 +149,7 @@ def render_report(results: Mapping[str, Any], figure_uris: Mapping[str, str], *,
 def write_report(folder: str | Path, *, ct: Volume | None = None, force: bool = True) -> Path:
     """Write ``folder/report.html`` from ``folder/results.json`` and the files beside it."""
     folder = Path(folder)
-    results = _read_json(folder / "results.json")
+    results = read_results(folder)
     html = render_report(
         results, make_figures(folder, results, ct=ct), case=str(results.get("case") or folder.name)
     )

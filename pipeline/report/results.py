@@ -9,12 +9,15 @@ The report, the DICOM SR and the cohort table read this document, never the stag
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
 from pipeline.contract import validate_document
+from pipeline.errors import InputDataError
 
 SCHEMA = "cordotomy.results/1"
 _SOFTWARE = ("numpy", "scipy", "pydicom", "highdicom", "SimpleITK", "nibabel", "dipy", "matplotlib", "Jinja2")
@@ -139,4 +142,16 @@ def results_document(
         "files": sorted(files),
     }
     validate_document(document, "results")
+    return document
+
+
+def read_results(case_dir: Path) -> dict[str, Any]:
+    """``case_dir/results.json`` of a case folder written by ``cordotomy run`` (exit 3 when missing or broken)."""
+    path = Path(case_dir) / "results.json"
+    try:
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputDataError(f"{path}: not found; is {case_dir} the output folder of `cordotomy run`?") from None
+    except json.JSONDecodeError as exc:
+        raise InputDataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     return document
