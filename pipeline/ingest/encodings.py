@@ -22,7 +22,7 @@ from pipeline.ingest.gradients import UNWEIGHTED_B_S_MM2, header_encoding
 from pipeline.ingest.gradients._values import header_dataset
 from pipeline.ingest.gradients.encoding import Encoding
 from pipeline.ingest.gradients.standard import read_item
-from pipeline.ingest.header import Header
+from pipeline.ingest.header import Header, short_reason
 from pipeline.ingest.mosaic import is_mosaic
 
 log = logging.getLogger(__name__)
@@ -157,12 +157,11 @@ def _enhanced_diffusion_weighted(header: Header) -> bool:
     """True when a frame of an enhanced multi-frame image has an MR Diffusion item with b > 0
     (per-frame or shared functional groups, PS3.3 C.8.13.5.9)."""
     ds = header_dataset(header.path)
-    items = list(ds.get("PerFrameFunctionalGroupsSequence") or []) + list(
-        ds.get("SharedFunctionalGroupsSequence") or []
-    )
-    for item in items:
-        for diffusion in item.get("MRDiffusionSequence") or []:
-            encoding = read_item(diffusion)
-            if encoding is not None and encoding.b_value_s_mm2 is not None and encoding.b_value_s_mm2 > 0:
-                return True
-    return False
+    try:
+        items = list(ds.get("PerFrameFunctionalGroupsSequence") or []) + list(
+            ds.get("SharedFunctionalGroupsSequence") or []
+        )
+        encodings = [read_item(d) for item in items for d in item.get("MRDiffusionSequence") or []]
+    except Exception as exc:  # pydicom parses lazily: a damaged element raises its own types here
+        raise InputDataError(f"{header.path}: unreadable functional groups ({short_reason(exc)})") from exc
+    return any(e is not None and e.b_value_s_mm2 is not None and e.b_value_s_mm2 > 0 for e in encodings)

@@ -108,7 +108,7 @@ def enhanced_frames(header: Header) -> list[Frame]:
         frames = _enhanced_frames(header)
     except InputDataError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError, OverflowError) as exc:
+    except Exception as exc:  # pydicom parses lazily and raises its own types (BytesLengthException, ...)
         raise InputDataError(
             f"{header.path}: malformed enhanced multi-frame functional groups ({short_reason(exc)})"
         ) from exc

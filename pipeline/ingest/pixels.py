@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.uid import JPEGLSLossless, JPEGLSNearLossless
 
 from pipeline.errors import InputDataError
 from pipeline.ingest.frames import Frame
@@ -124,11 +125,18 @@ def _read_direct(header: Header, frame_index: int, out: np.ndarray) -> None:
         raise InputDataError(f"{header.path}: DICOM file is truncated (pixel data end early)")
 
 
+_JPEG_LS = frozenset({JPEGLSLossless, JPEGLSNearLossless})
+
+
 def _read_pydicom(header: Header) -> np.ndarray:
     """All frames of one file decoded by pydicom, as (frames, rows, columns) stored values."""
     try:
         with native_stderr_silenced():
             ds = pydicom.dcmread(header.path, force=True)
+            if header.transfer_syntax in _JPEG_LS:
+                # libjpeg loops for ever on some corrupt JPEG-LS streams (found by fuzzing); CharLS
+                # (pyjpegls) decodes valid ones to the same values and refuses corrupt ones at once.
+                ds.pixel_array_options(decoding_plugin="pyjpegls")
             array = ds.pixel_array
     except Exception as exc:  # decoders raise many types on corrupt data
         raise InputDataError(f"{header.path}: cannot decode pixel data ({short_reason(exc)})") from exc

@@ -245,3 +245,33 @@ def test_logs_never_contain_patient_identifiers(tmp_path: Path, capsys: pytest.C
     for path in (tmp_path / "out").rglob("*"):
         if path.suffix in (".bval", ".bvec") or path.name.endswith((".json", ".txt")):
             assert NAME not in path.read_text()
+
+
+def test_corrupt_jpeg_ls_stream_is_refused_not_decoded_for_ever(tmp_path: Path) -> None:
+    """A fuzz-found JPEG-LS stream on which libjpeg loops for ever: CharLS refuses it at once (exit 3).
+
+    Run in a child process with a time limit, so that a regression fails instead of hanging the suite.
+    """
+    import struct
+    import subprocess
+    import sys
+
+    from pydicom.data import get_testdata_file
+
+    source = Path(get_testdata_file("MR_small_jpeg_ls_lossless.dcm", download=False))
+    data = bytearray(source.read_bytes())
+    data[1555:1559] = struct.pack("<I", 0xFFFFFFFE)  # a word inside the JPEG-LS scan
+    case = tmp_path / "IM0001.dcm"
+    case.write_bytes(bytes(data))
+    out = tmp_path / "out.nii.gz"
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "convert", str(case), str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 3, done.stderr
+    assert "cannot decode pixel data" in done.stderr
+    assert not out.exists()

@@ -23,10 +23,11 @@ from collections.abc import Callable
 
 import pydicom
 
+from pipeline.errors import InputDataError
 from pipeline.ingest.gradients import canon, ge, philips, siemens, standard, uih
 from pipeline.ingest.gradients._values import header_dataset
 from pipeline.ingest.gradients.encoding import UNWEIGHTED_B_S_MM2, Encoding
-from pipeline.ingest.header import Header
+from pipeline.ingest.header import Header, short_reason
 
 SOURCES: tuple[tuple[str, Callable[[pydicom.Dataset], Encoding | None]], ...] = (
     (standard.NAME, standard.read),
@@ -67,4 +68,8 @@ def header_encoding(header: Header) -> Encoding | None:
         )
         if fast.has_direction or header.b_value_s_mm2 < UNWEIGHTED_B_S_MM2:
             return fast
-    return dataset_encoding(header_dataset(header.path))
+    dataset = header_dataset(header.path)
+    try:
+        return dataset_encoding(dataset)
+    except Exception as exc:  # pydicom parses lazily: a damaged element raises its own types here
+        raise InputDataError(f"{header.path}: unreadable diffusion attributes ({short_reason(exc)})") from exc
