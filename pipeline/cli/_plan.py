@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from pipeline.cli._args import existing_input, parameters_file
+from pipeline.cli._myelogram_inputs import add_myelogram_inputs, open_myelogram_inputs
 
 log = logging.getLogger("cordotomy")
 
@@ -24,56 +24,27 @@ def _add_plan(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "input, OUT/dicom/seg.dcm. A plan with danger flags is still a success (exit 0)."
         ),
     )
-    parser.add_argument(
-        "input", help="DICOM folder (its only series, or the one whose role is ct_myelogram) or NIfTI file"
-    )
+    add_myelogram_inputs(parser, echoed_in="plan.json")
     parser.add_argument("--pain-side", required=True, choices=["left", "right"], help="side of the pain")
     parser.add_argument("--pain-region", required=True, choices=["leg", "arm"], help="region of the pain")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument(
-        "--vascular",
-        metavar="PATH",
-        help="CTA or 3D T2 MRI: NIfTI or DICOM folder (its only series, or the one whose role is vascular); "
-        "without it the vertebral arteries are only estimated from the transverse foramina",
-    )
-    parser.add_argument(
-        "--vascular-modality",
-        choices=["auto", "cta", "t2"],
-        default="auto",
-        help="bright arteries (cta) or flow voids (t2); auto reads the DICOM modality",
-    )
     parser.add_argument(
         "--contrast",
         choices=["ct-myelogram"],
         default="ct-myelogram",
         help="image contrast; planning needs a CT myelogram (C1/C2 bone and contrast-filled CSF)",
     )
-    parser.add_argument(
-        "--parameters",
-        metavar="FILE.yaml",
-        help="override reference parameters (same nesting as seeds/*.yaml); echoed in plan.json",
-    )
-    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.add_argument("--json", action="store_true", help="print plan.json on standard output")
     parser.set_defaults(run=_cmd_plan)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from pipeline.ingest import Role, Study
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
-    from pipeline.outputs import check_output_directory, staged_directory
+    from pipeline.outputs import staged_directory
     from pipeline.report.plan_outputs import write_plan_outputs
-    from pipeline.seeds import load_seeds
     from pipeline.trajectory import plan_trajectory
 
-    existing_input(args.input, "input")
-    existing_input(args.vascular, "--vascular")
-    parameters_file(args.parameters)
-    inputs = [p for p in (args.input, args.vascular, args.parameters) if p is not None]
-    check_output_directory(args.out, force=args.force, inputs=inputs)
-    seeds = load_seeds(args.parameters)
-    study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
+    inputs, seeds, study = open_myelogram_inputs(args)
     images = myelogram_io.stage_images(study, vascular_modality=args.vascular_modality)
     result = analyse_myelogram(
         images.image,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
-from pipeline.cli._args import existing_input, parameters_file
+from pipeline.cli._myelogram_inputs import add_myelogram_inputs, open_myelogram_inputs
 
 log = logging.getLogger("cordotomy")
 
@@ -23,11 +22,7 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
             "OUT/dicom/seg.dcm."
         ),
     )
-    parser.add_argument(
-        "input",
-        help="DICOM folder (its only series, or the one whose role is ct_myelogram) or NIfTI file",
-    )
-    parser.add_argument("--out", required=True, help="output folder")
+    add_myelogram_inputs(parser, echoed_in="myelogram.json")
     parser.add_argument(
         "--contrast",
         choices=["ct-myelogram", "t2", "t2star", "mt", "t1", "auto"],
@@ -38,45 +33,19 @@ def _add_segment(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
             "image; the choice and its evidence are written to myelogram.json"
         ),
     )
-    parser.add_argument(
-        "--vascular",
-        metavar="PATH",
-        help="CTA or 3D T2 MRI: NIfTI or DICOM folder (its only series, or the one whose role is vascular)",
-    )
-    parser.add_argument(
-        "--vascular-modality",
-        choices=["auto", "cta", "t2"],
-        default="auto",
-        help="bright arteries (cta) or flow voids (t2); auto reads the DICOM modality",
-    )
-    parser.add_argument(
-        "--parameters",
-        type=Path,
-        metavar="FILE.yaml",
-        help="YAML file overriding reference parameters in seeds/ (echoed in myelogram.json)",
-    )
-    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.set_defaults(run=_cmd_segment)
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
     from pipeline.errors import AnalysisError
-    from pipeline.ingest import Role, Study
     from pipeline.myelogram import io as myelogram_io
     from pipeline.myelogram.analysis import analyse_myelogram
     from pipeline.myelogram.mri_contrast import header_hints
-    from pipeline.outputs import check_output_directory, staged_directory
+    from pipeline.outputs import staged_directory
     from pipeline.report.myelogram_outputs import write_segment_outputs
-    from pipeline.seeds import load_seeds
     from pipeline.trajectory import assess_window
 
-    existing_input(args.input, "input")
-    existing_input(args.vascular, "--vascular")
-    parameters_file(args.parameters)
-    inputs = [p for p in (args.input, args.vascular, args.parameters) if p is not None]
-    check_output_directory(args.out, force=args.force, inputs=inputs)
-    seeds = load_seeds(args.parameters)
-    study = Study.from_inputs({Role.CT_MYELOGRAM: args.input, Role.VASCULAR: args.vascular})
+    inputs, seeds, study = open_myelogram_inputs(args)
     images = myelogram_io.stage_images(study, vascular_modality=args.vascular_modality)
     hints = header_hints(args.input, images.sources) if args.contrast == "auto" else None
     start = time.perf_counter()
