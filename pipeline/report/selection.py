@@ -166,54 +166,39 @@ def _pain(c: Mapping[str, Any], seeds: Seeds, pain_region: str | None) -> _Judge
     return "ideal", f"{laterality or 'laterality not given'} {site or ''} pain".strip(), ()
 
 
+# Respiratory items: clinical key, seed of the limit, status when the limit is not met, and the findings
+# (None: nothing to say when the value is within its limit). pO2 must exceed its limit; the others must
+# not fall below theirs.
+_RESPIRATORY = (
+    ("spo2_percent", "selection.spo2_flag_below_percent", "contraindication",
+     "SpO2 {v:g} %", "SpO2 {v:g} % < {lim:g} %"),
+    ("po2_percent", "selection.pao2_ideal_min_percent", "relative_contraindication",
+     "pO2 {v:g} % > {lim:g} %", "pO2 {v:g} % not above {lim:g} %"),
+    ("fev1_ml_per_kg", "selection.fev1_min_ml_per_kg", "contraindication",
+     None, "FEV1 {v:g} ml/kg < {lim:g} ml/kg"),
+    ("pft_percent_predicted", "selection.pft_min_percent_predicted", "contraindication",
+     None, "pulmonary function {v:g} % < {lim:g} % predicted"),
+)  # fmt: skip
+
+
 def _respiratory(c: Mapping[str, Any], seeds: Seeds, pain_region: str | None) -> _Judgement:
-    po2_min = seeds["selection.pao2_ideal_min_percent"]
-    spo2_min = seeds["selection.spo2_flag_below_percent"]
-    fev1_min = seeds["selection.fev1_min_ml_per_kg"]
-    pft_min = seeds["selection.pft_min_percent_predicted"]
     findings: list[str] = []
-    status = "not_given"
+    statuses: list[str] = []
     used: list[str] = []
-
-    def worse(new: str) -> None:
-        nonlocal status
-        if _SEVERITY[new] > _SEVERITY[status]:
-            status = new
-
-    if "spo2_percent" in c:
-        used.append(spo2_min.source)
-        if c["spo2_percent"] < spo2_min.value:
-            worse("contraindication")
-            findings.append(f"SpO2 {c['spo2_percent']:g} % < {spo2_min.value:g} %")
-        else:
-            worse("ideal")
-            findings.append(f"SpO2 {c['spo2_percent']:g} %")
-    if "po2_percent" in c:
-        used.append(po2_min.source)
-        if c["po2_percent"] > po2_min.value:
-            worse("ideal")
-            findings.append(f"pO2 {c['po2_percent']:g} % > {po2_min.value:g} %")
-        else:
-            worse("relative_contraindication")
-            findings.append(f"pO2 {c['po2_percent']:g} % not above {po2_min.value:g} %")
-    if "fev1_ml_per_kg" in c:
-        used.append(fev1_min.source)
-        if c["fev1_ml_per_kg"] < fev1_min.value:
-            worse("contraindication")
-            findings.append(f"FEV1 {c['fev1_ml_per_kg']:g} ml/kg < {fev1_min.value:g} ml/kg")
-        else:
-            worse("ideal")
-    if "pft_percent_predicted" in c:
-        used.append(pft_min.source)
-        if c["pft_percent_predicted"] < pft_min.value:
-            worse("contraindication")
-            findings.append(
-                f"pulmonary function {c['pft_percent_predicted']:g} % < {pft_min.value:g} % predicted"
-            )
-        else:
-            worse("ideal")
-    if status == "not_given":
-        return status, "no pO2, SpO2, FEV1 or pulmonary function given", ()
+    for key, seed_key, failed, within_text, failed_text in _RESPIRATORY:
+        if key not in c:
+            continue
+        limit = seeds[seed_key]
+        used.append(limit.source)
+        value = c[key]
+        ok = value > limit.value if key == "po2_percent" else value >= limit.value
+        statuses.append("ideal" if ok else failed)
+        text = within_text if ok else failed_text
+        if text is not None:
+            findings.append(text.format(v=value, lim=limit.value))
+    if not statuses:
+        return "not_given", "no pO2, SpO2, FEV1 or pulmonary function given", ()
+    status = max(statuses, key=lambda s: _SEVERITY[s])
     return status, "; ".join(findings) or "pulmonary function within limits", tuple(used)
 
 
