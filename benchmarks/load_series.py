@@ -89,7 +89,8 @@ def raw_floor(folder: Path) -> list[np.ndarray]:
 def float_conversion(stored: np.ndarray) -> np.ndarray:
     """Only the int16 -> float32 HU conversion into a fresh array, no I/O: what any float32 output costs."""
     out = np.empty(stored.shape, dtype=np.float32)
-    np.add(stored, np.float32(-1024), out=out, dtype=np.float32)
+    np.copyto(out, stored, casting="unsafe")
+    out += np.float32(-1024)
     return out
 
 

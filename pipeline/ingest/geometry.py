@@ -112,25 +112,35 @@ def grid_affine_lps(
     return affine
 
 
+def _first_outlier(values: np.ndarray, tolerance: float) -> int | None:
+    """Index of the first row of ``values`` that differs from row 0 by more than ``tolerance``."""
+    bad = np.flatnonzero(np.abs(values - values[0]).max(axis=1) > tolerance)
+    return int(bad[0]) if bad.size else None
+
+
 def _check_uniform(frames: Sequence[Frame], what: str, series: str) -> None:
+    """One image size, orientation and pixel spacing for all frames (one array test each, not per frame)."""
     first = frames[0]
-    for frame in frames[1:]:
-        header = frame.header
-        if (header.rows, header.columns) != (first.header.rows, first.header.columns):
-            raise InputDataError(
-                f"{series}: mixed image sizes: {frame.label} is {header.columns}x{header.rows}, "
-                f"{first.label} is {first.header.columns}x{first.header.rows}"
-            )
-        if np.max(np.abs(np.subtract(frame.orientation, first.orientation))) > ORIENTATION_TOLERANCE:
-            raise InputDataError(
-                f"{series}: mixed orientations: {frame.label} differs from {first.label} "
-                f"(ImageOrientationPatient); a {what} must be one stack of parallel slices"
-            )
-        if np.max(np.abs(np.subtract(frame.pixel_spacing_mm, first.pixel_spacing_mm))) > SPACING_TOLERANCE_MM:
-            raise InputDataError(
-                f"{series}: mixed pixel spacing: {frame.label} {frame.pixel_spacing_mm} mm vs "
-                f"{first.label} {first.pixel_spacing_mm} mm"
-            )
+    sizes = np.array([(f.header.rows or 0, f.header.columns or 0) for f in frames], dtype=np.int64)
+    k = _first_outlier(sizes, 0)
+    if k is not None:
+        header = frames[k].header
+        raise InputDataError(
+            f"{series}: mixed image sizes: {frames[k].label} is {header.columns}x{header.rows}, "
+            f"{first.label} is {first.header.columns}x{first.header.rows}"
+        )
+    k = _first_outlier(np.array([f.orientation for f in frames], dtype=np.float64), ORIENTATION_TOLERANCE)
+    if k is not None:
+        raise InputDataError(
+            f"{series}: mixed orientations: {frames[k].label} differs from {first.label} "
+            f"(ImageOrientationPatient); a {what} must be one stack of parallel slices"
+        )
+    k = _first_outlier(np.array([f.pixel_spacing_mm for f in frames], dtype=np.float64), SPACING_TOLERANCE_MM)
+    if k is not None:
+        raise InputDataError(
+            f"{series}: mixed pixel spacing: {frames[k].label} {frames[k].pixel_spacing_mm} mm vs "
+            f"{first.label} {first.pixel_spacing_mm} mm"
+        )
 
 
 def build_stack(frames: Sequence[Frame], series: str, *, what: str = "volume") -> Stack:
@@ -163,23 +173,24 @@ def build_stack(frames: Sequence[Frame], series: str, *, what: str = "volume") -
     distances = relative @ rotation[:, 2]
     in_plane = relative @ rotation[:, :2]
     gaps = np.diff(distances)
-    for k, gap in enumerate(gaps):
-        if gap < DUPLICATE_TOLERANCE_MM:
-            raise InputDataError(
-                f"{series}: duplicate slice position: {sorted_frames[k].label} and "
-                f"{sorted_frames[k + 1].label} are both at {distances[k]:.3f} mm along the normal"
-            )
+    duplicates = np.flatnonzero(gaps < DUPLICATE_TOLERANCE_MM)
+    if duplicates.size:
+        k = int(duplicates[0])
+        raise InputDataError(
+            f"{series}: duplicate slice position: {sorted_frames[k].label} and "
+            f"{sorted_frames[k + 1].label} are both at {distances[k]:.3f} mm along the normal"
+        )
     if len(gaps) >= 2:
         usual = float(np.median(gaps))
-        for k, gap in enumerate(gaps):
-            multiple = gap / usual
-            if multiple > 1.5 and abs(multiple - round(multiple)) < 0.1:
-                missing = round(multiple) - 1
-                raise InputDataError(
-                    f"{series}: gap of {gap:.2f} mm (usual spacing {usual:.2f} mm) between "
-                    f"{sorted_frames[k].label} and {sorted_frames[k + 1].label}: "
-                    f"{missing} slice(s) missing"
-                )
+        multiples = gaps / usual
+        missing_at = np.flatnonzero((multiples > 1.5) & (np.abs(multiples - np.round(multiples)) < 0.1))
+        if missing_at.size:
+            k = int(missing_at[0])
+            raise InputDataError(
+                f"{series}: gap of {gaps[k]:.2f} mm (usual spacing {usual:.2f} mm) between "
+                f"{sorted_frames[k].label} and {sorted_frames[k + 1].label}: "
+                f"{round(multiples[k]) - 1} slice(s) missing"
+            )
     first = sorted_frames[0]
     return Stack(
         frames=sorted_frames,

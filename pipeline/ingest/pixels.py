@@ -231,10 +231,13 @@ def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
             _read_direct(header, frame.frame_index, stored)
         target = out[k]
         slope, intercept = frame.rescale_slope, frame.rescale_intercept
-        if slope == 1.0:
-            np.add(stored, np.float32(intercept), out=target, dtype=np.float32)
-        else:
-            np.multiply(stored, np.float32(slope), out=target, dtype=np.float32)
+        # Cast first, then scale in place while the frame is in cache: numpy's direct cast loop is
+        # about 1.6x faster than a ufunc with ``dtype=float32``, whose mixed-type inputs go through
+        # buffered casting (benchmarks/load_series.py); the float32 results are the same.
+        np.copyto(target, stored, casting="unsafe")
+        if slope != 1.0:
+            target *= np.float32(slope)
+        if intercept != 0.0:
             target += np.float32(intercept)
         mask = _padding_mask(header, stored)
         padded = 0
