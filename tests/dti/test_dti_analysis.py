@@ -160,7 +160,9 @@ def test_lesion_cord_fraction_is_one_definition_near_truth(seed, side, offset, r
     phantom = make_dwi_phantom(seed=seed, cordotomy_side=side, cord_offset_mm=offset, rotation_deg=rotation)
     detected = _analyse(phantom)
     given = _analyse(phantom, lesion_mask=phantom.lesion_mask)
-    assert detected.lesion_cord_fraction_method == given.lesion_cord_fraction_method == "md_partial_volume"
+    assert (
+        detected.lesion_cord_fraction_method == given.lesion_cord_fraction_method == "signal_partial_volume"
+    )
     assert detected.lesion_cord_fraction_percent == given.lesion_cord_fraction_percent
     truth = phantom.truth["lesion_cord_fraction_percent"]
     assert abs(detected.lesion_cord_fraction_percent - truth) < FRACTION_TOLERANCE_POINTS
