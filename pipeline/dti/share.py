@@ -42,8 +42,21 @@ REACH_PIXELS = 2
 """In-plane reach around the core in which partial-volume lesion is counted (a lesion edge is blurred
 over about one voxel on each side; two keep the whole edge without adding much noise)."""
 
+GROW_FRACTION = 0.25
+"""Voxels reading at least this lesion fraction and connected to the core belong to the lesion's region."""
+
+PURE_FRACTION = 0.95
+PURE_ITERATIONS = 3
+
 SYMMETRY_SEARCH_DEG = 45.0
 """The midline is searched this far either side of the cord outline's left-right axis."""
+
+SYMMETRY_SEARCH_STEPS = (
+    (1.0, SYMMETRY_SEARCH_DEG, 0.0, 0.0),
+    (0.1, 1.0, 0.05, 0.5),
+    (0.1, 0.5, 0.02, 0.1),
+)
+"""Search of the symmetric midline: (angle step, angle span, shift step, shift span), degrees and mm."""
 
 SYMMETRY_SMOOTHING_PIXELS = 1.0
 """In-plane Gaussian σ applied before the symmetry search (see :func:`_symmetry_midline`)."""
@@ -130,36 +143,46 @@ def _lesion_blind_midline(
     return cord_midline(cord, affine_lps, cord_fraction=fraction), fraction
 
 
-def _pure_lesion_contrast(core_difference: np.ndarray) -> np.ndarray:
+def _pure_lesion_contrast(core: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Signal of pure lesion minus healthy cord, from the core's voxel-minus-mirror differences ``(M, N)``.
 
-    The most lesion-like third of the core stands for pure lesion (the rest is partly healthy at the
-    lesion's edge). Picking voxels and averaging them on the same noisy signals would favour voxels
-    whose noise happens to look like lesion, so the volumes are split in two: the voxels are picked on
-    one half and the contrast is read on the other, and the other way round.
+    Pure lesion is what the core voxels that read as wholly lesion hold: starting from the core's most
+    lesion-like third, the core voxels whose lesion fraction reads at least ``PURE_FRACTION`` are
+    averaged, and again with the contrast they give (core only: at the cord's edge a voxel with less
+    CSF than its mirror image can read as lesion without being any). Picking voxels and averaging them on the same noisy signals
+    would favour voxels whose noise happens to look like lesion, so the volumes are split in two: the
+    voxels are picked on one half and the contrast is read on the other, and the other way round.
     """
-    direction = core_difference.mean(axis=0)
+    direction = core.mean(axis=0)
     contrast = np.empty_like(direction)
-    halves = np.arange(core_difference.shape[1]) % 2 == 0
-    keep = max(1, core_difference.shape[0] // 3)
+    halves = np.arange(core.shape[1]) % 2 == 0
+    keep = max(1, core.shape[0] // 3)
     for pick, read in ((halves, ~halves), (~halves, halves)):
-        score = core_difference[:, pick] @ direction[pick]
-        chosen = np.argsort(score)[-keep:]
-        contrast[read] = core_difference[chosen][:, read].mean(axis=0)
+        chosen = np.argsort(core[:, pick] @ direction[pick])[-keep:]
+        contrast[read] = core[chosen][:, read].mean(axis=0)
+    for _ in range(PURE_ITERATIONS):
+        previous = contrast.copy()
+        for pick, read in ((halves, ~halves), (~halves, halves)):
+            reference = previous[pick]
+            fraction = candidates[:, pick] @ reference / max(float(reference @ reference), 1e-12)
+            chosen = fraction >= PURE_FRACTION
+            if chosen.any():
+                contrast[read] = candidates[chosen][:, read].mean(axis=0)
     return contrast
 
 
-def _turned(midline: CordMidline, degrees: float) -> CordMidline:
+def _turned(midline: CordMidline, degrees: float, shift_mm: float = 0.0) -> CordMidline:
+    """The midline turned by ``degrees`` about each slice's centroid, then moved ``shift_mm`` to the left."""
     angle = np.deg2rad(degrees)
     c, s = np.cos(angle), np.sin(angle)
     axis = midline.left_axis @ np.array([[c, s], [-s, c]])
-    return CordMidline(midline.centroid_mm, axis, midline.spacing_mm, midline.elongation)
+    return CordMidline(midline.centroid_mm + shift_mm * axis, axis, midline.spacing_mm, midline.elongation)
 
 
 def _symmetry_midline(
-    data: np.ndarray, cord: np.ndarray, core: np.ndarray, midline: CordMidline
+    data: np.ndarray, cord: np.ndarray, core: np.ndarray, slices: np.ndarray, midline: CordMidline
 ) -> CordMidline:
-    """The midline turned about each slice's centroid to where the cord's signal is most symmetric.
+    """The midline turned and moved sideways to where the cord's signal is most symmetric.
 
     The outline's moments fix the axis only as well as the cord is elongated (a round cord has none);
     the grey matter's butterfly and the cord's edge fix it on any cord. Pairs of points mirrored across
@@ -170,7 +193,7 @@ def _symmetry_midline(
     """
     lesion_zone = ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS + 1)
     near_cord = ndimage.binary_dilation(cord, _IN_PLANE)
-    slices = np.flatnonzero(core.any(axis=(0, 1)) & np.isfinite(midline.centroid_mm[:, 0]))
+    slices = np.flatnonzero(slices)
     if slices.size == 0:
         return midline
     step = float(midline.spacing_mm.min())
@@ -206,19 +229,28 @@ def _symmetry_midline(
         index = tuple(np.clip(np.rint(ijk).astype(int), 0, upper).T)
         return near_cord[index] & ~lesion_zone[index]
 
-    def mismatch(degrees: float) -> float:
-        turned = _turned(midline, degrees)
+    def mismatch(degrees: float, shift_mm: float) -> float:
+        turned = _turned(midline, degrees, shift_mm)
         left, right = points(turned, 1.0), points(turned, -1.0)
         kept = usable(left) & usable(right)
         if not kept.any():
             return float("inf")
         return float(np.mean((sample(left[kept]) - sample(right[kept])) ** 2))
 
-    best = 0.0
-    for step, span in ((1.0, SYMMETRY_SEARCH_DEG), (0.1, 1.0)):
-        angles = best + np.arange(-span, span + step / 2, step)
-        best = float(angles[int(np.argmin([mismatch(a) for a in angles]))])
-    return _turned(midline, best)
+    # One axis for the lesion's slices (the cord does not twist over a few millimetres).
+    axes = midline.left_axis[slices]
+    common = axes.mean(axis=0) / max(float(np.linalg.norm(axes.mean(axis=0))), 1e-12)
+    axis = midline.left_axis.copy()
+    axis[slices] = common
+    midline = CordMidline(midline.centroid_mm, axis, midline.spacing_mm, midline.elongation)
+    angle, shift = 0.0, 0.0
+    for degrees_step, degrees_span, shift_step, shift_span in SYMMETRY_SEARCH_STEPS:
+        angles = angle + np.arange(-degrees_span, degrees_span + degrees_step / 2, degrees_step)
+        angle = float(angles[int(np.argmin([mismatch(a, shift) for a in angles]))])
+        if shift_span > 0:
+            shifts = shift + np.arange(-shift_span, shift_span + shift_step / 2, shift_step)
+            shift = float(shifts[int(np.argmin([mismatch(angle, d) for d in shifts]))])
+    return _turned(midline, angle, shift)
 
 
 def lesion_cord_share(
@@ -265,16 +297,25 @@ def lesion_cord_share(
     if not (md_homolog > md_lesion and deep.any()):
         return LesionShare(_roi_voxel_share(roi, cord), "roi_voxels", int(core.sum()), md_lesion, md_homolog)
     midline, cord_fraction = _lesion_blind_midline(data, cord, core, homolog, affine_lps, midline)
-    midline = _symmetry_midline(data, cord, core, midline)
-    near_cord = ndimage.binary_dilation(cord, _IN_PLANE)
-    region = (ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS) & near_cord) | core
-    ijk = np.argwhere(region)
+    midline = _symmetry_midline(data, cord, core, slices, midline)
+    near_cord = ndimage.binary_dilation(cord, _IN_PLANE) & slices[None, None, :]
+    ijk = np.argwhere(near_cord)
     difference = data[tuple(ijk.T)] - _mirror_signal(data, ijk, midline)
-    contrast = _pure_lesion_contrast(difference[core[tuple(ijk.T)]])
+    close = ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS)
+    contrast = _pure_lesion_contrast(
+        difference[core[tuple(ijk.T)]], difference[(close & interior)[tuple(ijk.T)]]
+    )
     norm = float(contrast @ contrast)
     if not norm > 0:
         return LesionShare(_roi_voxel_share(roi, cord), "roi_voxels", int(core.sum()), md_lesion, md_homolog)
-    fraction = difference @ contrast / norm
+    fraction_map = np.zeros(cord.shape)
+    fraction_map[tuple(ijk.T)] = difference @ contrast / norm
+    # The lesion as its signals show it: voxels reading at least GROW_FRACTION lesion, connected to the
+    # core on its slices (a noisy core can be smaller than the lesion), then one pixel more for its
+    # partial-volume rim.
+    labels, _ = ndimage.label(((fraction_map >= GROW_FRACTION) & near_cord) | core, _CONNECTIVITY_3D)
+    grown = np.isin(labels, np.unique(labels[core]))
+    region = (ndimage.binary_dilation(grown, _IN_PLANE) | close) & near_cord | core
     area = float(cord_fraction[:, :, slices].sum())
-    percent = 0.0 if area == 0 else 100.0 * float(fraction.sum()) / area
+    percent = 0.0 if area == 0 else 100.0 * float(fraction_map[region].sum()) / area
     return LesionShare(percent, "signal_partial_volume", int(core.sum()), md_lesion, md_homolog)

@@ -148,9 +148,10 @@ FRACTION_CASES = [
     pytest.param(3, "right", (1.2, 2.9), 40.0, id="right-offcentre-rot40"),
     pytest.param(7, "right", (2.0, 1.0), -15.0, id="right-offcentre-rot-15"),
 ]
-# Worst |error| measured over these draws and three more (seeds 4-6): 1.49 percentage points (seed 7),
-# noise-limited (SNR 30, a lesion of ~14 pure voxels); on the committed sample case 0.3 points.
-FRACTION_TOLERANCE_POINTS = 1.6
+# Measured |error| on these draws 0.02-0.68 points (worst left-offcentre-rot-30), 0.11 on the committed
+# sample case; over 100 random draws of lesion size, pixel size, cord size and pose
+# (benchmarks/dti_share.py) median 0.18, worst 1.05 points (draw 90, a 3-voxel core at 0.97 mm pixels).
+FRACTION_TOLERANCE_POINTS = 1.0
 
 
 @pytest.mark.parametrize(("seed", "side", "offset", "rotation"), FRACTION_CASES)
