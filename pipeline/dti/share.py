@@ -45,8 +45,12 @@ over about one voxel on each side; two keep the whole edge without adding much n
 GROW_FRACTION = 0.25
 """Voxels reading at least this lesion fraction and connected to the core belong to the lesion's region."""
 
+SLICE_SIGNIFICANCE = 3.0
+"""A slice belongs to the lesion when its summed lesion fraction is this many noise deviations above 0."""
+
 PURE_FRACTION = 0.95
 PURE_ITERATIONS = 3
+MIN_PURE_VOXELS = 4
 
 SYMMETRY_SEARCH_DEG = 45.0
 """The midline is searched this far either side of the cord outline's left-right axis."""
@@ -166,6 +170,7 @@ def _pure_lesion_contrast(core: np.ndarray, candidates: np.ndarray) -> np.ndarra
             reference = previous[pick]
             fraction = candidates[:, pick] @ reference / max(float(reference @ reference), 1e-12)
             chosen = fraction >= PURE_FRACTION
+            chosen[np.argsort(fraction)[-MIN_PURE_VOXELS:]] = True
             if chosen.any():
                 contrast[read] = candidates[chosen][:, read].mean(axis=0)
     return contrast
@@ -253,6 +258,23 @@ def _symmetry_midline(
     return _turned(midline, angle, shift)
 
 
+def _lesion_slices(fraction_map: np.ndarray, region: np.ndarray, near_cord: np.ndarray) -> np.ndarray:
+    """The slices whose lesion reading stands out of the noise (a noisy voxel joined to the core
+    through a neighbouring slice would otherwise add that slice's whole cord to the area).
+
+    A slice is kept when its region's summed lesion fraction is at least ``SLICE_SIGNIFICANCE`` times
+    the noise of such a sum (robust spread of the fractions read in the cord outside the region); the
+    slice with the largest sum always is.
+    """
+    outside = fraction_map[near_cord & ~region]
+    spread = 1.4826 * float(np.median(np.abs(outside - np.median(outside)))) if outside.size else 0.0
+    sums = np.where(region, fraction_map, 0.0).sum(axis=(0, 1))
+    counts = region.sum(axis=(0, 1))
+    keep = (counts > 0) & (sums >= SLICE_SIGNIFICANCE * spread * np.sqrt(counts))
+    keep[int(np.argmax(np.where(counts > 0, sums, -np.inf)))] = True
+    return keep
+
+
 def lesion_cord_share(
     signal: np.ndarray,
     md_mm2_s: np.ndarray,
@@ -316,6 +338,8 @@ def lesion_cord_share(
     labels, _ = ndimage.label(((fraction_map >= GROW_FRACTION) & near_cord) | core, _CONNECTIVITY_3D)
     grown = np.isin(labels, np.unique(labels[core]))
     region = (ndimage.binary_dilation(grown, _IN_PLANE) | close) & near_cord | core
+    slices = _lesion_slices(fraction_map, region, near_cord)
+    region &= slices[None, None, :]
     area = float(cord_fraction[:, :, slices].sum())
     percent = 0.0 if area == 0 else 100.0 * float(fraction_map[region].sum()) / area
     return LesionShare(percent, "signal_partial_volume", int(core.sum()), md_lesion, md_homolog)
