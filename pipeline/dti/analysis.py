@@ -58,7 +58,7 @@ class DtiAnalysis:
         Share of the cord's voxels that the lesion ROI holds, on its slices (for information: it
         depends on how the ROI was drawn).
     lesion_cord_fraction_method : str
-        ``"md_partial_volume"`` (the definition) or ``"roi_voxels"`` (no MD contrast).
+        ``"signal_partial_volume"`` (the definition) or ``"roi_voxels"`` (no MD contrast).
     share : LesionShare
         Details of the share (core size, reference diffusivities).
     parameters : dict
@@ -282,7 +282,9 @@ def analyse_dwi(
     lesion_metrics = roi_metrics(maps, lesion, voxel_mm3, name="lesion")
     homolog_metrics = roi_metrics(maps, homolog, voxel_mm3, name="homolog")
     roi_fraction = lesion_cord_fraction_percent(lesion, cord)
-    share = lesion_cord_share(maps.md, lesion, cord, midline, threshold_percent=threshold)
+    share = lesion_cord_share(
+        data, maps.md, lesion, cord, midline, dwi.affine_lps, threshold_percent=threshold
+    )
     return DtiAnalysis(
         maps=maps,
         grid=grid,

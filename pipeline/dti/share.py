@@ -5,21 +5,24 @@ cord on DTI, Berger et al., n = 15) is a share of *area*, and a lesion 3 mm acro
 lives to a large part in partial-volume voxels. Counting ROI voxels gives a number that depends on how
 the ROI was drawn (a conservative core or a generous outline), so a mask and a detection of the same
 lesion disagreed (5.8 % against 9.6 % on the sample, truth 8.9 %). Here the ROI only says *which*
-lesion is meant; the area comes from the MD map the same way for both.
+lesion is meant; the area comes from the signals the same way for both.
 
 Method
 ------
 1. Core: the cord-interior voxels whose MD lies at least the detection threshold below their mirror
    voxel's (the candidates of :func:`pipeline.dti.lesion.detect_lesion`, step 4), in the 3-D connected
    regions that touch the ROI (dilated by one pixel in-plane). A ROI that touches no such region is its
-   own core.
-2. Reference diffusivities: ``MD_homolog``, the mean MD of the core's mirror image in the cord interior;
-   ``MD_lesion``, the mean MD of the core's more reduced half (asymmetry at or below the core's median),
-   the lesion's centre, least mixed with healthy tissue.
-3. Near b = 1000 s/mm² a voxel's MD is close to the volume-weighted mean of its compartments, so a voxel
-   holds the lesion fraction ``f = (MD_homolog - MD) / (MD_homolog - MD_lesion)``, clipped to [0, 1].
-4. Share = 100 · Σ f over the cord voxels within ``REACH_PIXELS`` of the core (in-plane) / the cord's
-   voxel count, on the core's slices.
+   own core. The core fixes the lesion's slices and side only.
+2. Midline for the share: centroid from a partial-volume cord outline read with the lesion's contrast
+   projected out (a lesion at the pia otherwise reads as CSF and shifts it), axis turned to where the
+   cord's signal is most symmetric outside the lesion (the outline's moments fix no axis on a round cord).
+3. Signals add within a voxel, and the lesion replaces healthy tissue, so a voxel holding a lesion
+   fraction f differs from its mirror image (read by bilinear interpolation) by f times the pure lesion
+   contrast (lesion minus healthy cord, all volumes). That contrast is the mean difference of the core's
+   most lesion-like third (picked on half of the volumes, read on the other half).
+4. Share = 100 · Σ f over the voxels within ``REACH_PIXELS`` of the core (in-plane, the cord and one
+   pixel around it) / the cord's partial-volume area, on the core's slices. f is not clipped: noise
+   then averages out in the sum instead of adding up.
 
 Without MD contrast (``MD_lesion >= MD_homolog``) the fractions are undefined; the share is then the
 ROI's voxel count over the cord's on its slices, and ``method`` says so.
@@ -32,24 +35,47 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.dti.homolog import CordMidline, cord_interior, mirror_mask
+from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_interior, cord_midline, mirror_mask
 from pipeline.dti.lesion import md_asymmetry_percent
 
 REACH_PIXELS = 2
 """In-plane reach around the core in which partial-volume lesion is counted (a lesion edge is blurred
 over about one voxel on each side; two keep the whole edge without adding much noise)."""
 
+GROW_FRACTION = 0.25
+"""Voxels reading at least this lesion fraction and connected to the core belong to the lesion's region."""
+
+SLICE_SIGNIFICANCE = 3.0
+"""A slice belongs to the lesion when its summed lesion fraction is this many noise deviations above 0."""
+
+PURE_FRACTION = 0.95
+PURE_ITERATIONS = 3
+MIN_PURE_VOXELS = 4
+
+SYMMETRY_SEARCH_DEG = 45.0
+"""The midline is searched this far either side of the cord outline's left-right axis."""
+
+SYMMETRY_SEARCH_STEPS = (
+    (1.0, SYMMETRY_SEARCH_DEG, 0.0, 0.0),
+    (0.1, 1.0, 0.05, 0.5),
+    (0.1, 0.5, 0.02, 0.1),
+)
+"""Search of the symmetric midline: (angle step, angle span, shift step, shift span), degrees and mm."""
+
+SYMMETRY_SMOOTHING_PIXELS = 1.0
+"""In-plane Gaussian σ applied before the symmetry search (see :func:`_symmetry_midline`)."""
+
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
 _IN_PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)
 _CONNECTIVITY_3D = np.ones((3, 3, 3), dtype=bool)
 
 DEFINITION = (
-    "lesion area / cord area on the slices the lesion occupies, partial volume included: cord voxels "
-    "within 2 pixels of the lesion's reduced-MD core count with their lesion fraction "
-    "f = (MD_homolog - MD) / (MD_homolog - MD_lesion) clipped to [0, 1]; the core is the set of cord-interior "
-    "voxels whose MD is at least the detection threshold below their mirror voxel, connected to the lesion "
-    "ROI; MD_lesion is the mean MD of the core's more reduced half, MD_homolog that of the core's mirror "
-    "image. The same computation for a given mask and for a detected lesion."
+    "lesion area / cord area on the slices the lesion occupies, partial volume included: every voxel within "
+    "2 pixels of the lesion's reduced-MD core counts with its lesion fraction f, read from its signals (all "
+    "volumes) minus those of its mirror image across the cord midline, in units of the pure lesion contrast "
+    "(the same difference in the core's most lesion-like third); the cord area is its partial-volume area. "
+    "The core is the set of cord-interior voxels whose MD is at least the detection threshold below their "
+    "mirror voxel, connected to the lesion ROI. The same computation for a given mask and for a detected lesion."
 )
 
 
@@ -61,7 +87,7 @@ class LesionShare:
     ----------
     percent : float
     method : str
-        ``"md_partial_volume"`` (the definition) or ``"roi_voxels"`` (no MD contrast, see the module).
+        ``"signal_partial_volume"`` (the definition) or ``"roi_voxels"`` (no MD contrast, see the module).
     core_voxels : int
     md_lesion_mm2_s, md_homolog_mm2_s : float
     """
@@ -79,15 +105,191 @@ def _roi_voxel_share(roi: np.ndarray, cord: np.ndarray) -> float:
     return 0.0 if area == 0 else 100.0 * float((roi & cord).sum()) / area
 
 
+def _mirror_signal(signal: np.ndarray, ijk: np.ndarray, midline: CordMidline) -> np.ndarray:
+    """Signals ``(M, N)`` at the mirror images of voxels ``ijk`` across the cord midline (bilinear)."""
+    coords = midline.mirror_indices(ijk.astype(np.float64)).T
+    return np.stack(
+        [
+            ndimage.map_coordinates(signal[..., n], coords, order=1, mode="nearest")
+            for n in range(signal.shape[-1])
+        ],
+        axis=-1,
+    )
+
+
+def _lesion_blind_midline(
+    data: np.ndarray,
+    cord: np.ndarray,
+    core: np.ndarray,
+    homolog: np.ndarray,
+    affine_lps: np.ndarray,
+    midline: CordMidline,
+) -> tuple[CordMidline, np.ndarray]:
+    """The cord midline again, from a partial-volume outline the lesion does not shift; and that outline.
+
+    The outline's partial volume is read from the signal's CSF-against-cord contrast with the lesion's
+    own contrast projected out: a lesion reaching the pia (hyperintense on b0) otherwise reads as CSF
+    there and tilts the moments by a few degrees on its slices.
+    """
+    lesion_contrast = data[core].mean(axis=0) - data[homolog].mean(axis=0)
+    ring = ndimage.binary_dilation(cord, _IN_PLANE, iterations=3) & ~ndimage.binary_dilation(
+        cord, _IN_PLANE, iterations=2
+    )
+    interior = cord_interior(cord)
+    if not (ring.any() and interior.any()):
+        return midline, cord.astype(np.float64)
+    csf_contrast = np.median(data[ring], axis=0) - np.median(data[interior], axis=0)
+    unit = lesion_contrast / max(float(np.linalg.norm(lesion_contrast)), 1e-12)
+    weights = csf_contrast - (csf_contrast @ unit) * unit
+    fraction = cord_fraction_from_b0(data @ weights, cord)
+    if fraction is None:
+        return midline, cord.astype(np.float64)
+    return cord_midline(cord, affine_lps, cord_fraction=fraction), fraction
+
+
+def _pure_lesion_contrast(core: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Signal of pure lesion minus healthy cord, from the core's voxel-minus-mirror differences ``(M, N)``.
+
+    Pure lesion is what the core voxels that read as wholly lesion hold: starting from the core's most
+    lesion-like third, the core voxels whose lesion fraction reads at least ``PURE_FRACTION`` are
+    averaged, and again with the contrast they give (core only: at the cord's edge a voxel with less
+    CSF than its mirror image can read as lesion without being any). Picking voxels and averaging them on the same noisy signals
+    would favour voxels whose noise happens to look like lesion, so the volumes are split in two: the
+    voxels are picked on one half and the contrast is read on the other, and the other way round.
+    """
+    direction = core.mean(axis=0)
+    contrast = np.empty_like(direction)
+    halves = np.arange(core.shape[1]) % 2 == 0
+    keep = max(1, core.shape[0] // 3)
+    for pick, read in ((halves, ~halves), (~halves, halves)):
+        chosen = np.argsort(core[:, pick] @ direction[pick])[-keep:]
+        contrast[read] = core[chosen][:, read].mean(axis=0)
+    for _ in range(PURE_ITERATIONS):
+        previous = contrast.copy()
+        for pick, read in ((halves, ~halves), (~halves, halves)):
+            reference = previous[pick]
+            fraction = candidates[:, pick] @ reference / max(float(reference @ reference), 1e-12)
+            chosen = fraction >= PURE_FRACTION
+            chosen[np.argsort(fraction)[-MIN_PURE_VOXELS:]] = True
+            if chosen.any():
+                contrast[read] = candidates[chosen][:, read].mean(axis=0)
+    return contrast
+
+
+def _turned(midline: CordMidline, degrees: float, shift_mm: float = 0.0) -> CordMidline:
+    """The midline turned by ``degrees`` about each slice's centroid, then moved ``shift_mm`` to the left."""
+    angle = np.deg2rad(degrees)
+    c, s = np.cos(angle), np.sin(angle)
+    axis = midline.left_axis @ np.array([[c, s], [-s, c]])
+    return CordMidline(midline.centroid_mm + shift_mm * axis, axis, midline.spacing_mm, midline.elongation)
+
+
+def _symmetry_midline(
+    data: np.ndarray, cord: np.ndarray, core: np.ndarray, slices: np.ndarray, midline: CordMidline
+) -> CordMidline:
+    """The midline turned and moved sideways to where the cord's signal is most symmetric.
+
+    The outline's moments fix the axis only as well as the cord is elongated (a round cord has none);
+    the grey matter's butterfly and the cord's edge fix it on any cord. Pairs of points mirrored across
+    a candidate axis are compared, both read by bilinear interpolation (comparing a voxel with an
+    interpolated mirror would favour axes along the pixel grid, where interpolation blurs least). The
+    lesion's neighbourhood is left out, and the search stays within ``SYMMETRY_SEARCH_DEG`` of the
+    outline's axis (the cord's front-back mirror can look symmetric too).
+    """
+    lesion_zone = ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS + 1)
+    near_cord = ndimage.binary_dilation(cord, _IN_PLANE)
+    slices = np.flatnonzero(slices)
+    if slices.size == 0:
+        return midline
+    step = float(midline.spacing_mm.min())
+    reach = 0.5 * float(np.sqrt(cord[:, :, slices].sum(axis=(0, 1)).max() * np.prod(midline.spacing_mm)))
+    reach = 2.0 * reach + 2.0 * step
+    across = np.arange(step / 2.0, reach, step)
+    along = np.arange(-reach, reach + step / 2.0, step)
+    grid_u, grid_v = (g.ravel() for g in np.meshgrid(across, along, indexing="ij"))
+    upper = np.array(core.shape) - 1
+    # Smoothed first, so that what interpolation blurs is small beside what both sides share.
+    smooth = ndimage.gaussian_filter(data, (SYMMETRY_SMOOTHING_PIXELS, SYMMETRY_SMOOTHING_PIXELS, 0.0, 0.0))
+
+    def points(turned: CordMidline, sign: float) -> np.ndarray:
+        rows = []
+        for k in slices:
+            axis = turned.left_axis[k]
+            normal = np.array([-axis[1], axis[0]])
+            xy = turned.centroid_mm[k] + sign * grid_u[:, None] * axis + grid_v[:, None] * normal
+            rows.append(np.column_stack([xy / turned.spacing_mm, np.full(len(xy), k)]))
+        return np.concatenate(rows)
+
+    def sample(ijk: np.ndarray) -> np.ndarray:
+        coords = ijk.T
+        return np.stack(
+            [
+                ndimage.map_coordinates(smooth[..., n], coords, order=1, mode="nearest")
+                for n in range(data.shape[-1])
+            ],
+            axis=-1,
+        )
+
+    def usable(ijk: np.ndarray) -> np.ndarray:
+        index = tuple(np.clip(np.rint(ijk).astype(int), 0, upper).T)
+        return near_cord[index] & ~lesion_zone[index]
+
+    def mismatch(degrees: float, shift_mm: float) -> float:
+        turned = _turned(midline, degrees, shift_mm)
+        left, right = points(turned, 1.0), points(turned, -1.0)
+        kept = usable(left) & usable(right)
+        if not kept.any():
+            return float("inf")
+        return float(np.mean((sample(left[kept]) - sample(right[kept])) ** 2))
+
+    # One axis for the lesion's slices (the cord does not twist over a few millimetres).
+    axes = midline.left_axis[slices]
+    common = axes.mean(axis=0) / max(float(np.linalg.norm(axes.mean(axis=0))), 1e-12)
+    axis = midline.left_axis.copy()
+    axis[slices] = common
+    midline = CordMidline(midline.centroid_mm, axis, midline.spacing_mm, midline.elongation)
+    angle, shift = 0.0, 0.0
+    for degrees_step, degrees_span, shift_step, shift_span in SYMMETRY_SEARCH_STEPS:
+        angles = angle + np.arange(-degrees_span, degrees_span + degrees_step / 2, degrees_step)
+        angle = float(angles[int(np.argmin([mismatch(a, shift) for a in angles]))])
+        if shift_span > 0:
+            shifts = shift + np.arange(-shift_span, shift_span + shift_step / 2, shift_step)
+            shift = float(shifts[int(np.argmin([mismatch(angle, d) for d in shifts]))])
+    return _turned(midline, angle, shift)
+
+
+def _lesion_slices(fraction_map: np.ndarray, region: np.ndarray, near_cord: np.ndarray) -> np.ndarray:
+    """The slices whose lesion reading stands out of the noise (a noisy voxel joined to the core
+    through a neighbouring slice would otherwise add that slice's whole cord to the area).
+
+    A slice is kept when its region's summed lesion fraction is at least ``SLICE_SIGNIFICANCE`` times
+    the noise of such a sum (robust spread of the fractions read in the cord outside the region); the
+    slice with the largest sum always is.
+    """
+    outside = fraction_map[near_cord & ~region]
+    spread = 1.4826 * float(np.median(np.abs(outside - np.median(outside)))) if outside.size else 0.0
+    sums = np.where(region, fraction_map, 0.0).sum(axis=(0, 1))
+    counts = region.sum(axis=(0, 1))
+    keep = (counts > 0) & (sums >= SLICE_SIGNIFICANCE * spread * np.sqrt(counts))
+    keep[int(np.argmax(np.where(counts > 0, sums, -np.inf)))] = True
+    return keep
+
+
 def lesion_cord_share(
+    signal: np.ndarray,
     md_mm2_s: np.ndarray,
     roi_mask: np.ndarray,
     cord_mask: np.ndarray,
     midline: CordMidline,
+    affine_lps: np.ndarray,
     *,
     threshold_percent: float,
 ) -> LesionShare:
-    """Share of the cord cross-section the lesion marked by ``roi_mask`` covers (module docstring)."""
+    """Share of the cord cross-section the lesion marked by ``roi_mask`` covers (module docstring).
+
+    ``signal`` is the 4-D diffusion series the tensors were fitted on (volumes last).
+    """
+    data = np.asarray(signal, dtype=np.float64)
     md = np.asarray(md_mm2_s, dtype=np.float64)
     roi = np.asarray(roi_mask, dtype=bool)
     cord = np.asarray(cord_mask, dtype=bool)
@@ -111,11 +313,33 @@ def lesion_cord_share(
     else:
         deep = core
     md_lesion = float(md[deep].mean())
-    if not md_homolog > md_lesion:
+    slices = core.any(axis=(0, 1)) & np.isfinite(midline.centroid_mm[:, 0])
+    core &= slices[None, None, :]
+    deep &= slices[None, None, :]
+    if not (md_homolog > md_lesion and deep.any()):
         return LesionShare(_roi_voxel_share(roi, cord), "roi_voxels", int(core.sum()), md_lesion, md_homolog)
-    region = (ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS) & cord) | core
-    fraction = np.clip((md_homolog - md[region]) / (md_homolog - md_lesion), 0.0, 1.0)
-    slices = core.any(axis=(0, 1))
-    area = float(cord[:, :, slices].sum())
-    percent = 0.0 if area == 0 else 100.0 * float(fraction.sum()) / area
-    return LesionShare(percent, "md_partial_volume", int(core.sum()), md_lesion, md_homolog)
+    midline, cord_fraction = _lesion_blind_midline(data, cord, core, homolog, affine_lps, midline)
+    midline = _symmetry_midline(data, cord, core, slices, midline)
+    near_cord = ndimage.binary_dilation(cord, _IN_PLANE) & slices[None, None, :]
+    ijk = np.argwhere(near_cord)
+    difference = data[tuple(ijk.T)] - _mirror_signal(data, ijk, midline)
+    close = ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS)
+    contrast = _pure_lesion_contrast(
+        difference[core[tuple(ijk.T)]], difference[(close & interior)[tuple(ijk.T)]]
+    )
+    norm = float(contrast @ contrast)
+    if not norm > 0:
+        return LesionShare(_roi_voxel_share(roi, cord), "roi_voxels", int(core.sum()), md_lesion, md_homolog)
+    fraction_map = np.zeros(cord.shape)
+    fraction_map[tuple(ijk.T)] = difference @ contrast / norm
+    # The lesion as its signals show it: voxels reading at least GROW_FRACTION lesion, connected to the
+    # core on its slices (a noisy core can be smaller than the lesion), then one pixel more for its
+    # partial-volume rim.
+    labels, _ = ndimage.label(((fraction_map >= GROW_FRACTION) & near_cord) | core, _CONNECTIVITY_3D)
+    grown = np.isin(labels, np.unique(labels[core]))
+    region = (ndimage.binary_dilation(grown, _IN_PLANE) | close) & near_cord | core
+    slices = _lesion_slices(fraction_map, region, near_cord)
+    region &= slices[None, None, :]
+    area = float(cord_fraction[:, :, slices].sum())
+    percent = 0.0 if area == 0 else 100.0 * float(fraction_map[region].sum()) / area
+    return LesionShare(percent, "signal_partial_volume", int(core.sum()), md_lesion, md_homolog)

@@ -6,8 +6,10 @@ ablation lesion in the lateral spinothalamic region of the cordotomy side (Sheph
 follow-up DWI 48 h after). Tensors, protocol and noise level come from ``seeds/diffusion.yaml``.
 
 Signals follow the Stejskal-Tanner tensor model ``S = S0 exp(-b gᵀDg)``; partial volume is simulated by
-summing compartment signals over 3x3x3 sub-voxels (signal-level mixing, as in a real voxel). The truth
-masks (lesion, homolog) hold only *pure* voxels (all sub-voxels in the one tissue), so a perfect tensor
+summing compartment signals weighted by the tissue fractions of each voxel (signal-level mixing, as in a
+real voxel), integrated on sub-pixels of at most 0.05 mm in-plane so that the stated truth (the lesion's
+share of the cord included) is that of the continuous anatomy, not of a coarse sampling of it. The truth
+masks (lesion, homolog) hold only *pure* voxels (all of the voxel in the one tissue), so a perfect tensor
 fit inside them returns exactly the stated tensors. Noise is Rician (Gudbjartsson & Patz, MRM 1995):
 complex Gaussian noise on the magnitude signal.
 """
@@ -30,7 +32,8 @@ __all__ = ["DwiPhantom", "make_dwi_phantom", "tensor_scalars"]
 
 # Tissue codes of the compartment map.
 _SOFT, _CSF, _WM, _GM, _LESION = range(5)
-_SUBSAMPLES = 3  # per axis; odd so that the voxel centre is one of the sub-voxels
+SUBPIXEL_MM = 0.05
+"""Largest in-plane sub-pixel over which tissue fractions are integrated (partial volume, truth)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class DwiPhantom:
         The same gradients in patient LPS (the DICOM (0018,9089) frame).
     cord_mask, lesion_mask, homolog_mask : 3-D bool arrays
         Pure-voxel masks; the homolog is the lesion mirrored across the cord's own midsagittal line.
+    lesion_fraction, homolog_fraction : 3-D float arrays
+        Share (0-1) of each voxel's volume in the lesion and in its mirrored footprint (partial volume).
     truth : dict
         ``lesion`` and ``homolog``: {fa, md_mm2_s, ad_mm2_s, rd_mm2_s} of the true tensors; also tissue
         tensors, cord centre, axes and lesion geometry (LPS mm).
@@ -65,6 +70,8 @@ class DwiPhantom:
     cord_mask: np.ndarray
     lesion_mask: np.ndarray
     homolog_mask: np.ndarray
+    lesion_fraction: np.ndarray
+    homolog_fraction: np.ndarray
     truth: dict[str, Any] = field(default_factory=dict)
     change_percent: dict[str, float] = field(default_factory=dict)
     lesion_side: str = "left"
@@ -108,40 +115,39 @@ def _compartment_fractions(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fractions of each tissue per voxel, plus the fraction of lesion and of mirrored-lesion footprint.
 
+    The anatomy does not change along the cord (z) except for the lesion's extent, so the in-plane
+    fractions are integrated on sub-pixels of at most ``SUBPIXEL_MM`` (a 1.6 mm lesion then has its
+    area within about 0.1 %) and the lesion's share of each slice's thickness is exact.
+
     Returns (fractions (5, I, J, K), lesion_fraction, homolog_fraction).
     """
     shape = centres_lps.shape[:3]
-    fractions = np.zeros((5, *shape), dtype=np.float64)
-    lesion_frac = np.zeros(shape, dtype=np.float64)
-    homolog_frac = np.zeros(shape, dtype=np.float64)
-    steps = (np.arange(_SUBSAMPLES) - (_SUBSAMPLES - 1) / 2.0) / _SUBSAMPLES
-    weight = 1.0 / _SUBSAMPLES**3
+    n_sub = np.maximum(1, np.ceil(spacing_mm[:2] / SUBPIXEL_MM - 1e-9).astype(int))
+    offsets = [((np.arange(n) + 0.5) / n - 0.5) * step for n, step in zip(n_sub, spacing_mm[:2], strict=True)]
+    plane = centres_lps[:, :, 0, :2] - cord_centre_lps[:2]
+    # Sub-pixel points (I, J, a, b) in the cord frame; the grid is axis-aligned (diagonal affine in LPS).
+    x = plane[:, :, 0, None, None] + offsets[0][:, None]
+    y = plane[:, :, 1, None, None] + offsets[1][None, :]
+    u = x * u_axis[0] + y * u_axis[1]
+    v = x * v_axis[0] + y * v_axis[1]
     other = "right" if lesion_side == "left" else "left"
-    for di in steps:
-        for dj in steps:
-            for dk in steps:
-                # Voxel axes are the grid's; the sub-voxel offset is along each axis (orthogonal grid).
-                offset = np.array([di, dj, dk]) * spacing_mm
-                points = centres_lps + offset  # axis-aligned grid: the affine is diagonal in LPS
-                rel = points - cord_centre_lps
-                u = rel @ u_axis
-                v = rel @ v_axis
-                z = rel[..., 2]
-                in_z = (z >= lesion_z_range_mm[0]) & (z <= lesion_z_range_mm[1])
-                cord = section.cord(u, v)
-                gm = section.grey_matter(u, v)
-                lesion = section.lesion(u, v, lesion_side) & in_z
-                mirror = section.lesion(u, v, other) & in_z
-                sac = (u / sac_semi_mm[0]) ** 2 + (v / sac_semi_mm[1]) ** 2 <= 1.0
-                tissue = np.full(shape, _SOFT, dtype=np.int8)
-                tissue[sac] = _CSF
-                tissue[cord] = _WM
-                tissue[gm] = _GM
-                tissue[lesion] = _LESION
-                for code in range(5):
-                    fractions[code] += weight * (tissue == code)
-                lesion_frac += weight * lesion
-                homolog_frac += weight * mirror
+    tissue = np.full(u.shape, _SOFT, dtype=np.int8)
+    tissue[(u / sac_semi_mm[0]) ** 2 + (v / sac_semi_mm[1]) ** 2 <= 1.0] = _CSF
+    tissue[section.cord(u, v)] = _WM
+    tissue[section.grey_matter(u, v)] = _GM
+    healthy = np.stack([(tissue == code).mean(axis=(2, 3)) for code in range(5)])
+    lesion_2d = section.lesion(u, v, lesion_side).mean(axis=(2, 3))
+    mirror_2d = section.lesion(u, v, other).mean(axis=(2, 3))
+    # Share of each slice's thickness inside the lesion's craniocaudal range.
+    z = centres_lps[0, 0, :, 2] - cord_centre_lps[2]
+    half = 0.5 * spacing_mm[2]
+    low, high = lesion_z_range_mm
+    in_z = np.clip(np.minimum(z + half, high) - np.maximum(z - half, low), 0.0, None) / spacing_mm[2]
+    fractions = np.repeat(healthy[..., None], shape[2], axis=-1)
+    lesion_frac = lesion_2d[..., None] * in_z
+    fractions[_WM] -= lesion_frac  # the lesion lies in white matter only (CordSection.lesion)
+    fractions[_LESION] = lesion_frac
+    homolog_frac = mirror_2d[..., None] * in_z
     return fractions, lesion_frac, homolog_frac
 
 
@@ -318,6 +324,8 @@ def make_dwi_phantom(
         cord_mask=cord_mask,
         lesion_mask=lesion_mask,
         homolog_mask=homolog_mask,
+        lesion_fraction=lesion_frac,
+        homolog_fraction=homolog_frac,
         truth=truth,
         change_percent=change,
         lesion_side=cordotomy_side,

@@ -148,9 +148,11 @@ FRACTION_CASES = [
     pytest.param(3, "right", (1.2, 2.9), 40.0, id="right-offcentre-rot40"),
     pytest.param(7, "right", (2.0, 1.0), -15.0, id="right-offcentre-rot-15"),
 ]
-# Worst |error| measured over these draws and three more (seeds 4-6): 1.49 percentage points (seed 7),
-# noise-limited (SNR 30, a lesion of ~14 pure voxels); on the committed sample case 0.3 points.
-FRACTION_TOLERANCE_POINTS = 1.6
+# Measured |error| on these draws 0.02-0.68 points (worst left-offcentre-rot-30), 0.11 on the committed
+# sample case. Over random draws of lesion size, pixel size, cord size and pose (benchmarks/dti_share.py)
+# median 0.20 points; worst 0.95 over draws 0-99 but 1.43 over draws 100-199 (draw 183, 0.90 mm pixels):
+# at SNR 30 the noise of the summed fractions reaches about a point on a few draws in a hundred.
+FRACTION_TOLERANCE_POINTS = 1.0
 
 
 @pytest.mark.parametrize(("seed", "side", "offset", "rotation"), FRACTION_CASES)
@@ -160,7 +162,9 @@ def test_lesion_cord_fraction_is_one_definition_near_truth(seed, side, offset, r
     phantom = make_dwi_phantom(seed=seed, cordotomy_side=side, cord_offset_mm=offset, rotation_deg=rotation)
     detected = _analyse(phantom)
     given = _analyse(phantom, lesion_mask=phantom.lesion_mask)
-    assert detected.lesion_cord_fraction_method == given.lesion_cord_fraction_method == "md_partial_volume"
+    assert (
+        detected.lesion_cord_fraction_method == given.lesion_cord_fraction_method == "signal_partial_volume"
+    )
     assert detected.lesion_cord_fraction_percent == given.lesion_cord_fraction_percent
     truth = phantom.truth["lesion_cord_fraction_percent"]
     assert abs(detected.lesion_cord_fraction_percent - truth) < FRACTION_TOLERANCE_POINTS

@@ -163,8 +163,9 @@ def test_known_in_plane_motion_is_recovered_and_directions_turned(seed: int) -> 
 def test_known_rigid_motion_in_three_dimensions_is_recovered() -> None:
     """Isotropic voxels: all six parameters are estimated (tilts included).
 
-    Measured worst error 0.62 degrees / 0.50 mm, systematic over the diffusion-weighted volumes (the
-    cross-contrast step, shell mean to b0, carries it; the same-contrast step is within 0.1 degree).
+    Measured worst error 0.60 degrees / 0.47 mm here (0.60 degrees / 0.90 mm over series seeds 5-8),
+    systematic over the diffusion-weighted volumes (the cross-contrast step, shell mean to b0, carries
+    it; the same-contrast step is within 0.1 degree).
     The 0.5 degree / 0.5 mm target of the issue is met by the in-plane model used for thick-slice cord
     DWI (tests above), not yet by the six-parameter model: the tolerance here says what it does.
     """

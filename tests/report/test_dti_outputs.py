@@ -75,7 +75,7 @@ def test_document_follows_its_schema(analysis) -> None:
 
     document = json.loads(json.dumps(dti_document(analysis)))
     validate_document(document, "dti")
-    assert document["lesion_cord_fraction_method"] == "md_partial_volume"
+    assert document["lesion_cord_fraction_method"] == "signal_partial_volume"
     assert (
         "same computation for a given mask and for a detected lesion"
         in document["lesion_cord_fraction_definition"]
