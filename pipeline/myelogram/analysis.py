@@ -190,8 +190,9 @@ def _label_map(
     for side, value in (("left", Label.LEFT_VERTEBRAL_ARTERY), ("right", Label.RIGHT_VERTEBRAL_ARTERY)):
         artery = arteries.get(side)
         if artery is not None and artery.mask is not None:
-            # The intradural V4 runs through the CSF (cisterna magna): an artery wins over CSF, not cord.
-            labels[artery.mask & ((labels == 0) | (labels == Label.CSF))] = value
+            # The intradural V4 runs through the CSF beside the medulla: a lumen seen on the vascular
+            # series wins over the CT's CSF and cord (a flow void or enhancing lumen is not cord), not bone.
+            labels[artery.mask & np.isin(labels, (0, Label.CSF, Label.CORD))] = value
     # Dentate ligament: the line from pia to dura on each analysed slice, one voxel wide.
     for attachment in (*dentate.left, *dentate.right):
         length = float(np.linalg.norm(attachment.dural_lps_mm - attachment.pial_lps_mm))
