@@ -131,13 +131,15 @@ def analyse_myelogram(
     arteries: dict[str, VertebralArtery] = {}
     registration: RigidRegistration | None = None
     source = ArterySource.NONE
-    if vascular is not None and mode is Contrast.CT_MYELOGRAM and vertebrae is not None:
+    # The arteries on a vascular series need the CT's bone, not C1 and C2 told apart.
+    bone = vertebrae.bone_mask if vertebrae is not None else unseparated_bone
+    if vascular is not None and mode is Contrast.CT_MYELOGRAM and bone is not None:
         registration = register_rigid(image, vascular, centre_lps_mm=frame.origin_lps_mm)
         arteries = segment_arteries(
             registration.resampled,
             modality=vascular_modality,
             frame=frame,
-            exclude=vertebrae.bone_mask,
+            exclude=bone,
             ct_hu=np.asarray(image.array),
             seeds=seeds,
             field_of_view=registration.field_of_view,
