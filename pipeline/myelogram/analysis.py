@@ -143,6 +143,7 @@ def analyse_myelogram(
             ct_hu=np.asarray(image.array),
             seeds=seeds,
             field_of_view=registration.field_of_view,
+            sac=cord.csf_mask | cord.cord_mask,
         )
         source = ArterySource.VASCULAR_SERIES
     elif vertebrae is not None:

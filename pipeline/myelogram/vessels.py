@@ -61,6 +61,7 @@ def segment_arteries(
     ct_hu: np.ndarray,
     seeds: Seeds,
     field_of_view: np.ndarray | None = None,
+    sac: np.ndarray | None = None,
 ) -> dict[str, VertebralArtery]:
     """Vertebral arteries on a vascular image already resampled onto the CT grid.
 
@@ -81,6 +82,10 @@ def segment_arteries(
         CTA lumen range, edge and flow-void fractions (``seeds/myelogram.yaml``), artery diameter.
     field_of_view : ndarray of bool, optional
         CT voxels covered by the vascular series (outside it the resampled image is only padding).
+    sac : ndarray of bool, optional
+        The CT's thecal sac (contrast-filled CSF and cord): the intradural V4 is a filling defect there,
+        whose edge the contrast brightens on the CT, so on T2 the CT's density does not exclude lumen in
+        it. Not on CTA, where bone the bone stage missed next to the sac has the lumen's density.
     """
     image = np.asarray(vascular_on_ct.array, dtype=np.float32)
     index = np.indices(image.shape, dtype=np.float32).reshape(3, -1).T
@@ -99,7 +104,7 @@ def segment_arteries(
         region &= ndimage.binary_erosion(field_of_view, iterations=2, border_value=1)
     spacing = vascular_on_ct.spacing_mm
     smooth = ndimage.gaussian_filter(image, sigma=0.4 / spacing)
-    searched = region & ~_not_artery_on_ct(exclude, ct_hu, spacing, seeds)
+    searched = region & ~_not_artery_on_ct(exclude, ct_hu, spacing, seeds, sac if modality != "cta" else None)
     lumen = _lumen(smooth, searched, region, modality, spacing, seeds)
     labels, count = ndimage.label(lumen)
     result: dict[str, VertebralArtery] = {}
@@ -131,7 +136,9 @@ def segment_arteries(
     return result
 
 
-def _not_artery_on_ct(bone: np.ndarray, ct_hu: np.ndarray, spacing: np.ndarray, seeds: Seeds) -> np.ndarray:
+def _not_artery_on_ct(
+    bone: np.ndarray, ct_hu: np.ndarray, spacing: np.ndarray, seeds: Seeds, sac: np.ndarray | None = None
+) -> np.ndarray:
     """CT voxels that cannot be lumen: the CT's bone with a rim, anything denser than blood, and air.
 
     On the myelogram an artery is unenhanced blood (~50 HU) even inside the contrast-filled sac, where
@@ -142,6 +149,9 @@ def _not_artery_on_ct(bone: np.ndarray, ct_hu: np.ndarray, spacing: np.ndarray, 
     """
     smooth = ndimage.gaussian_filter(ct_hu.astype(np.float32), sigma=0.4 / spacing)
     dense = smooth > seeds.number("myelogram.vascular.ct_max_lumen_hu")
+    if sac is not None:
+        # Inside the sac (with a voxel of partial volume round it) only bone is excluded.
+        dense &= ~ndimage.binary_dilation(ndimage.binary_fill_holes(sac))
     return ndimage.binary_dilation(bone) | dense | (ct_hu <= -500.0)
 
 
