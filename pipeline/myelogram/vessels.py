@@ -98,6 +98,8 @@ def segment_arteries(
         & (local[..., 1] <= SEARCH_Y_MM[1])
         & (local[..., 2] >= SEARCH_Z_MM[0])
         & (local[..., 2] <= SEARCH_Z_MM[1])
+        # Also by distance from the canal's axis, which does not depend on the frame's turn about it.
+        & (np.hypot(local[..., 0], local[..., 1]) <= seeds.number("myelogram.vascular.search_radius_mm"))
     )
     if field_of_view is not None:
         # Only the vascular series' own edge is unreliable (padding), not the edge of the CT grid.
