@@ -32,6 +32,10 @@ BRIDGE_MM = 6.0
 SEARCH_X_MM = (2.0, 40.0)
 SEARCH_Y_MM = (-22.0, 16.0)
 SEARCH_Z_MM = (-45.0, 45.0)
+# Gaussian smoothing of the resampled vascular image against voxel noise only: wider smoothing narrows a
+# 4.5 mm lumen's profile and loses its edge (0.4 mm: median Dice 0.907, 0.25 mm: 0.910-0.913, 0.6 mm: 0.888
+# on family draws 1000-1019).
+SMOOTH_MM = 0.25
 
 
 class ArterySource(StrEnum):
@@ -105,7 +109,7 @@ def segment_arteries(
         # Only the vascular series' own edge is unreliable (padding), not the edge of the CT grid.
         region &= ndimage.binary_erosion(field_of_view, iterations=2, border_value=1)
     spacing = vascular_on_ct.spacing_mm
-    smooth = ndimage.gaussian_filter(image, sigma=0.4 / spacing)
+    smooth = ndimage.gaussian_filter(image, sigma=SMOOTH_MM / spacing)
     searched = region & ~_not_artery_on_ct(exclude, ct_hu, spacing, seeds, sac if modality != "cta" else None)
     lumen = _lumen(smooth, searched, region, modality, spacing, seeds)
     labels, count = ndimage.label(lumen)
