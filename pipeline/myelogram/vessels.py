@@ -154,7 +154,7 @@ def _not_artery_on_ct(
     Air (below -500 HU) is as dark as a flow void on T2.
     """
     smooth = ndimage.gaussian_filter(ct_hu.astype(np.float32), sigma=0.4 / spacing)
-    dense = smooth > seeds.number("myelogram.vascular.ct_max_lumen_hu")
+    dense = smooth >= seeds.number("myelogram.vascular.ct_max_lumen_hu")
     if sac is not None:
         # Inside the sac (with a voxel of partial volume round it) only bone is excluded.
         dense &= ~ndimage.binary_dilation(ndimage.binary_fill_holes(sac))
