@@ -5,7 +5,9 @@ muscle or veins (domain-facts §5), so:
 
 * with a vascular series (CTA: lumen 250-500 HU; 3D T2 MRI: flow void), registered to the CT by
   :mod:`pipeline.myelogram.registration`, the arteries are segmented there: bright (CTA) or dark (T2)
-  tubes outside the CT's bone and thecal sac, lateral to the canal, the largest on each side;
+  tubes where the CT shows soft tissue (its soft-tissue density also keeps out bone the bone stage
+  missed), lateral to the canal, the largest on each side, with the lumen's edge half-way to its own
+  local surround;
 * without one, the course is estimated through the C2 and C1 transverse foramina and along the top of the
   C1 posterior arch (the V3 groove, IMAIOS e-Anatomy "Atlantic part"), and marked as an estimate.
 
