@@ -166,3 +166,14 @@ def test_a_lumen_from_the_vascular_series_wins_over_csf_and_cord_but_not_bone() 
     assert (labels[artery & bone] == Label.OTHER_BONE).all()
     assert (labels[cord & ~artery] == Label.CORD).all()
     assert (labels[csf & ~artery] == Label.CSF).all()
+
+
+@pytest.mark.slow
+def test_registration_is_reproducible() -> None:
+    """The same series give the same transform (the metric sample is seeded, not drawn from the clock)."""
+    case = _case(T2_DRAWS[1])
+    assert case.vascular is not None
+    centre = np.asarray(case.truth["level"]["slice_lps_mm"], dtype=float)
+    first = register_rigid(case.ct, case.vascular, centre_lps_mm=centre).vascular_to_ct_lps
+    again = register_rigid(case.ct, case.vascular, centre_lps_mm=centre).vascular_to_ct_lps
+    np.testing.assert_allclose(first, again, atol=1e-9)  # threads may change the last bits
