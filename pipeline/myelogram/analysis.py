@@ -131,16 +131,19 @@ def analyse_myelogram(
     arteries: dict[str, VertebralArtery] = {}
     registration: RigidRegistration | None = None
     source = ArterySource.NONE
-    if vascular is not None and mode is Contrast.CT_MYELOGRAM and vertebrae is not None:
+    # The arteries on a vascular series need the CT's bone, not C1 and C2 told apart.
+    bone = vertebrae.bone_mask if vertebrae is not None else unseparated_bone
+    if vascular is not None and mode is Contrast.CT_MYELOGRAM and bone is not None:
         registration = register_rigid(image, vascular, centre_lps_mm=frame.origin_lps_mm)
         arteries = segment_arteries(
             registration.resampled,
             modality=vascular_modality,
             frame=frame,
-            exclude=vertebrae.bone_mask,
+            exclude=bone,
             ct_hu=np.asarray(image.array),
             seeds=seeds,
             field_of_view=registration.field_of_view,
+            sac=cord.csf_mask | cord.cord_mask,
         )
         source = ArterySource.VASCULAR_SERIES
     elif vertebrae is not None:
@@ -190,8 +193,9 @@ def _label_map(
     for side, value in (("left", Label.LEFT_VERTEBRAL_ARTERY), ("right", Label.RIGHT_VERTEBRAL_ARTERY)):
         artery = arteries.get(side)
         if artery is not None and artery.mask is not None:
-            # The intradural V4 runs through the CSF (cisterna magna): an artery wins over CSF, not cord.
-            labels[artery.mask & ((labels == 0) | (labels == Label.CSF))] = value
+            # The intradural V4 runs through the CSF beside the medulla: a lumen seen on the vascular
+            # series wins over the CT's CSF and cord (a flow void or enhancing lumen is not cord), not bone.
+            labels[artery.mask & np.isin(labels, (0, Label.CSF, Label.CORD))] = value
     # Dentate ligament: the line from pia to dura on each analysed slice, one voxel wide.
     for attachment in (*dentate.left, *dentate.right):
         length = float(np.linalg.norm(attachment.dural_lps_mm - attachment.pial_lps_mm))

@@ -55,22 +55,15 @@ def _crop_box(ct: Volume, centre_lps_mm: np.ndarray, half_size_mm: float) -> Vol
     return Volume(np.ascontiguousarray(array), affine, ct.provenance)
 
 
-def register_rigid(
-    ct: Volume, vascular: Volume, *, centre_lps_mm: np.ndarray, half_size_mm: float = 45.0, seed: int = 0
-) -> RigidRegistration:
-    """Register ``vascular`` rigidly onto ``ct`` around ``centre_lps_mm`` (e.g. the C1-C2 cord centre).
+# Optimiser runs from the same start with different metric samples; the best by a common metric is kept.
+STARTS = 3
+# Share of the fixed image's voxels that score the candidates (one fixed regular sample for all).
+SCORE_SAMPLING = 0.2
 
-    Raises
-    ------
-    AnalysisError
-        When the optimiser fails or the series do not overlap.
-    """
-    fixed_volume = _crop_box(ct, centre_lps_mm, half_size_mm)
-    fixed = sitk.Cast(fixed_volume.to_sitk(), sitk.sitkFloat32)
-    moving = sitk.Cast(vascular.to_sitk(), sitk.sitkFloat32)
-    initial = sitk.CenteredTransformInitializer(
-        fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
-    )
+
+def _optimise(
+    fixed: sitk.Image, moving: sitk.Image, initial: sitk.Transform, seed: int
+) -> tuple[sitk.Transform, sitk.ImageRegistrationMethod]:
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=48)
     method.SetMetricSamplingStrategy(method.RANDOM)
@@ -85,9 +78,47 @@ def register_rigid(
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     method.SetInitialTransform(initial, inPlace=False)
     try:
-        transform = method.Execute(fixed, moving)
+        return method.Execute(fixed, moving), method
     except RuntimeError as exc:
         raise AnalysisError(f"registration of the vascular series to the CT failed: {exc}") from None
+
+
+def _score(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
+    """Mattes metric (negative mutual information: lower is better) on one fixed regular sample."""
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=48)
+    method.SetMetricSamplingStrategy(method.REGULAR)
+    method.SetMetricSamplingPercentage(SCORE_SAMPLING, 1)
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetInitialTransform(transform, inPlace=False)
+    return float(method.MetricEvaluate(fixed, moving))
+
+
+def register_rigid(
+    ct: Volume, vascular: Volume, *, centre_lps_mm: np.ndarray, half_size_mm: float = 45.0, seed: int = 1
+) -> RigidRegistration:
+    """Register ``vascular`` rigidly onto ``ct`` around ``centre_lps_mm`` (e.g. the C1-C2 cord centre).
+
+    A sparse random metric sample (4 % of the voxels) is fast but now and then leads the optimiser into
+    a wrong optimum (a family draw was 16 mm off with one sample and 0.2 mm with others), so the optimiser
+    runs :data:`STARTS` times with different samples (seeds ``seed``, ``seed + 1``, ...; a fixed seed,
+    as 0 would mean SimpleITK's wall clock) and the result with the best mutual information on a common
+    regular sample is kept.
+
+    Raises
+    ------
+    AnalysisError
+        When the optimiser fails or the series do not overlap.
+    """
+    fixed_volume = _crop_box(ct, centre_lps_mm, half_size_mm)
+    fixed = sitk.Cast(fixed_volume.to_sitk(), sitk.sitkFloat32)
+    moving = sitk.Cast(vascular.to_sitk(), sitk.sitkFloat32)
+    initial = sitk.CenteredTransformInitializer(
+        fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
+    )
+    runs = [_optimise(fixed, moving, initial, seed + k) for k in range(STARTS)]
+    scores = [_score(fixed, moving, transform) for transform, _ in runs]
+    transform, method = runs[int(np.argmin(scores))]
     # ITK transforms map fixed-space points to moving space: invert for vascular -> CT.
     euler = sitk.Euler3DTransform()
     composite = sitk.CompositeTransform(transform)
