@@ -41,6 +41,8 @@ ALONG_RAY_SIGMA_MM = 0.5
 VALLEY_FRACTION = 0.25
 VALLEY_REACH_MM = 3.0
 VALLEY_FLOOR_MM = 1.5
+# The tissue outside the dura is measured over this length, beyond the blur of the edge.
+OUTSIDE_WIDTH_MM = 1.5
 # Bone is where the profile rises above the CSF level by this many scatters of the core CSF samples.
 BONE_SCATTER = 4.0
 
@@ -162,63 +164,68 @@ def _csf_plane(along: np.ndarray, points_mm: np.ndarray, core: np.ndarray) -> tu
     return plane, scatter
 
 
-def _dura(
+def _first_dura(
+    profiles: np.ndarray, peak: np.ndarray, peak_at: np.ndarray, cord_level: float, bone_level: float | None
+) -> np.ndarray:
+    """Sub-sample index of the dura against this ray's CSF peak (NaN if not found).
+
+    Where the profile falls half-way from the peak back to soft tissue (the cord level is soft tissue too:
+    cord ~35 HU, dura/epidural tissue 0-60 HU on CT; cord and muscle are both dark on T2), or, on CT,
+    rises into bone: denser than the peak by at least half the CSF-cord step, so dense contrast pooling
+    dorsally (up to ~1000 HU) is not taken for the cortex.
+    """
+    sustain = round(SUSTAIN_MM / RAY_STEP_MM)
+    outer = _first_crossing(profiles, (cord_level + peak) / 2, above=False, start=peak_at, sustain=sustain)
+    if bone_level is None:
+        return outer
+    half_bone = np.maximum((peak + np.maximum(bone_level, peak)) / 2, peak + (peak - cord_level) / 2)
+    return np.fmin(outer, _first_crossing(profiles, half_bone, above=True, start=peak_at, sustain=sustain))
+
+
+def _dura_against_level(
     profiles: np.ndarray,
-    points_mm: np.ndarray,
-    peak: np.ndarray,
+    along: np.ndarray,
+    level: np.ndarray,
+    scatter: float,
     peak_at: np.ndarray,
-    inner: np.ndarray,
     cord_level: float,
     min_step: float,
-    bone_level: float | None,
     margin_mm: float,
 ) -> np.ndarray:
-    """Sub-sample index of the dura along each ray, from the CSF peak outwards (NaN if not found).
+    """Sub-sample index of the dura against the modelled CSF level ``level`` (per sample), the first of:
 
-    A first outline puts the dura where the profile falls half-way from this ray's CSF peak back to soft
-    tissue (the cord level is soft tissue too: cord ~35 HU, dura/epidural tissue 0-60 HU on CT), or rises
-    half-way into bone. On CT the CSF level is then modelled across the slice (:func:`_csf_plane`, from
-    the samples well inside that first CSF ring) and the dura is placed again against it, as the first of:
-
-    - the fall half-way from the local CSF level to soft tissue;
+    - the fall half-way from the CSF level to the tissue outside, measured beyond the first fall
+      (epidural fat or muscle; the cord level when that is not lower than the half-way level);
     - a valley (epidural gap before bone, thinner than the blur): the profile falls below the CSF level
       and rises again, each by at least a quarter of the CSF-cord step; the edge is half-way between the
       CSF level and the valley floor;
-    - bone: the profile rises clearly above the local CSF level (more than the CSF's own scatter allows);
-      the edge is half-way between the CSF level and the densest bone just beyond.
+    - bone: the profile rises clearly above the CSF level (more than the CSF's own scatter allows); the
+      edge is half-way between the CSF level and the densest bone just beyond.
     """
     n_samples = profiles.shape[1]
     positions = np.arange(n_samples)[None, :]
     sustain = round(SUSTAIN_MM / RAY_STEP_MM)
-    half_inner = (cord_level + peak) / 2
-    outer = _first_crossing(profiles, half_inner, above=False, start=peak_at, sustain=sustain)
-    if bone_level is None:
-        return outer
-    # Bone is denser than this ray's CSF by at least half the CSF-cord step, so dense contrast pooling
-    # dorsally (up to ~1000 HU) is not taken for the cortex.
-    half_bone = np.maximum((peak + np.maximum(bone_level, peak)) / 2, peak + (peak - cord_level) / 2)
-    outer = np.fmin(outer, _first_crossing(profiles, half_bone, above=True, start=peak_at, sustain=sustain))
-    along = ndimage.gaussian_filter1d(profiles, ALONG_RAY_SIGMA_MM / RAY_STEP_MM, axis=1, mode="nearest")
-    margin = margin_mm / RAY_STEP_MM
-    core = (
-        (positions >= (inner + margin)[:, None])
-        & (positions <= (inner + margin + CORE_WIDTH_MM / RAY_STEP_MM)[:, None])
-        & (positions <= (outer - margin)[:, None])
-    )
-    fitted = _csf_plane(along, points_mm, core)
-    if fitted is None:
-        return outer
-    level, scatter = fitted
-    step = np.maximum(level - cord_level, min_step)
     fall = _first_crossing(profiles, (level + cord_level) / 2, above=False, start=peak_at, sustain=sustain)
+    beyond = np.nan_to_num(fall, nan=n_samples) + margin_mm / RAY_STEP_MM
+    outside_window = (positions >= beyond[:, None]) & (
+        positions <= (beyond + OUTSIDE_WIDTH_MM / RAY_STEP_MM)[:, None]
+    )
+    count = outside_window.sum(axis=1)
+    outside = np.where(
+        count > 0, np.where(outside_window, along, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan
+    )
+    rows = np.arange(profiles.shape[0])
+    fall_at = np.clip(np.nan_to_num(fall, nan=0).astype(np.int64), 0, n_samples - 1)
+    low_side = np.isfinite(outside) & (outside < (level[rows, fall_at] + cord_level) / 2)
+    outside = np.where(low_side, outside, cord_level)
+    fall = _first_crossing(
+        profiles, (level + outside[:, None]) / 2, above=False, start=peak_at, sustain=sustain
+    )
+    step = np.maximum(level - cord_level, min_step)
     # Where the CSF reaches its level on this ray (a thin ring blurred by the pia may never reach it).
     depth = np.maximum(min_step, VALLEY_FRACTION * step)
-    reached = along >= level - depth
-    crest = np.where(
-        (reached & (positions >= peak_at[:, None])).any(axis=1),
-        np.argmax(reached & (positions >= peak_at[:, None]), axis=1),
-        peak_at,
-    )
+    reached = (along >= level - depth) & (positions >= peak_at[:, None])
+    crest = np.where(reached.any(axis=1), np.argmax(reached, axis=1), peak_at)
     after = positions >= crest[:, None]
     reach = round(VALLEY_REACH_MM / RAY_STEP_MM)
     ahead = ndimage.maximum_filter1d(along, reach, axis=1, mode="nearest", origin=-(reach // 2))
@@ -240,6 +247,46 @@ def _dura(
     back = np.maximum(crest, hit - reach)
     bone = _first_crossing(profiles, (level + top[:, None]) / 2, above=True, start=back, sustain=sustain)
     return np.fmin(dura, np.where(dense.any(axis=1), bone, np.nan))
+
+
+def _refine_on_csf_level(
+    profiles: np.ndarray,
+    points_mm: np.ndarray,
+    inner: np.ndarray,
+    outer: np.ndarray,
+    peak_at: np.ndarray,
+    cord_level: float,
+    min_step: float,
+    spacing_mm: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """CT: pia and dura placed again against the CSF level modelled across the slice.
+
+    The peak near the cord underestimates the CSF where the ring is blurred by coarse voxels (the pia
+    then moves into the cord) and misses the denser dorsal layers (dense CSF then passes for bone):
+    :func:`_csf_plane`, fitted to the samples well inside the first CSF ring, gives the level on every
+    sample. The pia is half-way between the cord and that level where the ray reaches it within the
+    ring; the dura comes from :func:`_dura_against_level`. Unchanged when the ring is too thin to model.
+    """
+    margin_mm = max(CORE_MARGIN_MM, CORE_MARGIN_PIXELS * float(max(spacing_mm)))
+    margin = margin_mm / RAY_STEP_MM
+    positions = np.arange(profiles.shape[1])[None, :]
+    along = ndimage.gaussian_filter1d(profiles, ALONG_RAY_SIGMA_MM / RAY_STEP_MM, axis=1, mode="nearest")
+    core = (
+        (positions >= (inner + margin)[:, None])
+        & (positions <= (inner + margin + CORE_WIDTH_MM / RAY_STEP_MM)[:, None])
+        & (positions <= (outer - margin)[:, None])
+    )
+    fitted = _csf_plane(along, points_mm, core)
+    if fitted is None:
+        return inner, outer
+    level, scatter = fitted
+    pia = _first_crossing(
+        profiles, (level + cord_level) / 2, above=True, start=np.zeros(profiles.shape[0], dtype=np.int64)
+    )
+    keep = np.isfinite(pia) & np.isfinite(inner) & (pia <= inner + margin) & (pia < outer)
+    inner = np.where(keep, pia, inner)
+    dura = _dura_against_level(profiles, along, level, scatter, peak_at, cord_level, min_step, margin_mm)
+    return inner, np.where(np.isfinite(dura), dura, outer)
 
 
 def trace_outline(
@@ -300,8 +347,11 @@ def trace_outline(
     half_inner = (cord_level + peak) / 2
     inner = _first_crossing(profiles, half_inner, above=True, start=np.zeros(N_RAYS, dtype=np.int64))
     inner = np.where(valid & (inner <= peak_at + 0.5), inner, np.nan)
-    margin_mm = max(CORE_MARGIN_MM, CORE_MARGIN_PIXELS * float(max(spacing_mm)))
-    outer = _dura(profiles, points_mm, peak, peak_at, inner, cord_level, min_step, bone_level, margin_mm)
+    outer = _first_dura(profiles, peak, peak_at, cord_level, bone_level)
+    if bone_level is not None:
+        inner, outer = _refine_on_csf_level(
+            profiles, points_mm, inner, outer, peak_at, cord_level, min_step, spacing_mm
+        )
     outer = np.where(valid, outer, np.nan)
     valid_fraction = float(np.isfinite(inner).mean())
     cord_radius = _fill_periodic(inner * RAY_STEP_MM)
