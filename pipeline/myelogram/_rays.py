@@ -196,9 +196,9 @@ def _dura_against_level(
 
     - the fall half-way from the CSF level to the tissue outside, measured beyond the first fall
       (epidural fat or muscle; the cord level when that is not lower than the half-way level);
-    - a valley (epidural gap before bone, thinner than the blur): the profile falls below the CSF level
-      and rises again, each by at least a quarter of the CSF-cord step; the edge is half-way between the
-      CSF level and the valley floor;
+    - a valley (epidural gap before bone): the profile falls below the CSF level and rises again, each
+      by at least a quarter of the CSF-cord step; the edge is half-way to soft tissue, or the valley
+      floor when the gap is too thin (narrower than the blur) to get there;
     - bone: the profile rises clearly above the CSF level (more than the CSF's own scatter allows); the
       edge is half-way between the CSF level and the densest bone just beyond.
     """
@@ -233,9 +233,11 @@ def _dura_against_level(
     first = np.argmax(valley, axis=1)
     floor_window = round(VALLEY_FLOOR_MM / RAY_STEP_MM)
     window = (positions >= first[:, None]) & (positions <= first[:, None] + floor_window)
-    floor = np.where(window, along, np.inf).min(axis=1)
-    in_valley = _first_crossing(
-        profiles, (level + floor[:, None]) / 2, above=False, start=crest, sustain=sustain
+    floor_at = np.argmin(np.where(window, along, np.inf), axis=1).astype(np.float64)
+    # Half-way to soft tissue when the valley gets there; else (a gap thinner than the blur) its floor.
+    in_valley = np.fmin(
+        _first_crossing(profiles, (level + cord_level) / 2, above=False, start=crest, sustain=sustain),
+        floor_at,
     )
     dura = np.fmin(fall, np.where(valley.any(axis=1), in_valley, np.nan))
     # Bone: clearly above the CSF level; the edge half-way to the densest bone within reach.
