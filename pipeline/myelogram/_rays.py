@@ -41,6 +41,12 @@ ALONG_RAY_SIGMA_MM = 0.5
 VALLEY_FRACTION = 0.25
 VALLEY_REACH_MM = 3.0
 VALLEY_FLOOR_MM = 1.5
+# A dura ray further inside its slice's smooth outline (Fourier order NOTCH_ORDER) than this is a notch.
+NOTCH_ORDER = 3
+NOTCH_TOLERANCE_MM = 1.5
+# CT cord radii beyond the cord's elliptic fit by more than this (mm, or fraction of it) are bulges.
+BULGE_TOLERANCE_MM = 1.0
+BULGE_FRACTION = 0.15
 # The tissue outside the dura is measured over this length, beyond the blur of the edge.
 OUTSIDE_WIDTH_MM = 1.5
 # Bone is where the profile rises above the CSF level by this many scatters of the core CSF samples.
@@ -288,7 +294,57 @@ def _refine_on_csf_level(
     keep = np.isfinite(pia) & np.isfinite(inner) & (pia <= inner + margin) & (pia < outer)
     inner = np.where(keep, pia, inner)
     dura = _dura_against_level(profiles, along, level, scatter, peak_at, cord_level, min_step, margin_mm)
-    return inner, np.where(np.isfinite(dura), dura, outer)
+    dura = np.where(np.isfinite(dura), dura, outer)
+    return inner, _fill_notches(profiles, along, level, dura, cord_level, min_step, margin_mm)
+
+
+def _fill_notches(
+    profiles: np.ndarray,
+    along: np.ndarray,
+    level: np.ndarray,
+    dura: np.ndarray,
+    cord_level: float,
+    min_step: float,
+    margin_mm: float,
+) -> np.ndarray:
+    """Dura radii with inward notches replaced where the CSF resumes beyond them.
+
+    A dark structure inside the sac (the intradural vertebral artery above C1, a nerve root) stops a ray
+    as the dura would; the dura is a smooth tube, so a ray far inside the smooth outline of its slice
+    (:func:`robust_shape_fit`) whose profile comes back to the CSF level after the dark gap takes the
+    next fall from the CSF instead, when that lies nearer the smooth outline.
+    """
+    angles = np.linspace(0.0, 2 * np.pi, dura.size, endpoint=False)
+    fit = robust_shape_fit(angles, dura * RAY_STEP_MM, order=NOTCH_ORDER) / RAY_STEP_MM
+    if not np.isfinite(fit).all():
+        return dura
+    tolerance = NOTCH_TOLERANCE_MM / RAY_STEP_MM
+    notch = np.isfinite(dura) & (fit - dura > tolerance)
+    if not notch.any():
+        return dura
+    positions = np.arange(profiles.shape[1])[None, :]
+    depth = np.maximum(min_step, VALLEY_FRACTION * np.maximum(level - cord_level, min_step))
+    start = np.nan_to_num(dura, nan=0.0) + margin_mm / RAY_STEP_MM
+    back = (positions >= start[:, None]) & (positions <= (fit + tolerance)[:, None]) & (along >= level - depth)
+    resumed = np.argmax(back, axis=1)
+    sustain = round(SUSTAIN_MM / RAY_STEP_MM)
+    second = _first_crossing(profiles, (level + cord_level) / 2, above=False, start=resumed, sustain=sustain)
+    better = notch & back.any(axis=1) & np.isfinite(second) & (np.abs(second - fit) < np.abs(dura - fit))
+    return np.where(better, second, dura)
+
+
+def _trim_cord_bulges(angles: np.ndarray, radii_mm: np.ndarray) -> np.ndarray:
+    """CT: cord radii pulled back where they bulge out of the cord's smooth (elliptic) outline.
+
+    A dark structure touching the pia (the intradural vertebral artery above C1, a dentate ligament's
+    root) continues the dark cord along a ray, so its pia lands beyond it; the cord's own outline is
+    close to an ellipse (:func:`robust_shape_fit`, order 2).
+    """
+    fit = robust_shape_fit(angles, radii_mm, order=2)
+    if not np.isfinite(fit).all():
+        return radii_mm
+    bulge = radii_mm - fit > np.maximum(BULGE_TOLERANCE_MM, BULGE_FRACTION * fit)
+    return np.where(bulge, fit, radii_mm)
 
 
 def trace_outline(
@@ -360,6 +416,8 @@ def trace_outline(
     sac_radius = _fill_periodic(outer * RAY_STEP_MM)
     if np.isfinite(cord_radius).all():
         cord_radius = _circular_median(cord_radius)
+        if bone_level is not None:
+            cord_radius = _trim_cord_bulges(angles, cord_radius)
     if np.isfinite(sac_radius).all():
         sac_radius = np.maximum(_circular_median(sac_radius), cord_radius)
     csf_level = float(np.median(peak[valid])) if valid.any() else cord_level
