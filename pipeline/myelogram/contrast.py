@@ -53,6 +53,9 @@ class ContrastModel:
         canal of a scan without intrathecal contrast, a transverse foramen), not by contrast.
     max_cord_level : float or None
         Densest plausible cord (CT): soft tissue, not the cancellous bone (~300 HU) inside a cortex ring.
+    dim_hole_levels : tuple of float
+        Extra CSF thresholds tried when ``hole_levels`` find no cord tube (CT: a thin, dilute or noisy
+        contrast rim whose blurred peak stays below them).
     """
 
     contrast: Contrast
@@ -63,6 +66,7 @@ class ContrastModel:
     bone_level: float | None = None
     max_csf_level: float | None = None
     max_cord_level: float | None = None
+    dim_hole_levels: tuple[float, ...] = ()
 
 
 def parse_contrast(contrast: str | Contrast) -> Contrast:
@@ -126,6 +130,7 @@ def working_image(
             seeds.number("myelogram.ct.cortical_bone_hu"),
             seeds.number("myelogram.ct.max_contrast_csf_hu"),
             seeds.number("myelogram.ct.max_cord_hu"),
+            (seeds.number("myelogram.ct.dim_hole_level_hu"),),
         )
         return data, model
     foreground = data[data > 0]

@@ -222,6 +222,11 @@ def _subset(candidates: HoleCandidates, index: np.ndarray) -> HoleCandidates:
     )
 
 
+def _needed_slices(n_slices: int) -> int:
+    """Shortest cord tube accepted: a quarter of the slices, at least 3."""
+    return min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
+
+
 def _chain_centres(
     found: tuple[HoleCandidates, np.ndarray, int, float],
     grid: AxialGrid,
@@ -232,8 +237,7 @@ def _chain_centres(
     candidates, chain, factor, _ = found
     spacing = grid.spacing_mm
     n_slices = grid.shape[2]
-    needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
-    if chain.size < needed:
+    if chain.size < _needed_slices(n_slices):
         if model.contrast is Contrast.CT_MYELOGRAM:
             raise AnalysisError(
                 f"no contrast in the thecal sac of {description}: no contrast-filled CSF ring around a "
@@ -481,6 +485,10 @@ def segment_cord(
         mode = resolved
         image, model = working_image(grid.array, mode, seeds)
         found = _find_chain(image, grid, model)
+        if mode is Contrast.CT_MYELOGRAM and found[1].size < _needed_slices(grid.shape[2]):
+            found = _find_chain(
+                image, grid, replace(model, hole_levels=model.dim_hole_levels + model.hole_levels)
+            )
         if mode is not Contrast.CT_MYELOGRAM:
             contrast_source = _check_polarity(grid, mode, found[3], contrast_source, description, seeds)
     slices, centres = _chain_centres(found, grid, model, description)
