@@ -38,19 +38,16 @@ ALONG_RAY_SIGMA_MM = 0.5
 # A valley (epidural gap before bone) falls and rises by this fraction of the CSF-cord step (at least
 # the model's min_step), rising within VALLEY_REACH_MM; its floor is the lowest sample within
 # VALLEY_FLOOR_MM of where it qualifies.
-VALLEY_FRACTION = 0.25
+VALLEY_FRACTION = 0.15
 VALLEY_REACH_MM = 3.0
 VALLEY_FLOOR_MM = 1.5
 # A dura ray further inside its slice's smooth outline (Fourier order NOTCH_ORDER) than this is a notch.
 NOTCH_ORDER = 3
 NOTCH_TOLERANCE_MM = 1.5
-# CT cord radii beyond the cord's elliptic fit by more than this (mm, or fraction of it) are bulges.
-BULGE_TOLERANCE_MM = 1.0
-BULGE_FRACTION = 0.15
 # The tissue outside the dura is measured over this length, beyond the blur of the edge.
 OUTSIDE_WIDTH_MM = 1.5
 # Bone is where the profile rises above the CSF level by this many scatters of the core CSF samples.
-BONE_SCATTER = 4.0
+BONE_SCATTER = 2.5
 
 
 @dataclass(frozen=True)
@@ -203,7 +200,7 @@ def _dura_against_level(
     - the fall half-way from the CSF level to the tissue outside, measured beyond the first fall
       (epidural fat or muscle; the cord level when that is not lower than the half-way level);
     - a valley (epidural gap before bone): the profile falls below the CSF level and rises again, each
-      by at least a quarter of the CSF-cord step; the edge is half-way to soft tissue, or the valley
+      by at least VALLEY_FRACTION of the CSF-cord step; the edge is half-way to soft tissue, or the valley
       floor when the gap is too thin (narrower than the blur) to get there;
     - bone: the profile rises clearly above the CSF level (more than the CSF's own scatter allows); the
       edge is half-way between the CSF level and the densest bone just beyond.
@@ -333,20 +330,6 @@ def _fill_notches(
     return np.where(better, second, dura)
 
 
-def _trim_cord_bulges(angles: np.ndarray, radii_mm: np.ndarray) -> np.ndarray:
-    """CT: cord radii pulled back where they bulge out of the cord's smooth (elliptic) outline.
-
-    A dark structure touching the pia (the intradural vertebral artery above C1, a dentate ligament's
-    root) continues the dark cord along a ray, so its pia lands beyond it; the cord's own outline is
-    close to an ellipse (:func:`robust_shape_fit`, order 2).
-    """
-    fit = robust_shape_fit(angles, radii_mm, order=2)
-    if not np.isfinite(fit).all():
-        return radii_mm
-    bulge = radii_mm - fit > np.maximum(BULGE_TOLERANCE_MM, BULGE_FRACTION * fit)
-    return np.where(bulge, fit, radii_mm)
-
-
 def trace_outline(
     slice_image: np.ndarray,
     spacing_mm: np.ndarray,
@@ -416,8 +399,6 @@ def trace_outline(
     sac_radius = _fill_periodic(outer * RAY_STEP_MM)
     if np.isfinite(cord_radius).all():
         cord_radius = _circular_median(cord_radius)
-        if bone_level is not None:
-            cord_radius = _trim_cord_bulges(angles, cord_radius)
     if np.isfinite(sac_radius).all():
         sac_radius = np.maximum(_circular_median(sac_radius), cord_radius)
     csf_level = float(np.median(peak[valid])) if valid.any() else cord_level
