@@ -56,6 +56,8 @@ class ContrastModel:
     dim_hole_levels : tuple of float
         Extra CSF thresholds tried when ``hole_levels`` find no cord tube (CT: a thin, dilute or noisy
         contrast rim whose blurred peak stays below them).
+    min_contrast_step : float or None
+        Smallest CSF-minus-cord step of a contrast-filled sac (CT); below it the sac holds no contrast.
     """
 
     contrast: Contrast
@@ -67,6 +69,7 @@ class ContrastModel:
     max_csf_level: float | None = None
     max_cord_level: float | None = None
     dim_hole_levels: tuple[float, ...] = ()
+    min_contrast_step: float | None = None
 
 
 def parse_contrast(contrast: str | Contrast) -> Contrast:
@@ -131,6 +134,7 @@ def working_image(
             seeds.number("myelogram.ct.max_contrast_csf_hu"),
             seeds.number("myelogram.ct.max_cord_hu"),
             (seeds.number("myelogram.ct.dim_hole_level_hu"),),
+            seeds.number("myelogram.ct.min_contrast_step_hu"),
         )
         return data, model
     foreground = data[data > 0]
