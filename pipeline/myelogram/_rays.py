@@ -27,6 +27,27 @@ SAC_SEARCH_MM = 30.0
 PEAK_WINDOW_MM = 1.5
 # The dura is where the profile leaves the CSF for good: it must stay out for this length.
 SUSTAIN_MM = 0.4
+# CT: the CSF level is modelled from samples at least CORE_MARGIN_MM (or CORE_MARGIN_PIXELS pixels) beyond
+# the pia and short of the first dura, over CORE_WIDTH_MM, on the profile smoothed along the ray by
+# ALONG_RAY_SIGMA_MM (noise).
+CORE_MARGIN_MM = 0.8
+CORE_MARGIN_PIXELS = 1.5
+CORE_WIDTH_MM = 2.0
+MIN_CORE_SAMPLES = 60
+ALONG_RAY_SIGMA_MM = 0.5
+# A valley (epidural gap before bone) falls and rises by this fraction of the CSF-cord step (at least
+# the model's min_step), rising within VALLEY_REACH_MM; its floor is the lowest sample within
+# VALLEY_FLOOR_MM of where it qualifies.
+VALLEY_FRACTION = 0.15
+VALLEY_REACH_MM = 3.0
+VALLEY_FLOOR_MM = 1.5
+# A dura ray further inside its slice's smooth outline (Fourier order NOTCH_ORDER) than this is a notch.
+NOTCH_ORDER = 3
+NOTCH_TOLERANCE_MM = 1.5
+# The tissue outside the dura is measured over this length, beyond the blur of the edge.
+OUTSIDE_WIDTH_MM = 1.5
+# Bone is where the profile rises above the CSF level by this many scatters of the core CSF samples.
+BONE_SCATTER = 2.5
 
 
 @dataclass(frozen=True)
@@ -89,7 +110,8 @@ def _first_crossing(
     """Sub-sample index of the first crossing of ``level`` at or after ``start`` on each row (NaN if none).
 
     With ``sustain`` > 1 the profile must stay across the level for that many samples, so a single noisy
-    sample does not end a region (a noise dip inside the CSF is not the dura).
+    sample does not end a region (a noise dip inside the CSF is not the dura). ``level`` is one value per
+    row, or one per sample (a level that follows the profile, e.g. a running CSF level).
     """
     n_samples = profiles.shape[1]
     positions = np.arange(n_samples)[None, :]
@@ -100,20 +122,212 @@ def _first_crossing(
             ahead = ndimage.minimum_filter1d(profiles, sustain, axis=1, mode="nearest", origin=origin)
         else:
             ahead = ndimage.maximum_filter1d(profiles, sustain, axis=1, mode="nearest", origin=origin)
-        hit = (ahead >= level[:, None]) if above else (ahead < level[:, None])
     else:
-        hit = (profiles >= level[:, None]) if above else (profiles < level[:, None])
+        ahead = profiles
+    bound = level if level.ndim == 2 else level[:, None]
+    hit = (ahead >= bound) if above else (ahead < bound)
     hit &= positions >= start[:, None]
     found = hit.any(axis=1)
     first = np.argmax(hit, axis=1)
     rows = np.arange(profiles.shape[0])
     before = np.clip(first - 1, 0, n_samples - 1)
     p0, p1 = profiles[rows, before], profiles[rows, first]
+    at = level[rows, first] if level.ndim == 2 else level
     with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = np.where(np.abs(p1 - p0) > 1e-12, (level - p0) / (p1 - p0), 0.0)
+        fraction = np.where(np.abs(p1 - p0) > 1e-12, (at - p0) / (p1 - p0), 0.0)
     fraction = np.clip(fraction, 0.0, 1.0)
     exact = np.where(first > start, before + fraction, first.astype(np.float64))
     return np.where(found, exact, np.nan)
+
+
+def _csf_plane(along: np.ndarray, points_mm: np.ndarray, core: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """CSF level on every ray sample from a plane fitted to the core CSF samples, and their scatter.
+
+    Contrast layers by gravity, so on one slice its density changes smoothly across the sac (denser
+    dorsally when supine); a plane a + b x + c y fitted robustly to samples well inside the CSF ring
+    gives the level the CSF would have at the dura on every ray, also where the ring near the cord is
+    blurred or thin. None when too few core samples.
+    """
+    x, y = points_mm[..., 0], points_mm[..., 1]
+    if core.sum() < MIN_CORE_SAMPLES:
+        return None
+    design = np.stack([np.ones(int(core.sum())), x[core], y[core]], axis=1)
+    values = along[core]
+    keep = np.ones(values.size, dtype=bool)
+    coefficients = np.zeros(3)
+    scatter = 0.0
+    for _ in range(3):
+        coefficients, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+        residual = values - design @ coefficients
+        scatter = 1.4826 * float(np.median(np.abs(residual[keep])))
+        keep = np.abs(residual) <= 2.5 * max(scatter, 1e-6)
+        if keep.sum() < MIN_CORE_SAMPLES:
+            return None
+    plane = coefficients[0] + coefficients[1] * x + coefficients[2] * y
+    return plane, scatter
+
+
+def _first_dura(
+    profiles: np.ndarray, peak: np.ndarray, peak_at: np.ndarray, cord_level: float, bone_level: float | None
+) -> np.ndarray:
+    """Sub-sample index of the dura against this ray's CSF peak (NaN if not found).
+
+    Where the profile falls half-way from the peak back to soft tissue (the cord level is soft tissue too:
+    cord ~35 HU, dura/epidural tissue 0-60 HU on CT; cord and muscle are both dark on T2), or, on CT,
+    rises into bone: denser than the peak by at least half the CSF-cord step, so dense contrast pooling
+    dorsally (up to ~1000 HU) is not taken for the cortex.
+    """
+    sustain = round(SUSTAIN_MM / RAY_STEP_MM)
+    outer = _first_crossing(profiles, (cord_level + peak) / 2, above=False, start=peak_at, sustain=sustain)
+    if bone_level is None:
+        return outer
+    half_bone = np.maximum((peak + np.maximum(bone_level, peak)) / 2, peak + (peak - cord_level) / 2)
+    return np.fmin(outer, _first_crossing(profiles, half_bone, above=True, start=peak_at, sustain=sustain))
+
+
+def _dura_against_level(
+    profiles: np.ndarray,
+    along: np.ndarray,
+    level: np.ndarray,
+    scatter: float,
+    peak_at: np.ndarray,
+    cord_level: float,
+    min_step: float,
+    margin_mm: float,
+) -> np.ndarray:
+    """Sub-sample index of the dura against the modelled CSF level ``level`` (per sample), the first of:
+
+    - the fall half-way from the CSF level to the tissue outside, measured beyond the first fall
+      (epidural fat or muscle; the cord level when that is not lower than the half-way level);
+    - a valley (epidural gap before bone): the profile falls below the CSF level and rises again, each
+      by at least VALLEY_FRACTION of the CSF-cord step; the edge is half-way to soft tissue, or the valley
+      floor when the gap is too thin (narrower than the blur) to get there;
+    - bone: the profile rises clearly above the CSF level (more than the CSF's own scatter allows); the
+      edge is half-way between the CSF level and the densest bone just beyond.
+    """
+    n_samples = profiles.shape[1]
+    positions = np.arange(n_samples)[None, :]
+    sustain = round(SUSTAIN_MM / RAY_STEP_MM)
+    fall = _first_crossing(profiles, (level + cord_level) / 2, above=False, start=peak_at, sustain=sustain)
+    beyond = np.nan_to_num(fall, nan=n_samples) + margin_mm / RAY_STEP_MM
+    outside_window = (positions >= beyond[:, None]) & (
+        positions <= (beyond + OUTSIDE_WIDTH_MM / RAY_STEP_MM)[:, None]
+    )
+    count = outside_window.sum(axis=1)
+    outside = np.where(
+        count > 0, np.where(outside_window, along, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan
+    )
+    rows = np.arange(profiles.shape[0])
+    fall_at = np.clip(np.nan_to_num(fall, nan=0).astype(np.int64), 0, n_samples - 1)
+    low_side = np.isfinite(outside) & (outside < (level[rows, fall_at] + cord_level) / 2)
+    outside = np.where(low_side, outside, cord_level)
+    fall = _first_crossing(
+        profiles, (level + outside[:, None]) / 2, above=False, start=peak_at, sustain=sustain
+    )
+    step = np.maximum(level - cord_level, min_step)
+    # Where the CSF reaches its level on this ray (a thin ring blurred by the pia may never reach it).
+    depth = np.maximum(min_step, VALLEY_FRACTION * step)
+    reached = (along >= level - depth) & (positions >= peak_at[:, None])
+    crest = np.where(reached.any(axis=1), np.argmax(reached, axis=1), peak_at)
+    after = positions >= crest[:, None]
+    reach = round(VALLEY_REACH_MM / RAY_STEP_MM)
+    ahead = ndimage.maximum_filter1d(along, reach, axis=1, mode="nearest", origin=-(reach // 2))
+    valley = after & (level - along >= depth) & (ahead - along >= depth)
+    first = np.argmax(valley, axis=1)
+    floor_window = round(VALLEY_FLOOR_MM / RAY_STEP_MM)
+    window = (positions >= first[:, None]) & (positions <= first[:, None] + floor_window)
+    floor_at = np.argmin(np.where(window, along, np.inf), axis=1).astype(np.float64)
+    # Half-way to soft tissue when the valley gets there; else (a gap thinner than the blur) its floor.
+    in_valley = np.fmin(
+        _first_crossing(profiles, (level + cord_level) / 2, above=False, start=crest, sustain=sustain),
+        floor_at,
+    )
+    dura = np.fmin(fall, np.where(valley.any(axis=1), in_valley, np.nan))
+    # Bone: clearly above the CSF level; the edge half-way to the densest bone within reach.
+    rise = np.maximum(min_step, BONE_SCATTER * scatter)
+    dense = after & (along - level >= rise)
+    hit = np.argmax(dense, axis=1)
+    window = (positions >= hit[:, None]) & (positions <= hit[:, None] + reach)
+    top = np.where(window, along, -np.inf).max(axis=1)
+    back = np.maximum(crest, hit - reach)
+    bone = _first_crossing(profiles, (level + top[:, None]) / 2, above=True, start=back, sustain=sustain)
+    return np.fmin(dura, np.where(dense.any(axis=1), bone, np.nan))
+
+
+def _refine_on_csf_level(
+    profiles: np.ndarray,
+    points_mm: np.ndarray,
+    inner: np.ndarray,
+    outer: np.ndarray,
+    peak_at: np.ndarray,
+    cord_level: float,
+    min_step: float,
+    spacing_mm: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """CT: pia and dura placed again against the CSF level modelled across the slice.
+
+    The peak near the cord underestimates the CSF where the ring is blurred by coarse voxels (the pia
+    then moves into the cord) and misses the denser dorsal layers (dense CSF then passes for bone):
+    :func:`_csf_plane`, fitted to the samples well inside the first CSF ring, gives the level on every
+    sample. The pia is half-way between the cord and that level where the ray reaches it within the
+    ring; the dura comes from :func:`_dura_against_level`. Unchanged when the ring is too thin to model.
+    """
+    margin_mm = max(CORE_MARGIN_MM, CORE_MARGIN_PIXELS * float(max(spacing_mm)))
+    margin = margin_mm / RAY_STEP_MM
+    positions = np.arange(profiles.shape[1])[None, :]
+    along = ndimage.gaussian_filter1d(profiles, ALONG_RAY_SIGMA_MM / RAY_STEP_MM, axis=1, mode="nearest")
+    core = (
+        (positions >= (inner + margin)[:, None])
+        & (positions <= (inner + margin + CORE_WIDTH_MM / RAY_STEP_MM)[:, None])
+        & (positions <= (outer - margin)[:, None])
+    )
+    fitted = _csf_plane(along, points_mm, core)
+    if fitted is None:
+        return inner, outer
+    level, scatter = fitted
+    pia = _first_crossing(
+        profiles, (level + cord_level) / 2, above=True, start=np.zeros(profiles.shape[0], dtype=np.int64)
+    )
+    keep = np.isfinite(pia) & np.isfinite(inner) & (pia <= inner + margin) & (pia < outer)
+    inner = np.where(keep, pia, inner)
+    dura = _dura_against_level(profiles, along, level, scatter, peak_at, cord_level, min_step, margin_mm)
+    dura = np.where(np.isfinite(dura), dura, outer)
+    return inner, _fill_notches(profiles, along, level, dura, cord_level, min_step, margin_mm)
+
+
+def _fill_notches(
+    profiles: np.ndarray,
+    along: np.ndarray,
+    level: np.ndarray,
+    dura: np.ndarray,
+    cord_level: float,
+    min_step: float,
+    margin_mm: float,
+) -> np.ndarray:
+    """Dura radii with inward notches replaced where the CSF resumes beyond them.
+
+    A dark structure inside the sac (the intradural vertebral artery above C1, a nerve root) stops a ray
+    as the dura would; the dura is a smooth tube, so a ray far inside the smooth outline of its slice
+    (:func:`robust_shape_fit`) whose profile comes back to the CSF level after the dark gap takes the
+    next fall from the CSF instead, when that lies nearer the smooth outline.
+    """
+    angles = np.linspace(0.0, 2 * np.pi, dura.size, endpoint=False)
+    fit = robust_shape_fit(angles, dura * RAY_STEP_MM, order=NOTCH_ORDER) / RAY_STEP_MM
+    if not np.isfinite(fit).all():
+        return dura
+    tolerance = NOTCH_TOLERANCE_MM / RAY_STEP_MM
+    notch = np.isfinite(dura) & (fit - dura > tolerance)
+    if not notch.any():
+        return dura
+    positions = np.arange(profiles.shape[1])[None, :]
+    depth = np.maximum(min_step, VALLEY_FRACTION * np.maximum(level - cord_level, min_step))
+    start = np.nan_to_num(dura, nan=0.0) + margin_mm / RAY_STEP_MM
+    back = (positions >= start[:, None]) & (positions <= (fit + tolerance)[:, None]) & (along >= level - depth)
+    resumed = np.argmax(back, axis=1)
+    sustain = round(SUSTAIN_MM / RAY_STEP_MM)
+    second = _first_crossing(profiles, (level + cord_level) / 2, above=False, start=resumed, sustain=sustain)
+    better = notch & back.any(axis=1) & np.isfinite(second) & (np.abs(second - fit) < np.abs(dura - fit))
+    return np.where(better, second, dura)
 
 
 def trace_outline(
@@ -174,16 +388,11 @@ def trace_outline(
     half_inner = (cord_level + peak) / 2
     inner = _first_crossing(profiles, half_inner, above=True, start=np.zeros(N_RAYS, dtype=np.int64))
     inner = np.where(valid & (inner <= peak_at + 0.5), inner, np.nan)
-    # Dura: where the profile falls back half-way to soft-tissue level (the cord level is soft tissue
-    # too: cord ~35 HU, dura/epidural tissue 0-60 HU on CT; cord and muscle are both dark on T2).
-    sustain = round(SUSTAIN_MM / RAY_STEP_MM)
-    outer = _first_crossing(profiles, half_inner, above=False, start=peak_at, sustain=sustain)
+    outer = _first_dura(profiles, peak, peak_at, cord_level, bone_level)
     if bone_level is not None:
-        # Bone is denser than this ray's CSF by at least half the CSF-cord step, so dense contrast pooling
-        # dorsally (up to ~1000 HU) is not taken for the cortex.
-        half_bone = np.maximum((peak + np.maximum(bone_level, peak)) / 2, peak + (peak - cord_level) / 2)
-        into_bone = _first_crossing(profiles, half_bone, above=True, start=peak_at, sustain=sustain)
-        outer = np.fmin(outer, into_bone)
+        inner, outer = _refine_on_csf_level(
+            profiles, points_mm, inner, outer, peak_at, cord_level, min_step, spacing_mm
+        )
     outer = np.where(valid, outer, np.nan)
     valid_fraction = float(np.isfinite(inner).mean())
     cord_radius = _fill_periodic(inner * RAY_STEP_MM)

@@ -53,6 +53,11 @@ class ContrastModel:
         canal of a scan without intrathecal contrast, a transverse foramen), not by contrast.
     max_cord_level : float or None
         Densest plausible cord (CT): soft tissue, not the cancellous bone (~300 HU) inside a cortex ring.
+    dim_hole_levels : tuple of float
+        Extra CSF thresholds tried when ``hole_levels`` find no cord tube (CT: a thin, dilute or noisy
+        contrast rim whose blurred peak stays below them).
+    min_contrast_step : float or None
+        Smallest CSF-minus-cord step of a contrast-filled sac (CT); below it the sac holds no contrast.
     """
 
     contrast: Contrast
@@ -63,6 +68,8 @@ class ContrastModel:
     bone_level: float | None = None
     max_csf_level: float | None = None
     max_cord_level: float | None = None
+    dim_hole_levels: tuple[float, ...] = ()
+    min_contrast_step: float | None = None
 
 
 def parse_contrast(contrast: str | Contrast) -> Contrast:
@@ -126,6 +133,8 @@ def working_image(
             seeds.number("myelogram.ct.cortical_bone_hu"),
             seeds.number("myelogram.ct.max_contrast_csf_hu"),
             seeds.number("myelogram.ct.max_cord_hu"),
+            (seeds.number("myelogram.ct.dim_hole_level_hu"),),
+            seeds.number("myelogram.ct.min_contrast_step_hu"),
         )
         return data, model
     foreground = data[data > 0]

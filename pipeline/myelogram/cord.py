@@ -58,8 +58,6 @@ CROP_MARGIN_MM = 30.0
 # In-plane smoothing of the image on which edges are placed on fine CT grids (detection uses the model's
 # stronger one).
 EDGE_SMOOTHING_MM = 0.2
-# Minimum CSF-minus-cord contrast of a contrast-filled sac on CT; below it the sac holds no contrast.
-MIN_CONTRAST_HU = 120.0
 # MRI: an outline is accepted with half its rays traced (the shape fit completes it), and when its
 # CSF-minus-cord step is at least this many noise standard deviations (else it is not a CSF/cord edge).
 MIN_VALID_RAYS_MRI = 0.5
@@ -222,6 +220,11 @@ def _subset(candidates: HoleCandidates, index: np.ndarray) -> HoleCandidates:
     )
 
 
+def _needed_slices(n_slices: int) -> int:
+    """Shortest cord tube accepted: a quarter of the slices, at least 3."""
+    return min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
+
+
 def _chain_centres(
     found: tuple[HoleCandidates, np.ndarray, int, float],
     grid: AxialGrid,
@@ -232,8 +235,7 @@ def _chain_centres(
     candidates, chain, factor, _ = found
     spacing = grid.spacing_mm
     n_slices = grid.shape[2]
-    needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
-    if chain.size < needed:
+    if chain.size < _needed_slices(n_slices):
         if model.contrast is Contrast.CT_MYELOGRAM:
             raise AnalysisError(
                 f"no contrast in the thecal sac of {description}: no contrast-filled CSF ring around a "
@@ -481,6 +483,10 @@ def segment_cord(
         mode = resolved
         image, model = working_image(grid.array, mode, seeds)
         found = _find_chain(image, grid, model)
+        if mode is Contrast.CT_MYELOGRAM and found[1].size < _needed_slices(grid.shape[2]):
+            found = _find_chain(
+                image, grid, replace(model, hole_levels=model.dim_hole_levels + model.hole_levels)
+            )
         if mode is not Contrast.CT_MYELOGRAM:
             contrast_source = _check_polarity(grid, mode, found[3], contrast_source, description, seeds)
     slices, centres = _chain_centres(found, grid, model, description)
@@ -580,7 +586,8 @@ def segment_cord(
     cord_level = float(np.median([o.cord_level for o in outlines.values()]))
     csf_level = float(np.median([o.csf_level for o in outlines.values()]))
     too_bright = model.max_csf_level is not None and csf_level > model.max_csf_level
-    if mode is Contrast.CT_MYELOGRAM and (csf_level - cord_level < MIN_CONTRAST_HU or too_bright):
+    too_dim = model.min_contrast_step is not None and csf_level - cord_level < model.min_contrast_step
+    if mode is Contrast.CT_MYELOGRAM and (too_dim or too_bright):
         raise AnalysisError(
             f"no contrast in the thecal sac of {description}: CSF {csf_level:.0f} HU vs cord "
             f"{cord_level:.0f} HU (contrast-filled CSF is several hundred HU)"
