@@ -214,6 +214,7 @@ def find_blob_candidates(
     min_step: float,
     min_inner: float = 0.05,
     max_ring: float | None = None,
+    max_inner: float | None = None,
 ) -> HoleCandidates:
     """Dark disks ringed by brighter signal on each slice: local minima of a 5 mm disk mean, ring-tested.
 
@@ -223,7 +224,8 @@ def find_blob_candidates(
     5 mm disk and the rest of a 10 mm box around it (which holds the CSF ring of a cord, and little of the
     fat or bone beyond it) is kept when, along most directions, the signal rises into a ring within the cord's reach and falls
     again outside it (:func:`_ring_test`); its score is that fraction times the median rise. ``min_inner``
-    excludes air (the cord is never as dark as the background); a direction whose ring is brighter than
+    excludes air (the cord is never as dark as the background), ``max_inner`` anything denser than a cord
+    (the cancellous bone inside a vertebral body's cortex on CT); a direction whose ring is brighter than
     ``max_ring`` (bone on CT) does not count.
     """
     inner_size = [max(1, round(BLOB_INNER_MM / float(s))) for s in spacing_mm[:2]]
@@ -235,6 +237,8 @@ def find_blob_candidates(
     peak_size = [max(3, round(8.0 / float(s))) for s in spacing_mm[:2]]
     minima = (contrast == ndimage.maximum_filter(contrast, size=(*peak_size, 1))) & (contrast > 0)
     minima &= inner >= min_inner
+    if max_inner is not None:
+        minima &= inner <= max_inner
     ii, jj, kk = np.nonzero(minima)
     # Ring-test only the clearest few per slice (speed on large fields of view).
     strength = contrast[ii, jj, kk]

@@ -177,7 +177,13 @@ def _find_chain(
     if model.contrast is Contrast.CT_MYELOGRAM:
         tolerance_mm = 0.0
         if ct_blobs:
-            blobs = find_blob_candidates(coarse, coarse_spacing, model.min_step, max_ring=model.max_csf_level)
+            blobs = find_blob_candidates(
+                coarse,
+                coarse_spacing,
+                model.min_step,
+                max_ring=model.max_csf_level,
+                max_inner=model.max_cord_level,
+            )
             candidates = merge_candidates(candidates, blobs)
             tolerance_mm = BLOB_INNER_MM / 2
         chain = longest_chain(candidates, float(spacing[2]), position_tolerance_mm=tolerance_mm)
