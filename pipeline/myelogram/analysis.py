@@ -107,7 +107,7 @@ def analyse_myelogram(
     cord = segment_cord(image, contrast=contrast, header_hints=header_hints, seeds=seeds)
     mode = parse_contrast(cord.contrast)
     if mode is Contrast.CT_MYELOGRAM:
-        cord = trim_sac_lobes(image, cord)
+        cord = trim_sac_lobes(image, cord, seeds)
     vertebrae: Vertebrae | None = None
     unseparated_bone: np.ndarray | None = None
     warnings: list[str] = []
