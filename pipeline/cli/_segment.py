@@ -60,6 +60,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     log.debug(
         "myelogram analysis %.1f s; artery source %s", time.perf_counter() - start, result.artery_source.value
     )
+    for warning in result.warnings:  # also in myelogram.json; said here so a batch log shows it
+        log.warning("%s", warning)
     window = None
     if result.vertebrae is not None:
         try:

@@ -144,7 +144,10 @@ def find_hole_candidates(
 
 
 def longest_chain(
-    candidates: HoleCandidates, slice_spacing_mm: float, weights: np.ndarray | None = None
+    candidates: HoleCandidates,
+    slice_spacing_mm: float,
+    weights: np.ndarray | None = None,
+    position_tolerance_mm: float = 0.0,
 ) -> np.ndarray:
     """Indices of the candidates on the longest slice-to-slice continuous line (sorted by slice).
 
@@ -152,6 +155,8 @@ def longest_chain(
     step allowed grows with the distance along the cord, allowing a cord tilted up to ~35° to the slices.
     Each member scores 1 (or its ``weight``, e.g. its contrast relative to the best candidates'), each
     skipped slice costs 0.5, so the longest, least interrupted (and clearest) tube wins.
+    ``position_tolerance_mm`` widens every step by how far a candidate's centre may be off the cord's
+    (a dark-disk maximum on a blurred image wanders within the disk).
     """
     n = candidates.slice_index.size
     if n == 0:
@@ -171,7 +176,7 @@ def longest_chain(
             continue
         gap = slices[j] - slices[previous]
         step_mm = np.linalg.norm(centers[previous] - centers[j], axis=1)
-        allowed = 1.5 + 0.7 * gap * slice_spacing_mm
+        allowed = 1.5 + position_tolerance_mm + 0.7 * gap * slice_spacing_mm
         ok = step_mm <= allowed
         if not ok.any():
             continue
@@ -204,7 +209,12 @@ RING_FRACTION = 0.6
 
 
 def find_blob_candidates(
-    image: np.ndarray, spacing_mm: np.ndarray, min_step: float, min_inner: float = 0.05
+    image: np.ndarray,
+    spacing_mm: np.ndarray,
+    min_step: float,
+    min_inner: float = 0.05,
+    max_ring: float | None = None,
+    max_inner: float | None = None,
 ) -> HoleCandidates:
     """Dark disks ringed by brighter signal on each slice: local minima of a 5 mm disk mean, ring-tested.
 
@@ -214,7 +224,9 @@ def find_blob_candidates(
     5 mm disk and the rest of a 10 mm box around it (which holds the CSF ring of a cord, and little of the
     fat or bone beyond it) is kept when, along most directions, the signal rises into a ring within the cord's reach and falls
     again outside it (:func:`_ring_test`); its score is that fraction times the median rise. ``min_inner``
-    excludes air (the cord is never as dark as the background).
+    excludes air (the cord is never as dark as the background), ``max_inner`` anything denser than a cord
+    (the cancellous bone inside a vertebral body's cortex on CT); a direction whose ring is brighter than
+    ``max_ring`` (bone on CT) does not count.
     """
     inner_size = [max(1, round(BLOB_INNER_MM / float(s))) for s in spacing_mm[:2]]
     outer_size = [max(3, round(BLOB_OUTER_MM / float(s))) for s in spacing_mm[:2]]
@@ -225,6 +237,8 @@ def find_blob_candidates(
     peak_size = [max(3, round(8.0 / float(s))) for s in spacing_mm[:2]]
     minima = (contrast == ndimage.maximum_filter(contrast, size=(*peak_size, 1))) & (contrast > 0)
     minima &= inner >= min_inner
+    if max_inner is not None:
+        minima &= inner <= max_inner
     ii, jj, kk = np.nonzero(minima)
     # Ring-test only the clearest few per slice (speed on large fields of view).
     strength = contrast[ii, jj, kk]
@@ -236,7 +250,7 @@ def find_blob_candidates(
         jj[rank < BLOB_TESTED_PER_SLICE],
         kk[rank < BLOB_TESTED_PER_SLICE],
     )
-    fraction, rise = _ring_test(image, spacing_mm, ii, jj, kk, min_step)
+    fraction, rise = _ring_test(image, spacing_mm, ii, jj, kk, min_step, max_ring)
     good = (fraction >= RING_FRACTION) & (rise >= min_step)
     ii, jj, kk = ii[good], jj[good], kk[good]
     values = fraction[good] * rise[good]
@@ -252,7 +266,13 @@ def find_blob_candidates(
 
 
 def _ring_test(
-    image: np.ndarray, spacing_mm: np.ndarray, ii: np.ndarray, jj: np.ndarray, kk: np.ndarray, step: float
+    image: np.ndarray,
+    spacing_mm: np.ndarray,
+    ii: np.ndarray,
+    jj: np.ndarray,
+    kk: np.ndarray,
+    step: float,
+    max_ring: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per point: fraction of directions that rise into a ring and fall again, and the median rise."""
     if ii.size == 0:
@@ -274,6 +294,8 @@ def _ring_test(
     beyond_min = np.where(after, profiles, np.inf).min(axis=2)
     rise = ring_peak - centre[:, None]
     ok = (rise >= step) & (ring_peak - beyond_min >= step)
+    if max_ring is not None:
+        ok &= ring_peak <= max_ring
     return np.asarray(ok.mean(axis=1), dtype=np.float64), np.asarray(
         np.median(rise, axis=1), dtype=np.float64
     )

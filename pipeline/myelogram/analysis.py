@@ -54,8 +54,9 @@ class MyelogramResult:
     parameters: dict[str, dict[str, object]] = field(default_factory=dict)  # every seed used, with source
 
     def require_vertebrae(self) -> Vertebrae:
-        """C1 and C2, or AnalysisError (exit 4) naming what was not found: planning needs both."""
-        if self.vertebrae is None:
+        """C1 and C2, or AnalysisError (exit 4) naming what was not found: planning needs both, and a cord
+        outlined within closed CSF rings."""
+        if self.vertebrae is None or self.cord.open_rings:
             reason = "; ".join(self.warnings) or f"C1/C2 are not segmented on a {self.cord.contrast} image"
             raise AnalysisError(f"cannot plan at C1-C2: {reason}")
         return self.vertebrae
@@ -107,10 +108,15 @@ def analyse_myelogram(
     cord = segment_cord(image, contrast=contrast, header_hints=header_hints, seeds=seeds)
     mode = parse_contrast(cord.contrast)
     if mode is Contrast.CT_MYELOGRAM:
-        cord = trim_sac_lobes(image, cord)
+        cord = trim_sac_lobes(image, cord, seeds)
     vertebrae: Vertebrae | None = None
     unseparated_bone: np.ndarray | None = None
     warnings: list[str] = []
+    if cord.open_rings:
+        warnings.append(
+            f"cord of {description} found without closed CSF rings (pixels too coarse or blurred for the thin "
+            "CSF layers): the cord and sac outlines are approximate and not used for planning"
+        )
     if mode is Contrast.CT_MYELOGRAM:
         try:
             vertebrae = segment_vertebrae(image, cord, seeds=seeds, description=description)

@@ -29,6 +29,7 @@ from scipy import ndimage
 
 from pipeline.errors import AnalysisError
 from pipeline.myelogram._candidates import (
+    BLOB_INNER_MM,
     MAX_CORD_AREA_MM2,
     MIN_CORD_AREA_MM2,
     HoleCandidates,
@@ -122,6 +123,9 @@ class CordSegmentation:
         Median cord and CSF intensity (HU on CT, normalised 0-1 on MRI; T1 inverted).
     contrast_source : str
         How the contrast was chosen: ``"given"``, or the header or image evidence when detected.
+    open_rings : bool
+        CT only: the cord was found as dark disks in CSF rings that do not close on most slices (coarse or
+        blurred pixels), not as holes enclosed by contrast; its position and outlines are approximate.
     """
 
     cord_mask: np.ndarray
@@ -133,6 +137,7 @@ class CordSegmentation:
     cord_level: float
     csf_level: float
     contrast_source: str = "given"
+    open_rings: bool = False
 
 
 def describe_volume(volume: Volume) -> str:
@@ -154,13 +159,13 @@ def _smooth_in_plane(image: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float)
 
 
 def _find_chain(
-    image: np.ndarray, grid: AxialGrid, model: ContrastModel
+    image: np.ndarray, grid: AxialGrid, model: ContrastModel, ct_blobs: bool = False
 ) -> tuple[HoleCandidates, np.ndarray, int, float]:
     """Cord tube candidates, the chain of them that forms the tube, the search factor and the chain score.
 
     CT: dark holes enclosed by bright contrast. MRI adds the dark-disk matched filter
     (:func:`find_blob_candidates`), which needs no closed CSF ring, and weighs each candidate by its
-    contrast so the clearest tube wins where several are equally long.
+    contrast so the clearest tube wins where several are equally long; ``ct_blobs`` adds those on CT too.
     """
     spacing = grid.spacing_mm
     search_mm = SEARCH_PIXEL_MM if model.contrast is Contrast.CT_MYELOGRAM else SEARCH_PIXEL_MM_MRI
@@ -172,7 +177,18 @@ def _find_chain(
         coarse, coarse_spacing, model.hole_levels, model.min_step, model.max_csf_level, model.max_cord_level
     )
     if model.contrast is Contrast.CT_MYELOGRAM:
-        chain = longest_chain(candidates, float(spacing[2]))
+        tolerance_mm = 0.0
+        if ct_blobs:
+            blobs = find_blob_candidates(
+                coarse,
+                coarse_spacing,
+                model.min_step,
+                max_ring=model.max_csf_level,
+                max_inner=model.max_cord_level,
+            )
+            candidates = merge_candidates(candidates, blobs)
+            tolerance_mm = BLOB_INNER_MM / 2
+        chain = longest_chain(candidates, float(spacing[2]), position_tolerance_mm=tolerance_mm)
         return candidates, chain, factor, float(chain.size)
     holes = candidates.slice_index.size
     candidates = merge_candidates(candidates, find_blob_candidates(coarse, coarse_spacing, model.min_step))
@@ -211,6 +227,11 @@ def _find_chain(
     return best
 
 
+def _slices_needed(n_slices: int) -> int:
+    """Shortest cord tube accepted: a quarter of the slices, at least 3 (or all of a shorter stack)."""
+    return min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
+
+
 def _subset(candidates: HoleCandidates, index: np.ndarray) -> HoleCandidates:
     return HoleCandidates(
         candidates.slice_index[index],
@@ -218,11 +239,6 @@ def _subset(candidates: HoleCandidates, index: np.ndarray) -> HoleCandidates:
         candidates.area_mm2[index],
         candidates.contrast[index],
     )
-
-
-def _needed_slices(n_slices: int) -> int:
-    """Shortest cord tube accepted: a quarter of the slices, at least 3."""
-    return min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
 
 
 def _chain_centres(
@@ -235,7 +251,7 @@ def _chain_centres(
     candidates, chain, factor, _ = found
     spacing = grid.spacing_mm
     n_slices = grid.shape[2]
-    if chain.size < _needed_slices(n_slices):
+    if chain.size < _slices_needed(n_slices):
         if model.contrast is Contrast.CT_MYELOGRAM:
             raise AnalysisError(
                 f"no contrast in the thecal sac of {description}: no contrast-filled CSF ring around a "
@@ -460,6 +476,7 @@ def segment_cord(
     description = describe_volume(volume)
     grid = AxialGrid.from_volume(volume)
     spacing = grid.spacing_mm
+    open_rings = False
     resolved, contrast_source = _resolve_contrast(contrast, volume, grid, header_hints)
     if resolved is None:
         # Polarity from the image: the cord tube is clearer with the right one (CSF bright or dark).
@@ -483,10 +500,19 @@ def segment_cord(
         mode = resolved
         image, model = working_image(grid.array, mode, seeds)
         found = _find_chain(image, grid, model)
-        if mode is Contrast.CT_MYELOGRAM and found[1].size < _needed_slices(grid.shape[2]):
+        if mode is Contrast.CT_MYELOGRAM and found[1].size < _slices_needed(grid.shape[2]):
+            # Dilute or dim contrast: retry with a dim CSF level (closed rings, as trustworthy as usual).
             found = _find_chain(
                 image, grid, replace(model, hole_levels=model.dim_hole_levels + model.hole_levels)
             )
+        if mode is Contrast.CT_MYELOGRAM and found[1].size < _slices_needed(grid.shape[2]):
+            # Coarse or blurred pixels (a 3 mm head-and-neck CT resampled finer) leave the thin lateral
+            # CSF open on most slices: look for dark disks ringed by contrast too, which need no closed
+            # ring. So blurred, contrast is never as bright as cortical bone: a brighter ring is bone (the
+            # canal of a CT without contrast), and so is a traced CSF level above it.
+            model = replace(model, max_csf_level=model.bone_level)
+            found = _find_chain(image, grid, model, ct_blobs=True)
+            open_rings = True
         if mode is not Contrast.CT_MYELOGRAM:
             contrast_source = _check_polarity(grid, mode, found[3], contrast_source, description, seeds)
     slices, centres = _chain_centres(found, grid, model, description)
@@ -519,13 +545,15 @@ def segment_cord(
         if _acceptable(outline, model, noise):
             outlines[z] = outline
     if not outlines:
+        # On a CT myelogram a closed cord outline is a cord ringed by contrast: none means no contrast.
+        what = "no contrast in the thecal sac of" if mode is Contrast.CT_MYELOGRAM else "cord not found in"
         raise AnalysisError(
-            f"cord not found in {description}: no slice gave a closed cord outline (slices tried: "
+            f"{what} {description}: no slice gave a closed cord outline (slices tried: "
             f"{first}-{last} of 0-{n_slices - 1} along the superior axis)"
         )
     if mode is not Contrast.CT_MYELOGRAM:
         outlines = _drop_area_outliers(outlines)
-        needed = min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
+        needed = _slices_needed(n_slices)
         if len(outlines) < needed:
             raise AnalysisError(
                 f"cord not found in {description}: only {len(outlines)} slice(s) gave a closed cord outline, "
@@ -602,6 +630,7 @@ def segment_cord(
         cord_level=cord_level,
         csf_level=csf_level,
         contrast_source=contrast_source,
+        open_rings=open_rings,
     )
 
 

@@ -8,6 +8,11 @@ cisterna magna, but still smooth). So each slice's outline is fitted, robustly, 
 series of its radius about the ray origin, and any ray that reaches well beyond that smooth outline is
 pulled back onto it. Lobes only ever point outwards, so only outward outliers are trimmed; nothing here
 grows the sac, and no fixed HU level is used, so it works at any contrast density.
+
+Where the pixels are coarse (a 3 mm CT resampled finer), bone and disc blur to the density of thin
+contrast all round the sac, so a whole side of the outline runs on and no lobe stands out. The dura is
+then held within its anatomical reach of the cord (``myelogram.ct.max_sac_reach_mm``): sideways and
+forwards, never backwards, where the sac opens into the cisterna magna.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ import numpy as np
 from pipeline.myelogram._grid import AxialGrid
 from pipeline.myelogram._rays import rasterise
 from pipeline.myelogram.cord import CordCrossSection, CordSegmentation
+from pipeline.seeds import Seeds
 from pipeline.volume import Volume
 
-__all__ = ["smooth_sac_radii_mm", "trim_sac_lobes"]
+__all__ = ["anatomical_reach_mm", "smooth_sac_radii_mm", "trim_sac_lobes"]
 
 # Harmonics of the smooth outline: an off-centre ellipse, egg-shaped front to back, needs up to 3.
 HARMONICS = 3
@@ -58,8 +64,22 @@ def smooth_sac_radii_mm(angles: np.ndarray, radii_mm: np.ndarray) -> np.ndarray:
     return np.where(radii_mm - fit > LOBE_TOLERANCE_MM, np.maximum(fit, 0.0), radii_mm)
 
 
-def trim_sac_lobes(volume: Volume, cord: CordSegmentation) -> CordSegmentation:
-    """The segmentation with every slice's sac outline trimmed of lobes and the CSF mask redrawn."""
+def anatomical_reach_mm(angles: np.ndarray, lateral_mm: float, anterior_mm: float) -> np.ndarray:
+    """Farthest the dura may lie from the cord's centre along each ray of an L-P-S axial slice.
+
+    Forwards (negative P) an ellipse with these semi-axes, backwards only the lateral bound: a cord
+    turned by the head's yaw (up to ~15°) keeps its sac inside the ellipse.
+    """
+    x, y = np.cos(angles), np.sin(angles)
+    lateral = lateral_mm / np.maximum(np.abs(x), 1e-9)
+    ellipse = 1.0 / np.sqrt((x / lateral_mm) ** 2 + (y / anterior_mm) ** 2)
+    return np.where(y < 0, ellipse, lateral)
+
+
+def trim_sac_lobes(volume: Volume, cord: CordSegmentation, seeds: Seeds) -> CordSegmentation:
+    """The segmentation with every slice's sac outline trimmed of lobes, held within the sac's anatomical
+    reach (``seeds``: ``myelogram.ct.max_sac_reach_mm``) and the CSF mask redrawn."""
+    lateral_mm, anterior_mm = seeds.numbers("myelogram.ct.max_sac_reach_mm")
     grid = AxialGrid.from_volume(volume)
     spacing = grid.spacing_mm
     cord_view = grid.from_input(cord.cord_mask)
@@ -74,6 +94,7 @@ def trim_sac_lobes(volume: Volume, cord: CordSegmentation) -> CordSegmentation:
         order = np.argsort(angles)
         trimmed = radii.copy()
         trimmed[order] = smooth_sac_radii_mm(angles[order], radii[order])
+        trimmed = np.minimum(trimmed, anatomical_reach_mm(angles, lateral_mm, anterior_mm))
         if np.allclose(trimmed, radii):
             sections.append(section)
             continue

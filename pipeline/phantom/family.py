@@ -15,9 +15,10 @@ Everything comes from one integer: :func:`random_case_parameters` turns it into 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+from scipy import ndimage
 
 from pipeline.phantom.anatomy import Anatomy
 from pipeline.phantom.cord_section import CordSection
@@ -26,8 +27,9 @@ from pipeline.phantom.pose import Pose, axial_grid_affine
 from pipeline.phantom.variants import CtVariant
 from pipeline.phantom.vessels import VA_COURSES
 from pipeline.seeds import Seed, Seeds, load_seeds
+from pipeline.volume import Volume
 
-__all__ = ["FamilyParameters", "make_family_case", "random_case_parameters"]
+__all__ = ["FamilyParameters", "make_coarse_case", "make_family_case", "random_case_parameters"]
 
 # Same scanner placement as the named variants (the cord centre on the planning level, LPS mm).
 _CT_ORIGIN_LPS_MM = (2.0, 24.0, -95.0)
@@ -242,3 +244,38 @@ def make_family_case(seed: int, *, vascular: str | None = "auto", seeds: Seeds |
     )
     case.truth["family"] = params.to_json()
     return case
+
+
+def make_coarse_case(seed: int, *, vascular: str | None = None, seeds: Seeds | None = None) -> CtCase:
+    """Family case ``seed`` as a coarse head-and-neck CT resampled finer (issue 13's held-out real scans).
+
+    The draw is rendered with pixels a fifth of a coarse pixel (``family.coarse_pixel_mm``) and the thin
+    contrast of those scans (``family.coarse_csf_contrast_hu``); each 5x5 block of pixels is averaged (a
+    coarse acquisition: its noise falls and thin laminae and CSF layers fade) and the image is resampled
+    back to the fine grid by linear interpolation, as the real scans were. The labels stay on the fine
+    grid, so the truth is exact. ``truth["coarse_pixel_mm"]`` records the coarse pixel.
+    """
+    seeds = seeds if seeds is not None else load_seeds()
+    block = int(seeds.number("family.coarse_block_pixels"))
+    coarse_mm = seeds.numbers("family.coarse_pixel_mm")
+    fine = _with_values(
+        seeds,
+        {
+            "family.pixel_mm": [coarse_mm[0] / block, coarse_mm[1] / block],
+            "family.csf_contrast_hu": list(seeds.numbers("family.coarse_csf_contrast_hu")),
+        },
+    )
+    case = make_family_case(seed, vascular=vascular, seeds=fine)
+    array = np.asarray(case.ct.array, dtype=np.float32)
+    nx, ny = (array.shape[0] // block) * block, (array.shape[1] // block) * block
+    means = array[:nx, :ny].reshape(nx // block, block, ny // block, block, -1).mean(axis=(1, 3))
+    # grid_mode: each coarse pixel covers its block, so the resampled image stays centred on the fine grid.
+    resampled = array.copy()
+    resampled[:nx, :ny] = ndimage.zoom(means, (block, block, 1), order=1, mode="nearest", grid_mode=True)
+    ct = Volume(
+        np.round(resampled).astype(case.ct.array.dtype),
+        case.ct.affine_lps,
+        case.ct.provenance.with_note(f"{block}x{block} pixel blocks averaged and resampled back (coarse CT)"),
+    )
+    case.truth["coarse_pixel_mm"] = float(case.truth["family"]["spacing_mm"][0]) * block
+    return replace(case, ct=ct)
