@@ -77,7 +77,7 @@ def score_draw(seed: int, coarse: bool = False) -> dict[str, object]:
     row["csf_volume_error_percent"] = round(100.0 * (int(pairs["csf"][0].sum()) - csf_truth) / csf_truth, 2)
     in_bone = int((pairs["csf"][0] & np.isin(truth, (3, 4, 5))).sum())
     row["csf_in_bone_percent"] = round(100.0 * in_bone / csf_truth, 2)
-    row["open_rings"] = result.cord.open_rings
+    row["weak_rings"] = result.cord.weak_rings
     row["warnings"] = list(result.warnings)
     return row
 

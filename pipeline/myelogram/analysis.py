@@ -55,8 +55,8 @@ class MyelogramResult:
 
     def require_vertebrae(self) -> Vertebrae:
         """C1 and C2, or AnalysisError (exit 4) naming what was not found: planning needs both, and a cord
-        outlined within closed CSF rings."""
-        if self.vertebrae is None or self.cord.open_rings:
+        found at the usual contrast levels."""
+        if self.vertebrae is None or self.cord.weak_rings:
             reason = "; ".join(self.warnings) or f"C1/C2 are not segmented on a {self.cord.contrast} image"
             raise AnalysisError(f"cannot plan at C1-C2: {reason}")
         return self.vertebrae
@@ -112,10 +112,10 @@ def analyse_myelogram(
     vertebrae: Vertebrae | None = None
     unseparated_bone: np.ndarray | None = None
     warnings: list[str] = []
-    if cord.open_rings:
+    if cord.weak_rings:
         warnings.append(
-            f"cord of {description} found without closed CSF rings (pixels too coarse or blurred for the thin "
-            "CSF layers): the cord and sac outlines are approximate and not used for planning"
+            f"cord of {description} found only on dim or open CSF rings (dilute contrast, or pixels too "
+            "coarse for the thin CSF layers): the cord and sac outlines are approximate and not used for planning"
         )
     if mode is Contrast.CT_MYELOGRAM:
         try:

@@ -123,9 +123,10 @@ class CordSegmentation:
         Median cord and CSF intensity (HU on CT, normalised 0-1 on MRI; T1 inverted).
     contrast_source : str
         How the contrast was chosen: ``"given"``, or the header or image evidence when detected.
-    open_rings : bool
-        CT only: the cord was found as dark disks in CSF rings that do not close on most slices (coarse or
-        blurred pixels), not as holes enclosed by contrast; its position and outlines are approximate.
+    weak_rings : bool
+        CT only: the usual contrast levels found no cord tube; it was found only with the dim CSF level or
+        as dark disks in CSF rings that do not close (dilute contrast, coarse or blurred pixels), so its
+        position and outlines are approximate.
     """
 
     cord_mask: np.ndarray
@@ -137,7 +138,7 @@ class CordSegmentation:
     cord_level: float
     csf_level: float
     contrast_source: str = "given"
-    open_rings: bool = False
+    weak_rings: bool = False
 
 
 def describe_volume(volume: Volume) -> str:
@@ -476,7 +477,7 @@ def segment_cord(
     description = describe_volume(volume)
     grid = AxialGrid.from_volume(volume)
     spacing = grid.spacing_mm
-    open_rings = False
+    weak_rings = False
     resolved, contrast_source = _resolve_contrast(contrast, volume, grid, header_hints)
     if resolved is None:
         # Polarity from the image: the cord tube is clearer with the right one (CSF bright or dark).
@@ -501,7 +502,8 @@ def segment_cord(
         image, model = working_image(grid.array, mode, seeds)
         found = _find_chain(image, grid, model)
         if mode is Contrast.CT_MYELOGRAM and found[1].size < _slices_needed(grid.shape[2]):
-            # Dilute or dim contrast: retry with a dim CSF level (closed rings, as trustworthy as usual).
+            # Dilute or dim contrast: retry with a dim CSF level.
+            weak_rings = True
             found = _find_chain(
                 image, grid, replace(model, hole_levels=model.dim_hole_levels + model.hole_levels)
             )
@@ -512,7 +514,6 @@ def segment_cord(
             # canal of a CT without contrast), and so is a traced CSF level above it.
             model = replace(model, max_csf_level=model.bone_level)
             found = _find_chain(image, grid, model, ct_blobs=True)
-            open_rings = True
         if mode is not Contrast.CT_MYELOGRAM:
             contrast_source = _check_polarity(grid, mode, found[3], contrast_source, description, seeds)
     slices, centres = _chain_centres(found, grid, model, description)
@@ -630,7 +631,7 @@ def segment_cord(
         cord_level=cord_level,
         csf_level=csf_level,
         contrast_source=contrast_source,
-        open_rings=open_rings,
+        weak_rings=weak_rings,
     )
 
 
