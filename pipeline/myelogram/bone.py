@@ -272,15 +272,15 @@ def segment_vertebrae(
         label_of = pieces[tuple(index.T)]
         _, _, has_both = tops(n_labels)
         found = {
-            int(label): _posterior_gap(w[posterior & (label_of == label)])
+            int(label): _stack_gap(w[posterior & (label_of == label)], w[anterior & (label_of == label)])
             for label in np.nonzero(has_both)[0]
         }
         gaps = {label: gap for label, gap in found.items() if gap is not None}
         if not gaps:
             break
-        for cut_label, gap in gaps.items():
+        for cut_label, (gap, in_front) in gaps.items():
             n_labels += 1
-            _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, cord, gap, spacing)
+            _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, cord, gap, spacing, in_front=in_front)
         label_of = pieces[tuple(index.T)]
     _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
     label_of = pieces[tuple(index.T)]
@@ -334,6 +334,10 @@ def segment_vertebrae(
             all_bone(),
         )
     c1_label = max(candidates)[1]
+    c1_anterior = anterior & (label_of == c1_label)
+    n_labels += 1
+    _trim_above_atlas(pieces, c1_label, n_labels, grid, cord, float(w[c1_anterior].max()), spacing)
+    label_of = pieces[tuple(index.T)]
     c1_posterior = posterior & (label_of == c1_label)
     c1_anterior = anterior & (label_of == c1_label)
 
@@ -446,6 +450,22 @@ def _posterior_gap(w_posterior: np.ndarray) -> tuple[float, float] | None:
     return float(levels[k]), float(levels[k + 1])
 
 
+def _stack_gap(
+    w_posterior: np.ndarray, w_anterior: np.ndarray
+) -> tuple[tuple[float, float], bool] | None:
+    """A gap showing that a piece holds two bones one above the other, and whether it is anterior.
+
+    The posterior midline gap (interlaminar space) comes first; without one, a gap in the anterior
+    midline bone does (C1's anterior arch below the basion when the posterior occiput is out of view or
+    split off, a C2 body over C3's when their laminae touch).
+    """
+    gap = _posterior_gap(w_posterior)
+    if gap is not None:
+        return gap, False
+    gap = _posterior_gap(w_anterior)
+    return (gap, True) if gap is not None else None
+
+
 def _cut_atlas_from_axis(
     pieces: np.ndarray,
     label: int,
@@ -454,6 +474,8 @@ def _cut_atlas_from_axis(
     cord: CordSegmentation,
     gap: tuple[float, float],
     spacing: np.ndarray,
+    *,
+    in_front: bool = False,
 ) -> None:
     """Split a piece holding C1 and C2 where they touch (in place).
 
@@ -463,43 +485,21 @@ def _cut_atlas_from_axis(
     (the classic way of separating touching objects; Beucher & Meyer 1993). The dens, joined to C2 only,
     stays with C2.
     """
-    from skimage.segmentation import watershed
-
     index = np.argwhere(pieces == label)
-    corner = index.min(axis=0)
-    box_shape = tuple(int(n) for n in index.max(axis=0) - corner + 1)
-    local = index - corner
-    mask = np.zeros(box_shape, dtype=bool)
-    mask[tuple(local.T)] = True
-    lps = grid.index_to_lps(index)
-    u, v, w, _ = _cord_coordinates(lps, cord)
+    u, v, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
     midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
     posterior = midline & (v >= POSTERIOR_V_MM[0])
     anterior = midline & (v <= ANTERIOR_V_MM[1])
-    markers = np.zeros(box_shape, dtype=np.int32)
-    markers[tuple(local[posterior & (w >= gap[1])].T)] = 1
-    markers[tuple(local[posterior & (w <= gap[0])].T)] = 2
+    markers = np.zeros(len(index), dtype=np.int32)
+    markers[posterior & (w >= gap[1])] = 1
+    markers[posterior & (w <= gap[0])] = 2
+    if in_front:
+        markers[anterior & (w >= gap[1])] = 1
+        markers[anterior & (w <= gap[0])] = 2
     # Two bodies one above the other (C2 on C3, or the basion above the C1 anterior arch and the dens)
     # leave a gap in the anterior midline bone too, a disc or joint space: the cut follows it.
-    body_gap = _anterior_gap(w[anterior], gap, float(spacing[2]))
-    if body_gap is not None:
-        markers[tuple(local[anterior & (w >= body_gap[1])].T)] = 1
-        markers[tuple(local[anterior & (w <= body_gap[0])].T)] = 2
-    else:
-        markers[tuple(local[anterior & (w <= gap[0] - 3.0)].T)] = 2
-    # C1 on C2: the anterior column runs on through the interlaminar level (the dens). At the upper
-    # interlaminar level the anterior midline bone is the dens alone (the C2 body ends lower); above it,
-    # midline bone in front of the dens is the C1 anterior arch (it may touch the dens by partial volume).
-    dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
-    column_above_mm = _run_above_mm(w[anterior], gap[1], float(spacing[2]))
-    if body_gap is None and column_above_mm > MAX_DENS_ABOVE_GAP_MM:
-        # Far more anterior bone above the gap than a dens: the upper vertebra's own body (C2 over C3,
-        # their disc blurred away); it belongs with the posterior bone above the gap.
-        markers[tuple(local[anterior & (w >= gap[1])].T)] = 1
-    elif body_gap is None and dens.any():
-        dens_front_v = float(v[dens].min())
-        markers[tuple(local[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)].T)] = 1
-        markers[tuple(local[dens].T)] = 2
+    if not in_front:
+        _mark_anterior_column(markers, anterior, v, w, gap, float(spacing[2]))
     # Lateral parts: the joint is the narrowest level of each side's bone between the C2 laminae and
     # the C1 arch (found per side, since a tilted head tilts the joint plane); bone well above it is C1
     # (lateral mass), well below it C2 (superior facet, pedicle). The watershed settles the band between.
@@ -514,14 +514,104 @@ def _cut_atlas_from_axis(
             continue
         smoothed = np.convolve(counts, np.ones(3) / 3, mode="same")[1:-1]
         joint_w = float(bins[1 + int(np.argmin(smoothed))] + step / 2)
-        markers[tuple(local[lateral & (w >= joint_w + JOINT_MARGIN_MM)].T)] = 1
-        markers[tuple(local[lateral & (w <= joint_w - JOINT_MARGIN_MM)].T)] = 2
+        markers[lateral & (w >= joint_w + JOINT_MARGIN_MM)] = 1
+        markers[lateral & (w <= joint_w - JOINT_MARGIN_MM)] = 2
     if not (markers == 1).any() or not (markers == 2).any():
         return
+    _watershed_piece(pieces, index, markers, new_label, spacing)
+
+
+def _trim_above_atlas(
+    pieces: np.ndarray,
+    label: int,
+    new_label: int,
+    grid: AxialGrid,
+    cord: CordSegmentation,
+    arch_top_w: float,
+    spacing: np.ndarray,
+) -> None:
+    """Cut the occipital condyles off C1 where they rest on its lateral masses (in place).
+
+    The atlanto-occipital joint space is thinner than a coarse slice, so the condyles (and the occipital
+    plate joined to them) can stay on the C1 piece when the midline occiput is out of view or already cut
+    off. Each side's lateral bone narrows to the top of the lateral mass, a little above the anterior
+    arch, and widens again into a condyle: when clearly more bone lies above the narrowest level than at
+    it, bone well above that level is the occiput (``new_label``) and a watershed settles the band.
+    """
+    index = np.argwhere(pieces == label)
+    u, _, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
+    step = max(1.0, float(spacing[2]))
+    markers = np.zeros(len(index), dtype=np.int32)
+    for sign in (1.0, -1.0):
+        lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
+        if not lateral.any() or w[lateral].max() < arch_top_w:
+            continue
+        bins = np.arange(arch_top_w - 4.0, w[lateral].max() + step, step)
+        counts, _ = np.histogram(w[lateral], bins=bins)
+        if counts.size < 4:
+            continue
+        smoothed = np.convolve(counts, np.ones(3) / 3, mode="same")
+        k = int(np.argmin(smoothed[1:-1])) + 1
+        if counts[k + 1 :].sum() < 3.0 * max(counts[k], 1):
+            continue
+        joint_w = float(bins[k] + step / 2)
+        markers[lateral & (w >= joint_w + JOINT_MARGIN_MM)] = 1
+        markers[lateral & (w <= joint_w - JOINT_MARGIN_MM)] = 2
+    if not (markers == 1).any():
+        return
+    midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
+    markers[midline & (w <= arch_top_w)] = 2
+    _watershed_piece(pieces, index, markers, new_label, spacing)
+
+
+def _watershed_piece(
+    pieces: np.ndarray, index: np.ndarray, markers: np.ndarray, new_label: int, spacing: np.ndarray
+) -> None:
+    """Split the voxels ``index`` of one piece between marker 1 (to ``new_label``) and 2 (in place)."""
+    from skimage.segmentation import watershed
+
+    corner = index.min(axis=0)
+    local = index - corner
+    box_shape = tuple(int(n) for n in local.max(axis=0) + 1)
+    mask = np.zeros(box_shape, dtype=bool)
+    mask[tuple(local.T)] = True
+    seeds = np.zeros(box_shape, dtype=np.int32)
+    seeds[tuple(local.T)] = markers
     depth = ndimage.distance_transform_edt(mask, sampling=spacing)
-    regions = watershed(-depth, markers, mask=mask)
-    atlas = regions[tuple(local.T)] == 1
-    pieces[tuple(index[atlas].T)] = new_label
+    regions = watershed(-depth, seeds, mask=mask)
+    upper = regions[tuple(local.T)] == 1
+    pieces[tuple(index[upper].T)] = new_label
+
+
+def _mark_anterior_column(
+    markers: np.ndarray,
+    anterior: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    gap: tuple[float, float],
+    slice_mm: float,
+) -> None:
+    """Seed the anterior midline bone of a piece cut at a posterior gap (in place; 1 above, 2 below)."""
+    # Two bodies one above the other (C2 on C3, or the basion above the C1 anterior arch and the dens)
+    # leave a gap in the anterior midline bone too, a disc or joint space: the cut follows it.
+    body_gap = _anterior_gap(w[anterior], gap, slice_mm)
+    if body_gap is not None:
+        markers[anterior & (w >= body_gap[1])] = 1
+        markers[anterior & (w <= body_gap[0])] = 2
+        return
+    markers[anterior & (w <= gap[0] - 3.0)] = 2
+    # C1 on C2: the anterior column runs on through the interlaminar level (the dens). At the upper
+    # interlaminar level the anterior midline bone is the dens alone (the C2 body ends lower); above it,
+    # midline bone in front of the dens is the C1 anterior arch (it may touch the dens by partial volume).
+    dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
+    if _run_above_mm(w[anterior], gap[1], slice_mm) > MAX_DENS_ABOVE_GAP_MM:
+        # Far more anterior bone above the gap than a dens: the upper vertebra's own body (C2 over C3,
+        # their disc blurred away); it belongs with the posterior bone above the gap.
+        markers[anterior & (w >= gap[1])] = 1
+    elif dens.any():
+        dens_front_v = float(v[dens].min())
+        markers[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)] = 1
+        markers[dens] = 2
 
 
 def _run_above_mm(w_mm: np.ndarray, start_mm: float, slice_mm: float) -> float:
