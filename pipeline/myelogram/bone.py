@@ -53,6 +53,9 @@ PEEL_MM = 0.6
 # The dens rises about 12-15 mm above the C1-C2 interlaminar gap; a taller anterior column above a gap is
 # the upper vertebra's body (C2 above C3).
 MAX_DENS_ABOVE_GAP_MM = 22.0
+# The C2-C3 disc lies this far (mm) below the dens tip: about 41 mm in the model's adult C2, times
+# 0.85-1.2 for size.
+AXIS_HEIGHT_MM = (30.0, 54.0)
 # Pieces are cut at joints at most this many times over (occiput-C1-C2 merged needs two rounds).
 MAX_JOINT_CUTS = 4
 
@@ -313,6 +316,11 @@ def segment_vertebrae(
             f"its laminae) was found, and no anterior bone column as tall as the C2 body and dens "
             f"(longest {longest_mm:.0f} mm)"
         )
+    n_labels += 1
+    _trim_below_axis(
+        pieces, c2_label, n_labels, grid, cord, float(w[anterior & (label_of == c2_label)].max()), spacing
+    )
+    label_of = pieces[tuple(index.T)]
     c2_anterior = anterior & (label_of == c2_label)
     c2_posterior = posterior & (label_of == c2_label)
     dens_top_w = float(w[c2_anterior].max())
@@ -450,9 +458,7 @@ def _posterior_gap(w_posterior: np.ndarray) -> tuple[float, float] | None:
     return float(levels[k]), float(levels[k + 1])
 
 
-def _stack_gap(
-    w_posterior: np.ndarray, w_anterior: np.ndarray
-) -> tuple[tuple[float, float], bool] | None:
+def _stack_gap(w_posterior: np.ndarray, w_anterior: np.ndarray) -> tuple[tuple[float, float], bool] | None:
     """A gap showing that a piece holds two bones one above the other, and whether it is anterior.
 
     The posterior midline gap (interlaminar space) comes first; without one, a gap in the anterior
@@ -561,6 +567,56 @@ def _trim_above_atlas(
         return
     midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
     markers[midline & (w <= arch_top_w)] = 2
+    _watershed_piece(pieces, index, markers, new_label, spacing)
+
+
+def _trim_below_axis(
+    pieces: np.ndarray,
+    label: int,
+    new_label: int,
+    grid: AxialGrid,
+    cord: CordSegmentation,
+    dens_tip_w: float,
+    spacing: np.ndarray,
+) -> None:
+    """Cut C3 off C2 where C2's inferior articular processes rest on C3's (in place).
+
+    The C2-C3 disc shows as the first (nearly) empty level of the anterior midline column below the C2
+    body, ``AXIS_HEIGHT_MM`` below the dens tip; each side's facet joint is the narrowest level of the
+    lateral bone within a few mm of the disc. Bone below both (C3) goes to ``new_label`` when clearly more
+    bone lies below the joint than at it; a watershed settles the band between.
+    """
+    index = np.argwhere(pieces == label)
+    u, v, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
+    step = max(1.0, float(spacing[2]))
+    midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
+    anterior = midline & (v <= ANTERIOR_V_MM[1])
+    bins = np.arange(dens_tip_w - AXIS_HEIGHT_MM[1], dens_tip_w - AXIS_HEIGHT_MM[0] + step, step)
+    counts, _ = np.histogram(w[anterior], bins=bins)
+    if not counts.any():
+        return
+    low = np.nonzero(counts <= 0.25 * np.median(counts[counts > 0]))[0]
+    if low.size == 0:
+        return
+    disc_w = float(bins[low[-1]] + step / 2)
+    markers = np.zeros(len(index), dtype=np.int32)
+    markers[anterior & (w <= disc_w - step)] = 1
+    markers[midline & (w >= disc_w + step)] = 2
+    for sign in (1.0, -1.0):
+        lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
+        side_bins = np.arange(disc_w - 4.0 - step, disc_w + 4.0 + step, step)
+        side, _ = np.histogram(w[lateral], bins=side_bins)
+        if side.size < 4 or not side.any():
+            continue
+        smoothed = np.convolve(side, np.ones(3) / 3, mode="same")
+        k = int(np.argmin(smoothed[1:-1])) + 1
+        if side[:k].sum() < 3.0 * max(side[k], 1):
+            continue
+        joint_w = float(side_bins[k] + step / 2)
+        markers[lateral & (w <= joint_w - JOINT_MARGIN_MM)] = 1
+        markers[lateral & (w >= joint_w + JOINT_MARGIN_MM)] = 2
+    if not (markers == 1).any() or not (markers == 2).any():
+        return
     _watershed_piece(pieces, index, markers, new_label, spacing)
 
 
