@@ -56,6 +56,8 @@ MAX_DENS_ABOVE_GAP_MM = 22.0
 # The C2-C3 disc lies this far (mm) below the dens tip: about 41 mm in the model's adult C2, times
 # 0.85-1.2 for size.
 AXIS_HEIGHT_MM = (30.0, 54.0)
+# Posterior elements rejoin a body only if they reach this far (mm) below the body's top.
+MIN_BODY_OVERLAP_MM = 3.0
 # Pieces are cut at joints at most this many times over (occiput-C1-C2 merged needs two rounds).
 MAX_JOINT_CUTS = 4
 
@@ -424,6 +426,8 @@ def _attach_posterior_elements(
         if not band.any():
             continue
         target = int(np.argmax(np.bincount(label_of[band], minlength=n)))
+        if w_posterior.min() > w[anterior & (label_of == target)].max() - MIN_BODY_OVERLAP_MM:
+            continue  # wholly above that body (the occipital squama over the dens): not its arch
         pieces[pieces == label] = target
 
 
