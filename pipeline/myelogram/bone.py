@@ -47,9 +47,9 @@ LATERAL_FORAMEN_MM = 15.0
 ANALYSIS_HALF_WIDTH_MM = 45.0
 # Bone more than this far above/below the lateral atlanto-axial joint level seeds C1/C2 when they touch.
 JOINT_MARGIN_MM = 2.0
-# Surface voxels below their half-maximum edge are peeled off one layer per this many mm of voxel
+# Surface voxels below their half-maximum edge are peeled off to this depth (mm), one voxel layer at a time
 # (the partial-volume rim of a blurred edge is about that wide).
-PEEL_MM = 0.6
+PEEL_MM = 1.0
 # The dens rises about 12-15 mm above the C1-C2 interlaminar gap; a taller anterior column above a gap is
 # the upper vertebra's body (C2 above C3).
 MAX_DENS_ABOVE_GAP_MM = 22.0
@@ -190,9 +190,15 @@ def _peel_to_half_maximum(
     size = np.maximum(3, 2 * np.round(1.5 / spacing).astype(int) + 1)
     peak = ndimage.maximum_filter(np.where(bone, smooth, np.float32(levels.soft_tissue_hu)), size=tuple(size))
     half = levels.soft_tissue_hu + 0.5 * (peak - levels.soft_tissue_hu)
-    six = ndimage.generate_binary_structure(3, 1)
-    for _ in range(max(1, int(PEEL_MM / float(min(spacing))))):
-        surface = bone & ~ndimage.binary_erosion(bone, structure=six, border_value=1)
+    for layer in range(max(1, int(PEEL_MM / float(min(spacing))))):
+        # Layer k peels along the axes whose voxels are thin enough (thick slices shed one layer only).
+        structure = np.zeros((3, 3, 3), dtype=bool)
+        structure[1, 1, 1] = True
+        for axis in np.nonzero(spacing * layer < PEEL_MM)[0]:
+            line = [1, 1, 1]
+            line[axis] = slice(None)  # type: ignore[call-overload]
+            structure[tuple(line)] = True
+        surface = bone & ~ndimage.binary_erosion(bone, structure=structure, border_value=1)
         drop = surface & (smooth < half)
         if not drop.any():
             break
