@@ -278,8 +278,9 @@ def segment_vertebrae(
     # C2, or the occipital condyles on the C1 lateral masses, without a visible joint space): cut it at
     # the joints. A piece may hold three (occiput, C1 and C2), so cut until no piece has a gap; posterior
     # elements left without their body (before or by a cut) rejoin the body at their level each round.
+    cut_from: dict[int, int] = {}  # upper part of a cut -> the piece it was cut from
     for _ in range(MAX_JOINT_CUTS):
-        _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
+        _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w, cut_from)
         label_of = pieces[tuple(index.T)]
         _, _, has_both = tops(n_labels)
         found = {
@@ -292,8 +293,9 @@ def segment_vertebrae(
         for cut_label, (gap, in_front) in gaps.items():
             n_labels += 1
             _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, cord, gap, spacing, in_front=in_front)
+            cut_from[n_labels] = cut_label
         label_of = pieces[tuple(index.T)]
-    _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
+    _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w, cut_from)
     label_of = pieces[tuple(index.T)]
     ant_top, post_top, has_both = tops(n_labels)
     # C2's body and dens make one tall anterior column; a C3-C7 body is short (a lone spinous process
@@ -415,6 +417,7 @@ def _attach_posterior_elements(
     anterior: np.ndarray,
     posterior: np.ndarray,
     w: np.ndarray,
+    cut_from: dict[int, int],
 ) -> None:
     """Join posterior elements cut off from their vertebra's body to the body at their level (in place).
 
@@ -434,6 +437,8 @@ def _attach_posterior_elements(
         target = int(np.argmax(np.bincount(label_of[band], minlength=n)))
         if w_posterior.min() > w[anterior & (label_of == target)].max() - MIN_BODY_OVERLAP_MM:
             continue  # wholly above that body (the occipital squama over the dens): not its arch
+        if cut_from.get(int(label)) == target or cut_from.get(target) == int(label):
+            continue  # the two sides of a cut at a gap: joining them back would undo the cut
         pieces[pieces == label] = target
 
 
@@ -703,7 +708,12 @@ def _anterior_gap(
     breaks = np.nonzero(near & (steps > max(2.0, 1.5 * slice_mm)))[0]
     if breaks.size == 0:
         return None
-    k = int(breaks[np.argmax(steps[breaks])])
+    # The break nearest the posterior gap (overlapping it, ideally), the widest among equally near ones: a
+    # stray bit of the lower vertebra far below must not win over the joint space beside the gap.
+    distance = np.maximum(
+        0.0, np.maximum(levels[breaks] - posterior_gap[1], posterior_gap[0] - levels[breaks + 1])
+    )
+    k = int(breaks[np.lexsort((-steps[breaks], np.round(distance)))[0]])
     return float(levels[k]), float(levels[k + 1])
 
 
