@@ -48,8 +48,10 @@ ANALYSIS_HALF_WIDTH_MM = 45.0
 # Bone more than this far above/below the lateral atlanto-axial joint level seeds C1/C2 when they touch.
 JOINT_MARGIN_MM = 2.0
 # Surface voxels below their half-maximum edge are peeled off to this depth (mm), one voxel layer at a time
-# (the partial-volume rim of a blurred edge is about that wide).
-PEEL_MM = 1.0
+# (the partial-volume rim of a blurred edge is about that wide): less before the vertebrae are told apart
+# (thin laminae and arches must keep their links), more for the masks returned.
+PEEL_MM = 0.6
+OUTPUT_PEEL_MM = 1.0
 # The dens rises about 12-15 mm above the C1-C2 interlaminar gap; a taller anterior column above a gap is
 # the upper vertebra's body (C2 above C3).
 MAX_DENS_ABOVE_GAP_MM = 22.0
@@ -174,11 +176,21 @@ def _bone_view(
         sizes[0] = 0
         keep = sizes * float(np.prod(spacing)) >= 15.0
         bone = keep[labels]
-    return _peel_to_half_maximum(bone, smooth, levels, spacing), levels
+    return _peel_to_half_maximum(bone, smooth, levels, spacing, PEEL_MM), levels
+
+
+def _peel_layers(depth_mm: float, spacing: np.ndarray) -> int:
+    return max(1, int(depth_mm / float(min(spacing))))
 
 
 def _peel_to_half_maximum(
-    bone: np.ndarray, smooth: np.ndarray, levels: BoneLevels, spacing: np.ndarray
+    bone: np.ndarray,
+    smooth: np.ndarray,
+    levels: BoneLevels,
+    spacing: np.ndarray,
+    depth_mm: float,
+    *,
+    peeled_mm: float | None = None,
 ) -> np.ndarray:
     """Move the bone surface out to its half-maximum edge.
 
@@ -190,11 +202,12 @@ def _peel_to_half_maximum(
     size = np.maximum(3, 2 * np.round(1.5 / spacing).astype(int) + 1)
     peak = ndimage.maximum_filter(np.where(bone, smooth, np.float32(levels.soft_tissue_hu)), size=tuple(size))
     half = levels.soft_tissue_hu + 0.5 * (peak - levels.soft_tissue_hu)
-    for layer in range(max(1, int(PEEL_MM / float(min(spacing))))):
+    first = 0 if peeled_mm is None else _peel_layers(peeled_mm, spacing)  # layers already peeled
+    for layer in range(first, _peel_layers(depth_mm, spacing)):
         # Layer k peels along the axes whose voxels are thin enough (thick slices shed one layer only).
         structure = np.zeros((3, 3, 3), dtype=bool)
         structure[1, 1, 1] = True
-        for axis in np.nonzero(spacing * layer < PEEL_MM)[0]:
+        for axis in np.nonzero(spacing * layer < depth_mm)[0]:
             line = [1, 1, 1]
             line[axis] = slice(None)  # type: ignore[call-overload]
             structure[tuple(line)] = True
@@ -371,8 +384,9 @@ def segment_vertebrae(
 
     c1_view = np.zeros(full_grid.shape, dtype=bool)
     c2_view = np.zeros(full_grid.shape, dtype=bool)
-    c1_view[box] = pieces == c1_label
-    c2_view[box] = pieces == c2_label
+    bone = _peel_to_half_maximum(bone, smooth_full[box], levels, spacing, OUTPUT_PEEL_MM, peeled_mm=PEEL_MM)
+    c1_view[box] = (pieces == c1_label) & bone
+    c2_view[box] = (pieces == c2_label) & bone
     # Outside the analysed box, bone is only "other bone": by the same level.
     other_view = smooth_full > levels.bone_hu
     other_view[box] = bone
@@ -382,7 +396,7 @@ def segment_vertebrae(
         "left": {"C1": None, "C2": None},
         "right": {"C1": None, "C2": None},
     }
-    for name, piece in (("C1", c1_view[box]), ("C2", c2_view[box])):
+    for name, piece in (("C1", pieces == c1_label), ("C2", pieces == c2_label)):
         for side, point in _foramina(piece, grid, cord).items():
             foramina[side][name] = point
 
