@@ -369,6 +369,8 @@ def segment_vertebrae(
     n_labels += 1
     _trim_above_atlas(pieces, c1_label, n_labels, grid, cord, float(w[c1_anterior].max()), spacing)
     label_of = pieces[tuple(index.T)]
+    _adopt_fragments(pieces, (c1_label, c2_label), label_of, anterior | posterior, np.abs(u) >= 8.0, w)
+    label_of = pieces[tuple(index.T)]
     c1_posterior = posterior & (label_of == c1_label)
     c1_anterior = anterior & (label_of == c1_label)
 
@@ -647,6 +649,48 @@ def _trim_below_axis(
     if not (markers == 1).any() or not (markers == 2).any():
         return
     _watershed_piece(pieces, index, markers, new_label, spacing)
+
+
+def _adopt_fragments(
+    pieces: np.ndarray,
+    vertebrae: tuple[int, int],
+    label_of: np.ndarray,
+    midline: np.ndarray,
+    lateral: np.ndarray,
+    w: np.ndarray,
+) -> None:
+    """Give lateral fragments of C1 and C2 back to their vertebra (in place).
+
+    Coarse voxels break thin parts (pedicles, articular processes, a lateral mass) off at the erosion
+    that splits the bones; such a fragment has no midline bone of its own. It joins the vertebra it
+    touches whose lateral bone (5th to 95th percentile) spans its median level (the condyles above C1
+    and C3's pillars below C2 lie outside those spans); touching both, the one with the larger contact.
+    ``label_of``, ``midline``, ``lateral`` and ``w`` describe the same sample of bone voxels.
+    """
+    n = int(pieces.max()) + 1
+    present = np.bincount(label_of, minlength=n) > 0
+    has_midline = np.bincount(label_of[midline], minlength=n) > 0
+    orphans = np.nonzero(present & ~has_midline)[0]
+    orphans = orphans[(orphans > 0) & ~np.isin(orphans, vertebrae)]
+    spans = {}
+    for target in vertebrae:
+        w_lateral = w[lateral & (label_of == target)]
+        if w_lateral.size:
+            spans[target] = (float(np.percentile(w_lateral, 5)), float(np.percentile(w_lateral, 95)))
+    boxes = ndimage.find_objects(pieces)
+    for label in orphans:
+        level = float(np.median(w[label_of == label]))
+        candidates = [t for t, (lo, hi) in spans.items() if lo <= level <= hi]
+        box = boxes[label - 1]
+        if not candidates or box is None:
+            continue
+        grown = tuple(slice(max(0, b.start - 1), b.stop + 1) for b in box)
+        local = pieces[grown]
+        own = local == label
+        contact = np.bincount(local[ndimage.binary_dilation(own) & ~own], minlength=n)
+        target = max(candidates, key=lambda t: contact[t])
+        if contact[target] > 0:
+            local[own] = target
 
 
 def _watershed_piece(

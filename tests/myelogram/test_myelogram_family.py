@@ -31,7 +31,6 @@ CSF_VOLUME_TOLERANCE_PERCENT = 15.0
 # noticed): medians measured on FAMILY_SEEDS at the time of writing.
 KNOWN_SHORTFALLS = {
     "csf": "median CSF Dice 0.920 < 0.95: partial volume at coarse voxels (0.6-1.0 mm, 1.5-2 mm slices)",
-    "c1": "median C1 Dice 0.886 < 0.90: C1 not always cut from the occiput and C2 at coarse slices",
     "va_left": "median left vertebral-artery Dice 0.858 < 0.90: lumen lost next to bone, partial volume",
     "va_right": "median right vertebral-artery Dice 0.879 < 0.90: lumen lost next to bone, partial volume",
 }
