@@ -55,9 +55,6 @@ OUTPUT_PEEL_MM = 1.0
 # The dens rises about 12-15 mm above the C1-C2 interlaminar gap; a taller anterior column above a gap is
 # the upper vertebra's body (C2 above C3).
 MAX_DENS_ABOVE_GAP_MM = 22.0
-# The C2-C3 disc lies this far (mm) below the dens tip: about 41 mm in the model's adult C2, times
-# 0.85-1.2 for size.
-AXIS_HEIGHT_MM = (30.0, 54.0)
 # Posterior elements rejoin a body only if they reach this far (mm) below the body's top.
 MIN_BODY_OVERLAP_MM = 3.0
 # Pieces are cut at joints at most this many times over (occiput-C1-C2 merged needs two rounds).
@@ -340,9 +337,9 @@ def segment_vertebrae(
             f"(longest {longest_mm:.0f} mm)"
         )
     n_labels += 1
-    _trim_below_axis(
-        pieces, c2_label, n_labels, grid, cord, float(w[anterior & (label_of == c2_label)].max()), spacing
-    )
+    dens_tip_w = float(w[anterior & (label_of == c2_label)].max())
+    c2_height = seeds.numbers("myelogram.ct.c2_height_range_mm")
+    _trim_below_axis(pieces, c2_label, n_labels, grid, cord, (dens_tip_w, c2_height), spacing)
     label_of = pieces[tuple(index.T)]
     c2_anterior = anterior & (label_of == c2_label)
     c2_posterior = posterior & (label_of == c2_label)
@@ -607,13 +604,14 @@ def _trim_below_axis(
     new_label: int,
     grid: AxialGrid,
     cord: CordSegmentation,
-    dens_tip_w: float,
+    dens: tuple[float, tuple[float, ...]],
     spacing: np.ndarray,
 ) -> None:
     """Cut C3 off C2 where C2's inferior articular processes rest on C3's (in place).
 
-    The C2-C3 disc shows as the first (nearly) empty level of the anterior midline column below the C2
-    body, ``AXIS_HEIGHT_MM`` below the dens tip; each side's facet joint is the narrowest level of the
+    ``dens`` is the dens tip's level and the range of C2 heights below it (``seeds/myelogram.yaml``). The
+    C2-C3 disc shows as the first (nearly) empty level of the anterior midline column below the C2
+    body, that far below the dens tip; each side's facet joint is the narrowest level of the
     lateral bone within a few mm of the disc. Bone below both (C3) goes to ``new_label`` when clearly more
     bone lies below the joint than at it; a watershed settles the band between.
     """
@@ -622,7 +620,8 @@ def _trim_below_axis(
     step = max(1.0, float(spacing[2]))
     midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
     anterior = midline & (v <= ANTERIOR_V_MM[1])
-    bins = np.arange(dens_tip_w - AXIS_HEIGHT_MM[1], dens_tip_w - AXIS_HEIGHT_MM[0] + step, step)
+    dens_tip_w, (shortest, tallest) = dens
+    bins = np.arange(dens_tip_w - tallest, dens_tip_w - shortest + step, step)
     counts, _ = np.histogram(w[anterior], bins=bins)
     if not counts.any():
         return
