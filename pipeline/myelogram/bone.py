@@ -16,6 +16,11 @@ cord), so a rotated head changes nothing:
 * **C1** is a ring without a body: midline bone both anterior to the dens (anterior arch) and posterior to
   the cord (posterior arch), at the height of the dens;
 * everything else (occiput, C3 and below) is "other bone".
+
+Joint spaces thinner than a slice leave bones touching: a piece whose posterior (else anterior) midline
+bone has a gap along the cord holds two bones and is cut there; C1 then sheds the occipital condyles above
+the narrowest level of each lateral mass, C2 sheds C3 below its facet joints next to the C2-C3 disc, and
+lateral fragments broken off by the erosion rejoin the vertebra they touch at their level.
 """
 
 from __future__ import annotations
