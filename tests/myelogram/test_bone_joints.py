@@ -3,8 +3,8 @@
 Each draw was picked for one joint the earlier segmentation did not cut (Dice before -> after):
 
 * 1013 (1.3 mm slices): the occipital condyles and plate stayed on C1 (C1 0.71 -> 0.91);
-* 1003 (1.7 mm slices): C3's body and articular pillars stayed on C2 (C2 0.83 -> 0.94);
-* 1019: the occipital squama was joined to the dens, so C1 and C2 were not separated at all.
+* 1003 (1.7 mm slices): C3's body and articular pillars stayed on C2 (C2 0.83 -> 0.93);
+* 1019: the occipital squama was joined to the dens, so C1 and C2 were not separated at all (-> 0.96/0.96).
 
 Scored against the generator's labels: the Dice of C1 and C2, and the share of each found vertebra that
 is truly other bone (occiput, C3), which a missed joint cut makes large.
