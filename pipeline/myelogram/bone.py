@@ -16,6 +16,11 @@ cord), so a rotated head changes nothing:
 * **C1** is a ring without a body: midline bone both anterior to the dens (anterior arch) and posterior to
   the cord (posterior arch), at the height of the dens;
 * everything else (occiput, C3 and below) is "other bone".
+
+Joint spaces thinner than a slice leave bones touching: a piece whose posterior (else anterior) midline
+bone has a gap along the cord holds two bones and is cut there; C1 then sheds the occipital condyles above
+the narrowest level of each lateral mass, C2 sheds C3 below its facet joints next to the C2-C3 disc, and
+lateral fragments broken off by the erosion rejoin the vertebra they touch at their level.
 """
 
 from __future__ import annotations
@@ -47,12 +52,15 @@ LATERAL_FORAMEN_MM = 15.0
 ANALYSIS_HALF_WIDTH_MM = 45.0
 # Bone more than this far above/below the lateral atlanto-axial joint level seeds C1/C2 when they touch.
 JOINT_MARGIN_MM = 2.0
-# Surface voxels below their half-maximum edge are peeled off one layer per this many mm of voxel
-# (the partial-volume rim of a blurred edge is about that wide).
+# Surface voxels below their half-maximum edge are peeled off to this depth (mm), one voxel layer at a time
+# (the partial-volume rim of a blurred edge is about that wide). Peeling deeper (1 mm) raised C1/C2 Dice
+# on fine pixels but broke thin arches, and the thinner bone mask let the arteries take bone rim.
 PEEL_MM = 0.6
 # The dens rises about 12-15 mm above the C1-C2 interlaminar gap; a taller anterior column above a gap is
 # the upper vertebra's body (C2 above C3).
 MAX_DENS_ABOVE_GAP_MM = 22.0
+# Posterior elements rejoin a body only if they reach this far (mm) below the body's top.
+MIN_BODY_OVERLAP_MM = 3.0
 # Pieces are cut at joints at most this many times over (occiput-C1-C2 merged needs two rounds).
 MAX_JOINT_CUTS = 4
 
@@ -169,11 +177,19 @@ def _bone_view(
         sizes[0] = 0
         keep = sizes * float(np.prod(spacing)) >= 15.0
         bone = keep[labels]
-    return _peel_to_half_maximum(bone, smooth, levels, spacing), levels
+    return _peel_to_half_maximum(bone, smooth, levels, spacing, PEEL_MM), levels
+
+
+def _peel_layers(depth_mm: float, spacing: np.ndarray) -> int:
+    return max(1, int(depth_mm / float(min(spacing))))
 
 
 def _peel_to_half_maximum(
-    bone: np.ndarray, smooth: np.ndarray, levels: BoneLevels, spacing: np.ndarray
+    bone: np.ndarray,
+    smooth: np.ndarray,
+    levels: BoneLevels,
+    spacing: np.ndarray,
+    depth_mm: float,
 ) -> np.ndarray:
     """Move the bone surface out to its half-maximum edge.
 
@@ -185,9 +201,15 @@ def _peel_to_half_maximum(
     size = np.maximum(3, 2 * np.round(1.5 / spacing).astype(int) + 1)
     peak = ndimage.maximum_filter(np.where(bone, smooth, np.float32(levels.soft_tissue_hu)), size=tuple(size))
     half = levels.soft_tissue_hu + 0.5 * (peak - levels.soft_tissue_hu)
-    six = ndimage.generate_binary_structure(3, 1)
-    for _ in range(max(1, int(PEEL_MM / float(min(spacing))))):
-        surface = bone & ~ndimage.binary_erosion(bone, structure=six, border_value=1)
+    for layer in range(_peel_layers(depth_mm, spacing)):
+        # Layer k peels along the axes whose voxels are thin enough (thick slices shed one layer only).
+        structure = np.zeros((3, 3, 3), dtype=bool)
+        structure[1, 1, 1] = True
+        for axis in np.nonzero(spacing * layer < depth_mm)[0]:
+            line = [1, 1, 1]
+            line[axis] = slice(None)  # type: ignore[call-overload]
+            structure[tuple(line)] = True
+        surface = bone & ~ndimage.binary_erosion(bone, structure=structure, border_value=1)
         drop = surface & (smooth < half)
         if not drop.any():
             break
@@ -267,22 +289,24 @@ def segment_vertebrae(
     # C2, or the occipital condyles on the C1 lateral masses, without a visible joint space): cut it at
     # the joints. A piece may hold three (occiput, C1 and C2), so cut until no piece has a gap; posterior
     # elements left without their body (before or by a cut) rejoin the body at their level each round.
+    cut_from: dict[int, int] = {}  # upper part of a cut -> the piece it was cut from
     for _ in range(MAX_JOINT_CUTS):
-        _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
+        _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w, cut_from)
         label_of = pieces[tuple(index.T)]
         _, _, has_both = tops(n_labels)
         found = {
-            int(label): _posterior_gap(w[posterior & (label_of == label)])
+            int(label): _stack_gap(w[posterior & (label_of == label)], w[anterior & (label_of == label)])
             for label in np.nonzero(has_both)[0]
         }
         gaps = {label: gap for label, gap in found.items() if gap is not None}
         if not gaps:
             break
-        for cut_label, gap in gaps.items():
+        for cut_label, (gap, in_front) in gaps.items():
             n_labels += 1
-            _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, cord, gap, spacing)
+            _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, cord, gap, spacing, in_front=in_front)
+            cut_from[n_labels] = cut_label
         label_of = pieces[tuple(index.T)]
-    _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w)
+    _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w, cut_from)
     label_of = pieces[tuple(index.T)]
     ant_top, post_top, has_both = tops(n_labels)
     # C2's body and dens make one tall anterior column; a C3-C7 body is short (a lone spinous process
@@ -313,6 +337,11 @@ def segment_vertebrae(
             f"its laminae) was found, and no anterior bone column as tall as the C2 body and dens "
             f"(longest {longest_mm:.0f} mm)"
         )
+    n_labels += 1
+    dens_tip_w = float(w[anterior & (label_of == c2_label)].max())
+    c2_height = seeds.numbers("myelogram.ct.c2_height_range_mm")
+    _trim_below_axis(pieces, c2_label, n_labels, grid, cord, (dens_tip_w, c2_height), spacing)
+    label_of = pieces[tuple(index.T)]
     c2_anterior = anterior & (label_of == c2_label)
     c2_posterior = posterior & (label_of == c2_label)
     dens_top_w = float(w[c2_anterior].max())
@@ -334,6 +363,12 @@ def segment_vertebrae(
             all_bone(),
         )
     c1_label = max(candidates)[1]
+    c1_anterior = anterior & (label_of == c1_label)
+    n_labels += 1
+    _trim_above_atlas(pieces, c1_label, n_labels, grid, cord, float(w[c1_anterior].max()), spacing)
+    label_of = pieces[tuple(index.T)]
+    _adopt_fragments(pieces, (c1_label, c2_label), label_of, anterior | posterior, np.abs(u) >= 8.0, w)
+    label_of = pieces[tuple(index.T)]
     c1_posterior = posterior & (label_of == c1_label)
     c1_anterior = anterior & (label_of == c1_label)
 
@@ -360,7 +395,7 @@ def segment_vertebrae(
         "left": {"C1": None, "C2": None},
         "right": {"C1": None, "C2": None},
     }
-    for name, piece in (("C1", c1_view[box]), ("C2", c2_view[box])):
+    for name, piece in (("C1", pieces == c1_label), ("C2", pieces == c2_label)):
         for side, point in _foramina(piece, grid, cord).items():
             foramina[side][name] = point
 
@@ -395,6 +430,7 @@ def _attach_posterior_elements(
     anterior: np.ndarray,
     posterior: np.ndarray,
     w: np.ndarray,
+    cut_from: dict[int, int],
 ) -> None:
     """Join posterior elements cut off from their vertebra's body to the body at their level (in place).
 
@@ -412,6 +448,10 @@ def _attach_posterior_elements(
         if not band.any():
             continue
         target = int(np.argmax(np.bincount(label_of[band], minlength=n)))
+        if w_posterior.min() > w[anterior & (label_of == target)].max() - MIN_BODY_OVERLAP_MM:
+            continue  # wholly above that body (the occipital squama over the dens): not its arch
+        if cut_from.get(int(label)) == target or cut_from.get(target) == int(label):
+            continue  # the two sides of a cut at a gap: joining them back would undo the cut
         pieces[pieces == label] = target
 
 
@@ -446,6 +486,20 @@ def _posterior_gap(w_posterior: np.ndarray) -> tuple[float, float] | None:
     return float(levels[k]), float(levels[k + 1])
 
 
+def _stack_gap(w_posterior: np.ndarray, w_anterior: np.ndarray) -> tuple[tuple[float, float], bool] | None:
+    """A gap showing that a piece holds two bones one above the other, and whether it is anterior.
+
+    The posterior midline gap (interlaminar space) comes first; without one, a gap in the anterior
+    midline bone does (C1's anterior arch below the basion when the posterior occiput is out of view or
+    split off, a C2 body over C3's when their laminae touch).
+    """
+    gap = _posterior_gap(w_posterior)
+    if gap is not None:
+        return gap, False
+    gap = _posterior_gap(w_anterior)
+    return (gap, True) if gap is not None else None
+
+
 def _cut_atlas_from_axis(
     pieces: np.ndarray,
     label: int,
@@ -454,6 +508,8 @@ def _cut_atlas_from_axis(
     cord: CordSegmentation,
     gap: tuple[float, float],
     spacing: np.ndarray,
+    *,
+    in_front: bool = False,
 ) -> None:
     """Split a piece holding C1 and C2 where they touch (in place).
 
@@ -463,43 +519,21 @@ def _cut_atlas_from_axis(
     (the classic way of separating touching objects; Beucher & Meyer 1993). The dens, joined to C2 only,
     stays with C2.
     """
-    from skimage.segmentation import watershed
-
     index = np.argwhere(pieces == label)
-    corner = index.min(axis=0)
-    box_shape = tuple(int(n) for n in index.max(axis=0) - corner + 1)
-    local = index - corner
-    mask = np.zeros(box_shape, dtype=bool)
-    mask[tuple(local.T)] = True
-    lps = grid.index_to_lps(index)
-    u, v, w, _ = _cord_coordinates(lps, cord)
+    u, v, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
     midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
     posterior = midline & (v >= POSTERIOR_V_MM[0])
     anterior = midline & (v <= ANTERIOR_V_MM[1])
-    markers = np.zeros(box_shape, dtype=np.int32)
-    markers[tuple(local[posterior & (w >= gap[1])].T)] = 1
-    markers[tuple(local[posterior & (w <= gap[0])].T)] = 2
+    markers = np.zeros(len(index), dtype=np.int32)
+    markers[posterior & (w >= gap[1])] = 1
+    markers[posterior & (w <= gap[0])] = 2
+    if in_front:
+        markers[anterior & (w >= gap[1])] = 1
+        markers[anterior & (w <= gap[0])] = 2
     # Two bodies one above the other (C2 on C3, or the basion above the C1 anterior arch and the dens)
     # leave a gap in the anterior midline bone too, a disc or joint space: the cut follows it.
-    body_gap = _anterior_gap(w[anterior], gap, float(spacing[2]))
-    if body_gap is not None:
-        markers[tuple(local[anterior & (w >= body_gap[1])].T)] = 1
-        markers[tuple(local[anterior & (w <= body_gap[0])].T)] = 2
-    else:
-        markers[tuple(local[anterior & (w <= gap[0] - 3.0)].T)] = 2
-    # C1 on C2: the anterior column runs on through the interlaminar level (the dens). At the upper
-    # interlaminar level the anterior midline bone is the dens alone (the C2 body ends lower); above it,
-    # midline bone in front of the dens is the C1 anterior arch (it may touch the dens by partial volume).
-    dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
-    column_above_mm = _run_above_mm(w[anterior], gap[1], float(spacing[2]))
-    if body_gap is None and column_above_mm > MAX_DENS_ABOVE_GAP_MM:
-        # Far more anterior bone above the gap than a dens: the upper vertebra's own body (C2 over C3,
-        # their disc blurred away); it belongs with the posterior bone above the gap.
-        markers[tuple(local[anterior & (w >= gap[1])].T)] = 1
-    elif body_gap is None and dens.any():
-        dens_front_v = float(v[dens].min())
-        markers[tuple(local[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)].T)] = 1
-        markers[tuple(local[dens].T)] = 2
+    if not in_front:
+        _mark_anterior_column(markers, anterior, v, w, gap, float(spacing[2]))
     # Lateral parts: the joint is the narrowest level of each side's bone between the C2 laminae and
     # the C1 arch (found per side, since a tilted head tilts the joint plane); bone well above it is C1
     # (lateral mass), well below it C2 (superior facet, pedicle). The watershed settles the band between.
@@ -514,14 +548,198 @@ def _cut_atlas_from_axis(
             continue
         smoothed = np.convolve(counts, np.ones(3) / 3, mode="same")[1:-1]
         joint_w = float(bins[1 + int(np.argmin(smoothed))] + step / 2)
-        markers[tuple(local[lateral & (w >= joint_w + JOINT_MARGIN_MM)].T)] = 1
-        markers[tuple(local[lateral & (w <= joint_w - JOINT_MARGIN_MM)].T)] = 2
+        markers[lateral & (w >= joint_w + JOINT_MARGIN_MM)] = 1
+        markers[lateral & (w <= joint_w - JOINT_MARGIN_MM)] = 2
     if not (markers == 1).any() or not (markers == 2).any():
         return
+    _watershed_piece(pieces, index, markers, new_label, spacing)
+
+
+def _trim_above_atlas(
+    pieces: np.ndarray,
+    label: int,
+    new_label: int,
+    grid: AxialGrid,
+    cord: CordSegmentation,
+    arch_top_w: float,
+    spacing: np.ndarray,
+) -> None:
+    """Cut the occipital condyles off C1 where they rest on its lateral masses (in place).
+
+    The atlanto-occipital joint space is thinner than a coarse slice, so the condyles (and the occipital
+    plate joined to them) can stay on the C1 piece when the midline occiput is out of view or already cut
+    off. Each side's lateral bone narrows to the top of the lateral mass, a little above the anterior
+    arch, and widens again into a condyle: when clearly more bone lies above the narrowest level than at
+    it, bone well above that level is the occiput (``new_label``) and a watershed settles the band.
+    """
+    index = np.argwhere(pieces == label)
+    u, _, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
+    step = max(1.0, float(spacing[2]))
+    markers = np.zeros(len(index), dtype=np.int32)
+    for sign in (1.0, -1.0):
+        lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
+        if not lateral.any() or w[lateral].max() < arch_top_w:
+            continue
+        bins = np.arange(arch_top_w - 4.0, w[lateral].max() + step, step)
+        counts, _ = np.histogram(w[lateral], bins=bins)
+        if counts.size < 4:
+            continue
+        smoothed = np.convolve(counts, np.ones(3) / 3, mode="same")
+        k = int(np.argmin(smoothed[1:-1])) + 1
+        if counts[k + 1 :].sum() < 3.0 * max(counts[k], 1):
+            continue
+        joint_w = float(bins[k] + step / 2)
+        markers[lateral & (w >= joint_w + JOINT_MARGIN_MM)] = 1
+        markers[lateral & (w <= joint_w - JOINT_MARGIN_MM)] = 2
+    if not (markers == 1).any():
+        return
+    midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
+    markers[midline & (w <= arch_top_w)] = 2
+    _watershed_piece(pieces, index, markers, new_label, spacing)
+
+
+def _trim_below_axis(
+    pieces: np.ndarray,
+    label: int,
+    new_label: int,
+    grid: AxialGrid,
+    cord: CordSegmentation,
+    dens: tuple[float, tuple[float, ...]],
+    spacing: np.ndarray,
+) -> None:
+    """Cut C3 off C2 where C2's inferior articular processes rest on C3's (in place).
+
+    ``dens`` is the dens tip's level and the range of C2 heights below it (``seeds/myelogram.yaml``). The
+    C2-C3 disc shows as the first (nearly) empty level of the anterior midline column below the C2
+    body, that far below the dens tip; each side's facet joint is the narrowest level of the
+    lateral bone within a few mm of the disc. Bone below both (C3) goes to ``new_label`` when clearly more
+    bone lies below the joint than at it; a watershed settles the band between.
+    """
+    index = np.argwhere(pieces == label)
+    u, v, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
+    step = max(1.0, float(spacing[2]))
+    midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
+    anterior = midline & (v <= ANTERIOR_V_MM[1])
+    dens_tip_w, (shortest, tallest) = dens
+    bins = np.arange(dens_tip_w - tallest, dens_tip_w - shortest + step, step)
+    counts, _ = np.histogram(w[anterior], bins=bins)
+    if not counts.any():
+        return
+    low = np.nonzero(counts <= 0.25 * np.median(counts[counts > 0]))[0]
+    if low.size == 0:
+        return
+    disc_w = float(bins[low[-1]] + step / 2)
+    markers = np.zeros(len(index), dtype=np.int32)
+    markers[anterior & (w <= disc_w - step)] = 1
+    markers[midline & (w >= disc_w + step)] = 2
+    for sign in (1.0, -1.0):
+        lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
+        side_bins = np.arange(disc_w - 4.0 - step, disc_w + 4.0 + step, step)
+        side, _ = np.histogram(w[lateral], bins=side_bins)
+        if side.size < 4 or not side.any():
+            continue
+        smoothed = np.convolve(side, np.ones(3) / 3, mode="same")
+        k = int(np.argmin(smoothed[1:-1])) + 1
+        if side[:k].sum() < 3.0 * max(side[k], 1):
+            continue
+        joint_w = float(side_bins[k] + step / 2)
+        markers[lateral & (w <= joint_w - JOINT_MARGIN_MM)] = 1
+        markers[lateral & (w >= joint_w + JOINT_MARGIN_MM)] = 2
+    if not (markers == 1).any() or not (markers == 2).any():
+        return
+    _watershed_piece(pieces, index, markers, new_label, spacing)
+
+
+def _adopt_fragments(
+    pieces: np.ndarray,
+    vertebrae: tuple[int, int],
+    label_of: np.ndarray,
+    midline: np.ndarray,
+    lateral: np.ndarray,
+    w: np.ndarray,
+) -> None:
+    """Give lateral fragments of C1 and C2 back to their vertebra (in place).
+
+    Coarse voxels break thin parts (pedicles, articular processes, a lateral mass) off at the erosion
+    that splits the bones; such a fragment has no midline bone of its own. It joins the vertebra it
+    touches whose lateral bone (5th to 95th percentile) spans its median level (the condyles above C1
+    and C3's pillars below C2 lie outside those spans); touching both, the one with the larger contact.
+    ``label_of``, ``midline``, ``lateral`` and ``w`` describe the same sample of bone voxels.
+    """
+    n = int(pieces.max()) + 1
+    present = np.bincount(label_of, minlength=n) > 0
+    has_midline = np.bincount(label_of[midline], minlength=n) > 0
+    orphans = np.nonzero(present & ~has_midline)[0]
+    orphans = orphans[(orphans > 0) & ~np.isin(orphans, vertebrae)]
+    spans = {}
+    for target in vertebrae:
+        w_lateral = w[lateral & (label_of == target)]
+        if w_lateral.size:
+            spans[target] = (float(np.percentile(w_lateral, 5)), float(np.percentile(w_lateral, 95)))
+    boxes = ndimage.find_objects(pieces)
+    for label in orphans:
+        level = float(np.median(w[label_of == label]))
+        candidates = [t for t, (lo, hi) in spans.items() if lo <= level <= hi]
+        box = boxes[label - 1]
+        if not candidates or box is None:
+            continue
+        grown = tuple(slice(max(0, b.start - 1), b.stop + 1) for b in box)
+        local = pieces[grown]
+        own = local == label
+        contact = np.bincount(local[ndimage.binary_dilation(own) & ~own], minlength=n)
+        target = max(candidates, key=lambda t: contact[t])
+        if contact[target] > 0:
+            local[own] = target
+
+
+def _watershed_piece(
+    pieces: np.ndarray, index: np.ndarray, markers: np.ndarray, new_label: int, spacing: np.ndarray
+) -> None:
+    """Split the voxels ``index`` of one piece between marker 1 (to ``new_label``) and 2 (in place)."""
+    from skimage.segmentation import watershed
+
+    corner = index.min(axis=0)
+    local = index - corner
+    box_shape = tuple(int(n) for n in local.max(axis=0) + 1)
+    mask = np.zeros(box_shape, dtype=bool)
+    mask[tuple(local.T)] = True
+    seeds = np.zeros(box_shape, dtype=np.int32)
+    seeds[tuple(local.T)] = markers
     depth = ndimage.distance_transform_edt(mask, sampling=spacing)
-    regions = watershed(-depth, markers, mask=mask)
-    atlas = regions[tuple(local.T)] == 1
-    pieces[tuple(index[atlas].T)] = new_label
+    regions = watershed(-depth, seeds, mask=mask)
+    upper = regions[tuple(local.T)] == 1
+    pieces[tuple(index[upper].T)] = new_label
+
+
+def _mark_anterior_column(
+    markers: np.ndarray,
+    anterior: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    gap: tuple[float, float],
+    slice_mm: float,
+) -> None:
+    """Seed the anterior midline bone of a piece cut at a posterior gap (in place; 1 above, 2 below)."""
+    # Two bodies one above the other (C2 on C3, or the basion above the C1 anterior arch and the dens)
+    # leave a gap in the anterior midline bone too, a disc or joint space: the cut follows it.
+    body_gap = _anterior_gap(w[anterior], gap, slice_mm)
+    if body_gap is not None:
+        markers[anterior & (w >= body_gap[1])] = 1
+        markers[anterior & (w <= body_gap[0])] = 2
+        return
+    markers[anterior & (w <= gap[0] - 3.0)] = 2
+    # C1 on C2: the anterior column runs on through the interlaminar level (the dens). At the upper
+    # interlaminar level the anterior midline bone is the dens alone (the C2 body ends lower); above it,
+    # midline bone in front of the dens is the C1 anterior arch (it may touch the dens by partial volume).
+    dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
+    if _run_above_mm(w[anterior], gap[1], slice_mm) > MAX_DENS_ABOVE_GAP_MM:
+        # Far more anterior bone above the gap than a dens: the upper vertebra's own body (C2 over C3,
+        # their disc blurred away); it belongs with the posterior bone above the gap.
+        markers[anterior & (w >= gap[1])] = 1
+    elif dens.any():
+        dens_front_v = float(v[dens].min())
+        markers[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)] = 1
+        markers[dens] = 2
 
 
 def _run_above_mm(w_mm: np.ndarray, start_mm: float, slice_mm: float) -> float:
@@ -547,7 +765,12 @@ def _anterior_gap(
     breaks = np.nonzero(near & (steps > max(2.0, 1.5 * slice_mm)))[0]
     if breaks.size == 0:
         return None
-    k = int(breaks[np.argmax(steps[breaks])])
+    # The break nearest the posterior gap (overlapping it, ideally), the widest among equally near ones: a
+    # stray bit of the lower vertebra far below must not win over the joint space beside the gap.
+    distance = np.maximum(
+        0.0, np.maximum(levels[breaks] - posterior_gap[1], posterior_gap[0] - levels[breaks + 1])
+    )
+    k = int(breaks[np.lexsort((-steps[breaks], np.round(distance)))[0]])
     return float(levels[k]), float(levels[k + 1])
 
 

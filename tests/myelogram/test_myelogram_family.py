@@ -32,9 +32,8 @@ CSF_VOLUME_TOLERANCE_PERCENT = 15.0
 KNOWN_SHORTFALLS = {
     "csf": (
         "median CSF Dice 0.947 < 0.95: dense contrast against thin laminae as dense, vessels and the cord's "
-        "outline above C1, one draw (1015: thin rim, 0.74 mm pixels, noise 52 HU) refused as 'no contrast'"
+        "outline above C1, one draw (1015: thin rim, 0.74 mm pixels, noise 52 HU) refused"
     ),
-    "c1": "median C1 Dice 0.886 < 0.90: C1 not always cut from the occiput and C2 at coarse slices",
 }
 
 

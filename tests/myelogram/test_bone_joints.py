@@ -1,0 +1,54 @@
+"""C1 and C2 cut at their joints on family draws where the bones touch across a joint thinner than a slice.
+
+Each draw was picked for one joint the earlier segmentation did not cut (Dice before -> after):
+
+* 1013 (1.3 mm slices): the occipital condyles and plate stayed on C1 (C1 0.71 -> 0.91);
+* 1003 (1.7 mm slices): C3's body and articular pillars stayed on C2 (C2 0.83 -> 0.93);
+* 1019: the occipital squama was joined to the dens, so C1 and C2 were not separated at all (-> 0.96/0.96).
+
+Scored against the generator's labels: the Dice of C1 and C2, and the share of each found vertebra that
+is truly other bone (occiput, C3), which a missed joint cut makes large.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.myelogram.bone import segment_vertebrae
+from pipeline.myelogram.cord import segment_cord
+from pipeline.myelogram.ct_sac import trim_sac_lobes
+from pipeline.phantom.family import make_family_case
+from pipeline.seeds import Seeds, load_seeds
+
+# The family test's narrowed field of view (tests/myelogram/test_myelogram_family.py).
+FOV_OVERRIDE = {"family": {"fov_in_plane_mm": [76.0, 80.0], "fov_superior_mm": [54.0, 57.0]}}
+MIN_DICE = 0.88
+MAX_OTHER_BONE_SHARE = 0.03
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * np.logical_and(a, b).sum() / (a.sum() + b.sum()))
+
+
+@pytest.fixture(scope="module")
+def small_fov_seeds(tmp_path_factory: pytest.TempPathFactory) -> Seeds:
+    path = Path(tmp_path_factory.mktemp("bone")) / "small-fov.yaml"
+    path.write_text(yaml.safe_dump(FOV_OVERRIDE))
+    return load_seeds(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1013, 1003, 1019])
+def test_vertebrae_cut_at_touching_joints(seed: int, small_fov_seeds: Seeds) -> None:
+    case = make_family_case(seed, seeds=small_fov_seeds, vascular=None)
+    cord = trim_sac_lobes(case.ct, segment_cord(case.ct, contrast="ct-myelogram", seeds=small_fov_seeds))
+    vertebrae = segment_vertebrae(case.ct, cord, seeds=small_fov_seeds)
+    truth = case.labels.array
+    for name, found, value in (("C1", vertebrae.c1_mask, 3), ("C2", vertebrae.c2_mask, 4)):
+        assert _dice(found, truth == value) >= MIN_DICE, (seed, name)
+        other_share = float((found & (truth == 5)).sum() / found.sum())
+        assert other_share <= MAX_OTHER_BONE_SHARE, (seed, name, other_share)
