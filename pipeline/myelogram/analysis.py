@@ -124,6 +124,15 @@ def analyse_myelogram(
             # C1-C2 is in view but the vertebrae could not be told apart: keep the sac and cord, say so.
             warnings.append(str(exc))
             unseparated_bone = exc.bone_mask
+        except AnalysisError as exc:
+            if not cord.weak_rings:
+                raise
+            # A cord found on weak rings may be a wrong structure, and the C2 search runs around it: say so
+            # rather than claim C1-C2 is out of view.
+            raise AnalysisError(
+                f"cord not found reliably in {description}: the CSF rings are too dilute or blurred (found only "
+                f"on dim or open rings), and the vertebrae searched around it were not found ({exc})"
+            ) from exc
     frame = planning_frame(cord, vertebrae, image.affine_lps) if vertebrae is not None else cord_frame(cord)
     dentate = find_dentate_ligaments(
         image,
