@@ -45,7 +45,9 @@ def small_fov_seeds(tmp_path_factory: pytest.TempPathFactory) -> Seeds:
 @pytest.mark.parametrize("seed", [1013, 1003, 1019])
 def test_vertebrae_cut_at_touching_joints(seed: int, small_fov_seeds: Seeds) -> None:
     case = make_family_case(seed, seeds=small_fov_seeds, vascular=None)
-    cord = trim_sac_lobes(case.ct, segment_cord(case.ct, contrast="ct-myelogram", seeds=small_fov_seeds))
+    cord = trim_sac_lobes(
+        case.ct, segment_cord(case.ct, contrast="ct-myelogram", seeds=small_fov_seeds), small_fov_seeds
+    )
     vertebrae = segment_vertebrae(case.ct, cord, seeds=small_fov_seeds)
     truth = case.labels.array
     for name, found, value in (("C1", vertebrae.c1_mask, 3), ("C2", vertebrae.c2_mask, 4)):
