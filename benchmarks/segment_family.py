@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MEASURES = ("csf", "cord", "c1", "c2", "va_left", "va_right")
+CT_MEASURES = ("csf", "cord", "c1", "c2")
+MEASURES = (*CT_MEASURES, "va_left", "va_right")
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -82,10 +83,12 @@ def score_draw(seed: int, coarse: bool = False) -> dict[str, object]:
     return row
 
 
-def summarise(rows: list[dict[str, object]]) -> dict[str, dict[str, float | int]]:
+def summarise(
+    rows: list[dict[str, object]], measures: tuple[str, ...] = MEASURES
+) -> dict[str, dict[str, float | int]]:
     """Median and worst value (with its draw) of every measure."""
     summary: dict[str, dict[str, float | int]] = {}
-    for name in MEASURES:
+    for name in measures:
         values = np.array([float(row[name]) for row in rows])  # type: ignore[arg-type]
         worst = int(np.argmin(values))
         summary[name] = {
@@ -124,7 +127,8 @@ def main() -> None:
         row = score_draw(seed, args.coarse)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    summary = summarise(rows)
+    # The coarse family has no vascular series: its artery scores would be zeros, not a measure.
+    summary = summarise(rows, CT_MEASURES if args.coarse else MEASURES)
     print(f"\n{len(rows)} draws (seeds {args.first}-{args.first + args.draws - 1})")
     print(f"{'measure':<30}{'median':>10}{'worst':>10}{'worst seed':>12}")
     for name, values in summary.items():

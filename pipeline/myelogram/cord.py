@@ -228,6 +228,28 @@ def _find_chain(
     return best
 
 
+def _find_ct_chain(
+    image: np.ndarray, grid: AxialGrid, model: ContrastModel
+) -> tuple[tuple[HoleCandidates, np.ndarray, int, float], ContrastModel, bool]:
+    """The CT cord tube, the model it was found with, and whether the rings were weak.
+
+    The usual contrast levels first; then a dim CSF level (dilute or noisy contrast); then dark disks
+    ringed by contrast, which need no closed ring (coarse or blurred pixels, a 3 mm head-and-neck CT
+    resampled finer, leave the thin lateral CSF open on most slices). So blurred, contrast is never as
+    bright as cortical bone: a brighter ring is bone (the canal of a CT without contrast), and so is a
+    traced CSF level above it. Either retry makes the rings weak: the outlines are approximate.
+    """
+    needed = _slices_needed(grid.shape[2])
+    found = _find_chain(image, grid, model)
+    if found[1].size >= needed:
+        return found, model, False
+    found = _find_chain(image, grid, replace(model, hole_levels=model.dim_hole_levels + model.hole_levels))
+    if found[1].size >= needed:
+        return found, model, True
+    model = replace(model, max_csf_level=model.bone_level)
+    return _find_chain(image, grid, model, ct_blobs=True), model, True
+
+
 def _slices_needed(n_slices: int) -> int:
     """Shortest cord tube accepted: a quarter of the slices, at least 3 (or all of a shorter stack)."""
     return min(n_slices, max(3, int(np.ceil(0.25 * n_slices))))
@@ -500,21 +522,10 @@ def segment_cord(
     else:
         mode = resolved
         image, model = working_image(grid.array, mode, seeds)
-        found = _find_chain(image, grid, model)
-        if mode is Contrast.CT_MYELOGRAM and found[1].size < _slices_needed(grid.shape[2]):
-            # Dilute or dim contrast: retry with a dim CSF level.
-            weak_rings = True
-            found = _find_chain(
-                image, grid, replace(model, hole_levels=model.dim_hole_levels + model.hole_levels)
-            )
-        if mode is Contrast.CT_MYELOGRAM and found[1].size < _slices_needed(grid.shape[2]):
-            # Coarse or blurred pixels (a 3 mm head-and-neck CT resampled finer) leave the thin lateral
-            # CSF open on most slices: look for dark disks ringed by contrast too, which need no closed
-            # ring. So blurred, contrast is never as bright as cortical bone: a brighter ring is bone (the
-            # canal of a CT without contrast), and so is a traced CSF level above it.
-            model = replace(model, max_csf_level=model.bone_level)
-            found = _find_chain(image, grid, model, ct_blobs=True)
-        if mode is not Contrast.CT_MYELOGRAM:
+        if mode is Contrast.CT_MYELOGRAM:
+            found, model, weak_rings = _find_ct_chain(image, grid, model)
+        else:
+            found = _find_chain(image, grid, model)
             contrast_source = _check_polarity(grid, mode, found[3], contrast_source, description, seeds)
     slices, centres = _chain_centres(found, grid, model, description)
 

@@ -74,7 +74,7 @@ def _trace(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_dura_follows_dorsally_denser_contrast_next_to_bone_as_dense() -> None:
-    """Dense dorsal contrast (up to ~840 HU) beside a lamina of 900 HU: neither cut short nor run into bone."""
+    """Dense dorsal contrast (up to ~840 HU) beside a 1300 HU lamina: neither cut short nor run into bone."""
     for seed in range(3):
         error, _ = _trace(_slice(700.0, bone_hu=1300.0, seed=seed))
         assert np.median(np.abs(error)) < 0.3, (seed, np.round(error, 2))
