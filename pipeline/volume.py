@@ -105,7 +105,7 @@ class Volume:
     Parameters
     ----------
     array : (I, J, K) or (I, J, K, T) ndarray
-        Voxel values; HU for CT.
+        Voxel values; HU for CT (int16 as loaded from a CT series whose HU are whole numbers, else float).
     affine_lps : (4, 4) ndarray
         Maps array indices (in the array's own axis order) to LPS mm.
     provenance : Provenance

@@ -191,3 +191,19 @@ def frames_of(header: Header) -> list[Frame]:
             "its frames cannot be placed in space"
         )
     return [classic_frame(header)]
+
+
+def exact_in_int16(
+    modality: str, bits_allocated: int | None, slope: float | None, intercept: float | None
+) -> bool:
+    """Whether a CT frame's HU are ``stored + intercept`` with a whole intercept, on 16-bit pixels: then
+    they are stored as int16 (each frame's range is still checked when read)."""
+    slope = 1.0 if slope is None else slope
+    intercept = 0.0 if intercept is None else intercept
+    return (
+        modality == "CT"
+        and bits_allocated == 16
+        and slope == 1.0
+        and float(intercept).is_integer()
+        and abs(intercept) < np.iinfo(np.int16).max
+    )

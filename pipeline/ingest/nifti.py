@@ -1,7 +1,8 @@
 """Write a Volume as NIfTI-1 (RAS, sform and qform code 1), atomically.
 
-Real-world values are written as float32 (HU for CT): no scaling factors, so every reader sees the same
-numbers as :func:`pipeline.ingest.load_series` returned.
+Real-world values are written as loaded (HU for CT: int16 when they are whole numbers, else float32),
+with no scaling factors, so every reader sees the same numbers as :func:`pipeline.ingest.load_series`
+returned.
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ endian, deflate) goes through pydicom's pixel-data plugins (pylibjpeg-openjpeg, 
 pyjpegls), one file at a time.
 
 Real-world values: ``stored * RescaleSlope + RescaleIntercept`` (PS3.3 C.11.1.1.2), which is HU for CT.
+They are whole numbers whenever the slope is 1 and the intercept whole, as CT scanners store HU; such a
+series is returned as int16 (:func:`.frames.exact_in_int16`), as ITK/GDCM and dcm2niix also keep it: the same
+values, half the memory of float32, and the frames are read straight into their slots with no
+conversion pass. A frame whose values would not fit int16 makes the loader fall back to float32
+(:class:`NotExactInInt16`).
 Pixels equal to PixelPaddingValue, or within [PixelPaddingValue, PixelPaddingRangeLimit] (PS3.3
 C.7.5.1.1.2), are outside the reconstructed field of view; they get the value of air (-1024 HU) for CT
 and 0 otherwise, instead of an arbitrary number such as -2000 or -3024.
@@ -39,6 +44,11 @@ from pipeline.limits import is_decoder_panic, native_stderr_silenced
 CT_PADDING_HU = -1024.0
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 _PREADV = getattr(os, "preadv", None)
+_INT16 = np.iinfo(np.int16)
+
+
+class NotExactInInt16(Exception):
+    """A frame's real-world values do not fit int16 (the loader then reads the series as float32)."""
 
 
 def fill_value(modality: str) -> float:
@@ -170,14 +180,18 @@ def _buffer(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
     return buffer
 
 
-def _padding_mask(header: Header, stored: np.ndarray) -> np.ndarray | None:
+def _padding_mask(
+    header: Header, stored: np.ndarray, extremes: tuple[int, int] | None = None
+) -> np.ndarray | None:
     """Where ``stored`` holds padding, or None if nowhere: the range test (two fast reductions over a
-    cached frame) spares the comparison pass and its boolean array on the many frames without any."""
+    cached frame, or the frame's ``extremes`` when known) spares the comparison pass and its boolean
+    array on the many frames without any."""
     if header.padding_value is None:
         return None
     value = header.padding_value
     low, high = sorted((value, header.padding_limit)) if header.padding_limit is not None else (value, value)
-    if stored.min() > high or stored.max() < low:
+    lowest, highest = extremes if extremes is not None else (stored.min(), stored.max())
+    if lowest > high or highest < low:
         return None
     if low == high:
         return stored == value
@@ -199,11 +213,46 @@ def check_rescale(frame: Frame) -> None:
         )
 
 
+def _to_int16(header: Header, stored: np.ndarray, target: np.ndarray, intercept: int, fill: float) -> int:
+    """``target`` (int16) = ``stored`` + ``intercept``, padding set to ``fill``; returns the padded count.
+
+    ``stored`` may be ``target`` itself seen as the stored dtype (so stored values must fit int16 too,
+    not only the results). The range is checked first, by a reduction only on a side that the dtype and
+    intercept could push beyond int16 (for int16 HU with a negative intercept: the minimum only), shared
+    with the padding test; padding is exempt, it is overwritten.
+    """
+    if stored.dtype.kind not in "iu":
+        raise NotExactInInt16(f"{header.path}: decoded pixels are {stored.dtype}")
+    limits = np.iinfo(stored.dtype)
+    lift = max(intercept, 0)
+    low_side = limits.min + intercept < _INT16.min
+    high_side = limits.max + lift > _INT16.max
+    padded = header.padding_value is not None
+    lowest = int(stored.min()) if low_side or padded else limits.min
+    highest = int(stored.max()) if high_side or padded else limits.max
+    mask = _padding_mask(header, stored, (lowest, highest)) if padded else None
+    if mask is not None and (low_side or high_side):  # the extremes without the padding
+        lowest = int(np.min(stored, where=~mask, initial=limits.max))
+        highest = int(np.max(stored, where=~mask, initial=limits.min))
+    if (low_side and lowest + intercept < _INT16.min) or (high_side and highest + lift > _INT16.max):
+        raise NotExactInInt16(f"{header.path}: values beyond int16")
+    if not np.may_share_memory(stored, target):
+        np.copyto(target, stored, casting="unsafe")
+    if intercept:
+        target += np.int16(intercept)
+    if mask is None:
+        return 0
+    target[mask] = np.int16(fill)
+    return int(np.count_nonzero(mask))
+
+
 def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
-    """Fill ``out[k]`` (float32, shape (K, rows, columns)) with frame k's real-world values.
+    """Fill ``out[k]`` (float32, or int16 when :func:`exact_in_int16`; shape (K, rows, columns)) with
+    frame k's real-world values.
 
     Returns the number of padding pixels replaced. Raises InputDataError on unreadable, truncated,
-    undecodable data, or a rescale that would give non-finite values.
+    undecodable data, or a rescale that would give non-finite values; NotExactInInt16 when ``out`` is
+    int16 and a frame's values do not fit it.
     """
     for frame in frames:
         _check_image(frame.header)
@@ -220,16 +269,23 @@ def read_frames(frames: Sequence[Frame], modality: str, out: np.ndarray) -> int:
         if not _fast_path(header) and header.path not in decoded:
             decoded[header.path] = _read_pydicom(header)
 
+    as_int16 = out.dtype == np.int16
+
     def work(k: int) -> int:
         frame = frames[k]
         header = frame.header
+        target = out[k]
         stored_all = decoded.get(header.path)
         if stored_all is not None:
             stored = stored_all[frame.frame_index]
+        elif as_int16:
+            stored = target.view(stored_dtype(header))  # read straight into the slot: no copy at all
+            _read_direct(header, frame.frame_index, stored)
         else:
             stored = _buffer((header.rows, header.columns), stored_dtype(header))  # type: ignore[arg-type]
             _read_direct(header, frame.frame_index, stored)
-        target = out[k]
+        if as_int16:
+            return _to_int16(header, stored, target, int(frame.rescale_intercept), fill)
         slope, intercept = frame.rescale_slope, frame.rescale_intercept
         # Cast first, then scale in place while the frame is in cache: numpy's direct cast loop is
         # about 1.6x faster than a ufunc with ``dtype=float32``, whose mixed-type inputs go through

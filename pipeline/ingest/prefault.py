@@ -21,6 +21,7 @@ from typing import Self
 
 import numpy as np
 
+from pipeline.ingest.frames import exact_in_int16
 from pipeline.ingest.header import Header
 
 _MADV_POPULATE_WRITE = 23  # linux/mman.h (asm-generic/mman-common.h)
@@ -89,7 +90,8 @@ class Prefault:
 
 
 class EarlyOutput:
-    """The float32 output volume of a folder, allocated and faulted in while its headers are read.
+    """The output volume of a folder (int16 or float32, as the first header says), allocated and faulted
+    in while its headers are read.
 
     Why: reading headers is Python work on one core; the page faults of the output (see above) can
     run on the other core meanwhile, instead of beside the pixel readers later. The shape is a guess
@@ -117,21 +119,25 @@ class EarlyOutput:
         key = (header.series_key, header.rows, header.columns, header.frame_count)
         if self._key is None:
             rows, columns = header.rows, header.columns
-            nbytes = self._files * (rows or 0) * (columns or 0) * 4
+            whole = exact_in_int16(
+                header.modality, header.bits_allocated, header.rescale_slope, header.rescale_intercept
+            )
+            dtype = np.dtype(np.int16 if whole else np.float32)
+            nbytes = self._files * (rows or 0) * (columns or 0) * dtype.itemsize
             if header.frame_count != 1 or not _MIN_BYTES <= nbytes <= self._max_bytes:
                 self.cancel()
                 return
             self._key = key
-            self._array = np.empty((self._files, rows, columns), dtype=np.float32)  # type: ignore[arg-type]
+            self._array = np.empty((self._files, rows, columns), dtype=dtype)  # type: ignore[arg-type]
             self._prefault = Prefault(self._array, [(0, self._array.nbytes)]).__enter__()
         elif key != self._key:
             self.cancel()
 
-    def take(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        """The array if it has exactly ``shape`` (then it is the caller's), else None."""
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+        """The array if it has exactly ``shape`` and ``dtype`` (then it is the caller's), else None."""
         array = self._array if not self._cancelled else None
         self.cancel()
-        return array if array is not None and array.shape == shape else None
+        return array if array is not None and array.shape == shape and array.dtype == dtype else None
 
     def cancel(self) -> None:
         """Stop faulting in and drop the array (idempotent)."""

@@ -17,11 +17,11 @@ import pydicom
 
 from pipeline.errors import InputDataError, UsageError
 from pipeline.ingest.discover import Scan, scan, series_label
-from pipeline.ingest.frames import Frame, frames_of
+from pipeline.ingest.frames import Frame, exact_in_int16, frames_of
 from pipeline.ingest.geometry import Stack, build_stack
 from pipeline.ingest.header import Header, provenance, short_reason
 from pipeline.ingest.mosaic import is_mosaic, load_mosaic
-from pipeline.ingest.pixels import fill_value, read_frames
+from pipeline.ingest.pixels import NotExactInInt16, fill_value, read_frames
 from pipeline.ingest.prefault import EarlyOutput
 from pipeline.ingest.tilt import regularise
 from pipeline.ingest.volumes import split_volumes
@@ -154,7 +154,7 @@ def _provenance(selected: SelectedSeries, stacks: list[Stack]) -> Provenance:
 
 
 def load_series(path: str | Path, series: str | int | None = None, *, resample: bool = True) -> Volume:
-    """Load one series (or a NIfTI file) as a :class:`Volume` in float32 real-world values (HU for CT).
+    """Load one series (or a NIfTI file) as a :class:`Volume` of real-world values (HU for CT).
 
     Parameters
     ----------
@@ -170,7 +170,8 @@ def load_series(path: str | Path, series: str | int | None = None, *, resample: 
     Returns
     -------
     Volume
-        ``array`` (columns, rows, slices[, volumes]) float32; ``affine_lps`` exact; ``provenance`` with
+        ``array`` (columns, rows, slices[, volumes]): int16 for CT whose HU are whole numbers (slope 1,
+        whole intercept, as scanners store them), else float32; ``affine_lps`` exact; ``provenance`` with
         series number, UIDs, description, modality, source files (slice order) and geometry notes. No
         patient identifiers.
 
@@ -226,10 +227,21 @@ def load_selected(
     n_slices, n_volumes = len(stack.frames), len(stacks)
     shape = (n_volumes * n_slices, stack.rows, stack.columns)
     check_array_size(shape, 4, selected.label)
-    prepared = early.take(shape) if early is not None else None
-    data = prepared if prepared is not None else np.empty(shape, dtype=np.float32)
+    frames = [f for s in stacks for f in s.frames]
+    regular = not (stack.sheared or stack.uneven)
+    whole = regular and all(
+        exact_in_int16(modality, f.header.bits_allocated, f.rescale_slope, f.rescale_intercept)
+        for f in frames
+    )
+    dtype = np.dtype(np.int16 if whole else np.float32)
+    prepared = early.take(shape, dtype) if early is not None else None
+    data = prepared if prepared is not None else np.empty(shape, dtype=dtype)
     try:
-        padded = read_frames([f for s in stacks for f in s.frames], modality, data)
+        try:
+            padded = read_frames(frames, modality, data)
+        except NotExactInInt16:
+            data = np.empty(shape, dtype=np.float32)
+            padded = read_frames(frames, modality, data)
     except InputDataError as exc:
         raise InputDataError(f"{selected.label}: {exc}") from exc
     source = replace(_provenance(selected, stacks), padding_voxels=padded)

@@ -127,8 +127,9 @@ def planes_along_path(plan: Mapping[str, Any], frame: Mapping[str, Any]) -> list
 def _sample(volume: Volume, plane: Plane, *, order: int, cval: float) -> np.ndarray:
     index = volume.lps_to_index(plane.points_lps_mm().reshape(-1, 3))
     values = ndimage.map_coordinates(
-        np.asarray(volume.array, dtype=np.float32 if order else volume.array.dtype),
+        volume.array,
         index.T,
+        output=np.float32 if order else volume.array.dtype,
         order=order,
         mode="constant",
         cval=cval,

@@ -106,7 +106,10 @@ def _angles_deg(seeds: Seeds, key: str, step: float) -> np.ndarray:
 def _sample(volume_array: np.ndarray, index: np.ndarray, order: int, cval: float) -> np.ndarray:
     shape = index.shape[:-1]
     coords = index.reshape(-1, 3).T
-    values = ndimage.map_coordinates(volume_array, coords, order=order, mode="constant", cval=cval)
+    # float output: CT HU may come as int16, and interpolated values are not whole numbers.
+    values = ndimage.map_coordinates(
+        volume_array, coords, output=np.float32, order=order, mode="constant", cval=cval
+    )
     return values.reshape(shape)
 
 
@@ -173,7 +176,7 @@ def search_paths(
     bone_map = surface_distance_mm(bone_mask(labels), labels.spacing_mm, box)
     bone = _sample(bone_map, local_index, 1, DISTANCE_CAP_MM)
     air_hu = 0.5 * (seeds.number("ct.hu.air") + seeds.number("ct.hu.fat"))
-    hu = _sample(np.asarray(ct.array, dtype=np.float32), index, 1, np.nan)
+    hu = _sample(ct.array, index, 1, np.nan)
 
     n_rays, n_steps = label.shape
     in_sac = np.isin(label, _SAC_LABELS)

@@ -128,7 +128,8 @@ def test_fuzz_classifies_a_crash_and_garbage(tmp_path: Path, monkeypatch: pytest
     kind, root, _detail = fuzz_ingest.load_case(str(tmp_path))
     assert kind == "crash"
     assert root.startswith("ZeroDivisionError @ ")
-    volume = load_series(tmp_path)
+    loaded = load_series(tmp_path)
+    volume = loaded.with_array(loaded.array.astype(np.float32))  # CT HU come as int16, which holds no NaN
     volume.array[0, 0, 0] = np.nan
     assert fuzz_ingest._garbage(volume) == "non-finite voxels"
 

@@ -35,42 +35,54 @@ def test_prefault_ignores_small_and_strided_arrays() -> None:
         np.testing.assert_array_equal(array, before)
 
 
-def _header(series: str, rows: int = 256, frames: int | None = None) -> Header:
+def _header(series: str, rows: int = 256, frames: int | None = None, *, ct_hu: bool = False) -> Header:
+    """An MR-like header, or with ``ct_hu`` a CT one whose HU are whole (16 bits, slope 1, intercept -1024)."""
     return Header(
-        path=Path(f"/x/{series}"), series_uid=series, rows=rows, columns=256, number_of_frames=frames
+        path=Path(f"/x/{series}"),
+        series_uid=series,
+        rows=rows,
+        columns=256,
+        number_of_frames=frames,
+        modality="CT" if ct_hu else "MR",
+        bits_allocated=16,
+        rescale_slope=1.0 if ct_hu else 0.5,
+        rescale_intercept=-1024.0 if ct_hu else 0.0,
     )
 
 
-# (headers seen during the scan, shape the loader asks for, whether the early array is handed over)
+F32, I16 = np.dtype(np.float32), np.dtype(np.int16)
+# (headers seen during the scan, shape and dtype the loader asks for, whether the early array is handed over)
 EARLY_CASES = {
-    "one-series": ([_header("a")] * 3, (64, 256, 256), True),
-    "other-shape-needed": ([_header("a")] * 3, (63, 256, 256), False),
-    "second-series": ([_header("a"), _header("b")], (64, 256, 256), False),
-    "other-size": ([_header("a"), _header("a", rows=128)], (64, 256, 256), False),
-    "multi-frame": ([_header("a", frames=64)], (64, 256, 256), False),
+    "one-series": ([_header("a")] * 3, (128, 256, 256), F32, True),
+    "ct-whole-hu": ([_header("a", ct_hu=True)] * 3, (128, 256, 256), I16, True),
+    "other-dtype-needed": ([_header("a", ct_hu=True)] * 3, (128, 256, 256), F32, False),
+    "other-shape-needed": ([_header("a")] * 3, (127, 256, 256), F32, False),
+    "second-series": ([_header("a"), _header("b")], (128, 256, 256), F32, False),
+    "other-size": ([_header("a"), _header("a", rows=128)], (128, 256, 256), F32, False),
+    "multi-frame": ([_header("a", frames=128)], (128, 256, 256), F32, False),
 }
 
 
 @pytest.mark.parametrize("case", list(EARLY_CASES), ids=list(EARLY_CASES))
 def test_early_output_only_when_the_guess_holds(case: str) -> None:
-    headers, shape, handed = EARLY_CASES[case]
+    headers, shape, dtype, handed = EARLY_CASES[case]
     early = EarlyOutput()
-    early.expect(64)  # 64 x 256 x 256 float32 = 16 MB
+    early.expect(128)  # 128 x 256 x 256 float32 = 32 MB (int16: 16 MB)
     for header in headers:
         early.see(header)
-    array = early.take(shape)
+    array = early.take(shape, dtype)
     assert (array is not None) == handed
     if array is not None:
         assert array.shape == shape
-        assert array.dtype == np.float32
+        assert array.dtype == dtype
         assert array.flags.c_contiguous
         array[:] = 5.0  # writable, and ours alone: the helper has stopped
         assert float(array.min()) == float(array.max()) == 5.0
-    assert early.take(shape) is None  # handed over at most once
+    assert early.take(shape, dtype) is None  # handed over at most once
 
 
 def test_early_output_refuses_huge_guesses() -> None:
     early = EarlyOutput(max_bytes=1 << 20)
     early.expect(64)
     early.see(_header("a"))
-    assert early.take((64, 256, 256)) is None
+    assert early.take((128, 256, 256), F32) is None

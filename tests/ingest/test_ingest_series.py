@@ -102,6 +102,58 @@ def test_rescale_and_padding_are_applied(tmp_path: Path) -> None:
     assert volume.array.dtype == np.float32
 
 
+def _rewrite_ct5n(folder: Path, change: object) -> dict[str, np.ndarray]:
+    """CT5N with each file's stored pixels and header changed by ``change(ds, pixels) -> pixels``."""
+    stored = {}
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        pixels = change(ds, ds.pixel_array.astype(np.int64))  # type: ignore[operator]
+        dtype = np.int16 if ds.PixelRepresentation == 1 else np.uint16
+        ds.PixelData = pixels.astype(dtype).tobytes()
+        ds.save_as(path)
+        stored[str(path)] = pixels
+    return stored
+
+
+# name: (PixelRepresentation, intercept, value written in pixel [0, 0..3], padding value, dtype expected)
+WHOLE_HU_CASES = {
+    "int16-intercept": (1, -1024, None, None, np.int16),
+    "int16-padding-exempt": (1, -1024, -32768, -32768, np.int16),  # -32768 - 1024 would wrap: padding
+    "int16-would-wrap": (1, -1024, -32000, None, np.float32),  # -33024 HU is not int16: float32
+    "uint16-intercept": (0, -1024, 4095, None, np.int16),
+    "uint16-beyond-int16": (0, -1024, 40000, None, np.float32),  # 38976 HU is not int16
+    "positive-intercept": (1, 1000, 32000, None, np.float32),
+}
+
+
+@pytest.mark.parametrize("case", list(WHOLE_HU_CASES), ids=list(WHOLE_HU_CASES))
+def test_whole_hu_come_as_int16_when_exact(tmp_path: Path, case: str) -> None:
+    """CT with slope 1 and a whole intercept: int16 HU, equal to stored + intercept everywhere; a series
+    whose values would not fit int16 is read as float32, with the same exact values."""
+    representation, intercept, written, padding, dtype = WHOLE_HU_CASES[case]
+
+    def change(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:
+        ds.PixelRepresentation = representation
+        ds.RescaleSlope, ds.RescaleIntercept = 1, intercept
+        ds.pop("PixelPaddingValue", None)
+        pixels = np.clip(pixels, 0, 4095)
+        if written is not None:
+            pixels[0, :4] = written
+        if padding is not None:
+            ds.add_new(0x00280120, "SS", padding)  # PixelPaddingValue, VR fixed for signed pixels
+        return pixels
+
+    stored = _rewrite_ct5n(copy_series(pydicom_folder(CT5N), tmp_path / "ct"), change)
+    volume = load_series(tmp_path / "ct")
+    assert volume.array.dtype == dtype
+    for k, source in enumerate(list(volume.provenance.source_files)):
+        expected = (stored[source] + intercept).T.astype(np.float64)
+        if padding is not None:
+            expected[:4, 0] = CT_PADDING_HU
+        np.testing.assert_array_equal(volume.array[:, :, k], expected)
+    assert volume.provenance.padding_voxels == (20 if padding is not None else 0)
+
+
 def test_provenance_has_series_but_no_patient(tmp_path: Path) -> None:
     volume = load_series(pydicom_folder(CT5N))
     provenance = volume.provenance
