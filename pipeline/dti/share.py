@@ -12,7 +12,8 @@ Method
 1. Core: the cord-interior voxels whose MD lies at least the detection threshold below their mirror
    voxel's (the candidates of :func:`pipeline.dti.lesion.detect_lesion`, step 4), in the 3-D connected
    regions that touch the ROI (dilated by one pixel in-plane). A ROI that touches no such region is its
-   own core. The core fixes the lesion's slices and side only.
+   own core. The core fixes the lesion's side and where to look only: its slices and their neighbours
+   (a lesion can reach a slice where no voxel passes the MD threshold).
 2. Midline for the share: centroid from a partial-volume cord outline read with the lesion's contrast
    projected out (a lesion at the pia otherwise reads as CSF and shifts it), axis turned to where the
    cord's signal is most symmetric outside the lesion (the outline's moments fix no axis on a round cord).
@@ -24,7 +25,8 @@ Method
    convex edge and holds a little more CSF than the voxel, which otherwise read as lesion (+0.5 to +1.4
    points on the worst draws of ``benchmarks/dti_share.py``).
 4. Share = 100 · Σ f over the voxels within ``REACH_PIXELS`` of the core (in-plane, the cord and one
-   pixel around it) / the cord's partial-volume area, on the core's slices. f is not clipped: noise
+   pixel around it) / the cord's partial-volume area, on the slices whose summed f stands out of the
+   noise (:func:`_lesion_slices`). f is not clipped: noise
    then averages out in the sum instead of adding up.
 
 Without MD contrast (``MD_lesion >= MD_homolog``) the fractions are undefined; the share is then the
@@ -338,17 +340,23 @@ def lesion_cord_share(
     else:
         deep = core
     md_lesion = float(md[deep].mean())
-    slices = core.any(axis=(0, 1)) & np.isfinite(midline.centroid_mm[:, 0])
+    with_cord = np.isfinite(midline.centroid_mm[:, 0])
+    slices = core.any(axis=(0, 1)) & with_cord
     core &= slices[None, None, :]
     deep &= slices[None, None, :]
     if not (md_homolog > md_lesion and deep.any()):
         return LesionShare(_roi_voxel_share(roi, cord), "roi_voxels", int(core.sum()), md_lesion, md_homolog)
+    # The lesion can reach a neighbouring slice on which no voxel passes the MD threshold (a partial
+    # volume along the slice, or noise): those slices are read too, around the core's footprint, and
+    # kept when their reading stands out of the noise (:func:`_lesion_slices`).
+    slices = ndimage.binary_dilation(slices) & with_cord
+    footprint = core.any(axis=2)[:, :, None] & slices[None, None, :]
     midline, cord_fraction = _lesion_blind_midline(data, cord, core, homolog, affine_lps, midline)
-    midline = _symmetry_midline(data, cord, core, slices, midline)
+    midline = _symmetry_midline(data, cord, footprint, slices, midline)
     near_cord = ndimage.binary_dilation(cord, _IN_PLANE) & slices[None, None, :]
     ijk = np.argwhere(near_cord)
     difference = data[tuple(ijk.T)] - _mirror_signal(data, ijk, midline)
-    close = ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS)
+    close = ndimage.binary_dilation(footprint, _IN_PLANE, iterations=REACH_PIXELS)
     csf = _csf_contrast(data, cord)
     contrast = _pure_lesion_contrast(
         difference[core[tuple(ijk.T)]], difference[(close & interior)[tuple(ijk.T)]], csf
