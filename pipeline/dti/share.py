@@ -69,6 +69,10 @@ MIN_SLICE_LESION_VOXELS = 0.5
 interpolation error at the cord's edge, which the noise spread does not measure (it is the whole reading
 of a lesion-free slice in a noise-free phantom, 0.08 voxel on draw 49, whose cord area then counted)."""
 
+MIN_CSF_FREE_CONTRAST = 0.5
+"""Share of the lesion contrast that must remain once CSF's is projected out (see :func:`_reader`); on the
+phantom 0.90 remains (the lesion's restricted diffusion and CSF's free water differ in opposite ways)."""
+
 PURE_FRACTION = 0.95
 PURE_ITERATIONS = 3
 MIN_PURE_VOXELS = 4
@@ -158,11 +162,15 @@ def _reader(contrast: np.ndarray, csf: np.ndarray | None) -> np.ndarray:
     ``w @ contrast = 1`` and ``w @ csf = 0``: a voxel and its mirror image can hold different amounts of
     CSF (the mirror image is interpolated between pixels, and interpolation rounds off the cord's convex
     edge, so it reads a little more CSF than a voxel at the same place would), and such a difference has
-    CSF's signature, not the lesion's. Without a CSF contrast the reading is the plain projection.
+    CSF's signature, not the lesion's. Without a CSF contrast, or when the lesion's contrast is so like
+    CSF's that less than ``MIN_CSF_FREE_CONTRAST`` of it would be left (the noise of the reading would
+    more than double), the reading is the plain projection.
     """
     along = contrast
     if csf is not None and float(csf @ csf) > 0:
-        along = contrast - (contrast @ csf) / float(csf @ csf) * csf
+        free = contrast - (contrast @ csf) / float(csf @ csf) * csf
+        if float(np.linalg.norm(free)) >= MIN_CSF_FREE_CONTRAST * float(np.linalg.norm(contrast)):
+            along = free
     scale = float(along @ contrast)
     return along / scale if scale > 0 else np.zeros_like(contrast)
 

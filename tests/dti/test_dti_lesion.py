@@ -159,3 +159,17 @@ def test_share_on_a_round_cord() -> None:
     phantom, params = dti_share.make_draw(224)
     assert abs(float(params["cord_transverse_mm"]) / float(params["cord_ap_mm"]) - 1.0) < 0.01
     assert abs(_share_error(phantom, phantom.lesion_mask)) < 1.0
+
+
+def test_reader_is_blind_to_csf_unless_the_lesion_looks_like_csf() -> None:
+    """The fraction reader reads the lesion contrast as 1 and CSF's as 0; a lesion contrast nearly along
+    CSF's (less than MIN_CSF_FREE_CONTRAST left) falls back to the plain projection (noise bounded)."""
+    from pipeline.dti.share import MIN_CSF_FREE_CONTRAST, _reader
+
+    lesion = np.array([250.0, 60.0, 40.0, 80.0])
+    csf = np.array([800.0, -300.0, -250.0, -350.0])
+    w = _reader(lesion, csf)
+    assert w @ lesion == pytest.approx(1.0)
+    assert w @ csf == pytest.approx(0.0, abs=1e-12)
+    alike = csf + 0.1 * MIN_CSF_FREE_CONTRAST * np.linalg.norm(csf) * np.array([0.0, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(_reader(alike, csf), alike / (alike @ alike))
