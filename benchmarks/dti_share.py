@@ -52,8 +52,8 @@ def draw_parameters(seed: int) -> dict[str, object]:
     }
 
 
-def make_draw(seed: int):  # type: ignore[no-untyped-def]
-    """The phantom of draw ``seed`` and its parameters."""
+def make_draw(seed: int, snr: float | None = 30.0):  # type: ignore[no-untyped-def]
+    """The phantom of draw ``seed`` and its parameters (``snr=None``: noise-free, for the method's own error)."""
     from pipeline.phantom.dwi import make_dwi_phantom
     from pipeline.seeds import Seed, Seeds, load_seeds
 
@@ -68,6 +68,7 @@ def make_draw(seed: int):  # type: ignore[no-untyped-def]
     n = int(params["matrix"])  # type: ignore[call-overload]
     phantom = make_dwi_phantom(
         seed=seed,
+        snr=snr,
         cordotomy_side=str(params["side"]),
         cord_offset_mm=tuple(params["offset_mm"]),  # type: ignore[arg-type]
         rotation_deg=float(params["rotation_deg"]),  # type: ignore[arg-type]

@@ -158,12 +158,14 @@ def cord_midline(
     return CordMidline(centroid, axis, spacing, elongation)
 
 
-def mirror_mask(mask: np.ndarray, cord_mask: np.ndarray, midline: CordMidline) -> np.ndarray:
+def mirror_mask(
+    mask: np.ndarray, cord_mask: np.ndarray, midline: CordMidline, *, min_cover: float = 0.5
+) -> np.ndarray:
     """The mirror image of ``mask`` across the cord midline, restricted to the cord.
 
     Each cord voxel's area is mirrored (sampled at ``MIRROR_SUBSAMPLES``² points, each looking up the
-    voxel of ``mask`` it falls in) and the voxel belongs to the mirror image when at least half of its
-    area lands in ``mask``. Mirroring areas rather than voxel centres keeps the result from depending on
+    voxel of ``mask`` it falls in) and the voxel belongs to the mirror image when at least ``min_cover``
+    (half) of its area lands in ``mask``. Mirroring areas rather than voxel centres keeps the result from depending on
     where the midline falls between pixel centres, and pulling (each target voxel looks up its source)
     leaves no holes when the reflection does not map the pixel grid onto itself (a rotated cord).
     """
@@ -181,7 +183,8 @@ def mirror_mask(mask: np.ndarray, cord_mask: np.ndarray, midline: CordMidline) -
     hit = np.zeros(len(points), dtype=bool)
     m = mirrored[inside]
     hit[inside] = source[m[:, 0], m[:, 1], m[:, 2]]
-    covered = hit.reshape(len(ijk), len(offsets)).mean(axis=1) >= 0.5
+    cover = hit.reshape(len(ijk), len(offsets)).mean(axis=1)
+    covered = cover >= min_cover if min_cover > 0 else cover > 0
     out[tuple(ijk[covered].T)] = True
     return out
 
@@ -231,13 +234,21 @@ def homolog_mask(lesion_mask: np.ndarray, cord_mask: np.ndarray, midline: CordMi
     The mirror image is taken inside the cord interior (:func:`cord_interior`) when it reaches it: a
     pixel on the cord's edge shares its volume with CSF, whose diffusivity is ~3.5 times the cord's, so
     a few such pixels would bias the healthy reference (the lesion itself is measured as given). Only
-    a lesion whose mirror lies wholly on the edge gets an edge homolog.
+    a lesion whose mirror lies wholly on the edge gets an edge homolog; and a lesion of a pixel or so,
+    whose mirror image (turned against the pixel grid) covers no voxel by half, gets the voxels its mirror
+    image overlaps (interior ones when there are).
     """
     lesion = np.asarray(lesion_mask, dtype=bool)
-    interior = mirror_mask(lesion, cord_interior(cord_mask), midline) & ~lesion
-    if interior.any():
-        return interior
-    return mirror_mask(lesion, cord_mask, midline) & ~lesion
+    for cord, min_cover in (
+        (cord_interior(cord_mask), 0.5),
+        (np.asarray(cord_mask, dtype=bool), 0.5),
+        (cord_interior(cord_mask), 0.0),
+        (np.asarray(cord_mask, dtype=bool), 0.0),
+    ):
+        found = mirror_mask(lesion, cord, midline, min_cover=min_cover) & ~lesion
+        if found.any():
+            return found
+    return found
 
 
 def side_of(mask: np.ndarray, midline: CordMidline) -> str:

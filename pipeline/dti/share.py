@@ -12,16 +12,25 @@ Method
 1. Core: the cord-interior voxels whose MD lies at least the detection threshold below their mirror
    voxel's (the candidates of :func:`pipeline.dti.lesion.detect_lesion`, step 4), in the 3-D connected
    regions that touch the ROI (dilated by one pixel in-plane). A ROI that touches no such region is its
-   own core. The core fixes the lesion's slices and side only.
-2. Midline for the share: centroid from a partial-volume cord outline read with the lesion's contrast
-   projected out (a lesion at the pia otherwise reads as CSF and shifts it), axis turned to where the
-   cord's signal is most symmetric outside the lesion (the outline's moments fix no axis on a round cord).
+   own core. The core fixes the lesion's side and where to look only: its slices and their neighbours
+   (a lesion can reach a slice where no voxel passes the MD threshold).
+2. Midline for the share: centroid and axis from the moments of a partial-volume cord outline read
+   with the lesion's contrast projected out (a lesion at the pia otherwise reads as CSF and shifts it).
+   Where the cord is too round for its moments to give an axis (``MIN_ELONGATION`` of
+   :mod:`pipeline.dti.homolog`) on a lesion slice, the axis is turned to where the cord's signal is
+   most symmetric outside the lesion's footprint, compared on every slice with cord (on the phantom the
+   search moved an elongated cord's exact axis by 1-2° and turned the share by up to 0.3 points; the
+   lesion's slices alone left a round cord's axis 35° off on draw 224, 3.3 points; now 0.4°).
 3. Signals add within a voxel, and the lesion replaces healthy tissue, so a voxel holding a lesion
    fraction f differs from its mirror image (read by bilinear interpolation) by f times the pure lesion
    contrast (lesion minus healthy cord, all volumes). That contrast is the mean difference of the core's
-   most lesion-like third (picked on half of the volumes, read on the other half).
+   most lesion-like third (picked on half of the volumes, read on the other half). The fraction is read
+   with the CSF-against-cord contrast projected out: an interpolated mirror image rounds off the cord's
+   convex edge and holds a little more CSF than the voxel, which otherwise read as lesion (+0.5 to +1.4
+   points on the worst draws of ``benchmarks/dti_share.py``).
 4. Share = 100 · Σ f over the voxels within ``REACH_PIXELS`` of the core (in-plane, the cord and one
-   pixel around it) / the cord's partial-volume area, on the core's slices. f is not clipped: noise
+   pixel around it) / the cord's partial-volume area, on the slices whose summed f stands out of the
+   noise (:func:`_lesion_slices`). f is not clipped: noise
    then averages out in the sum instead of adding up.
 
 Without MD contrast (``MD_lesion >= MD_homolog``) the fractions are undefined; the share is then the
@@ -35,7 +44,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.dti.homolog import CordMidline, cord_fraction_from_b0, cord_interior, cord_midline, mirror_mask
+from pipeline.dti.homolog import (
+    MIN_ELONGATION,
+    CordMidline,
+    cord_fraction_from_b0,
+    cord_interior,
+    cord_midline,
+    mirror_mask,
+)
 from pipeline.dti.lesion import md_asymmetry_percent
 
 REACH_PIXELS = 2
@@ -47,6 +63,15 @@ GROW_FRACTION = 0.25
 
 SLICE_SIGNIFICANCE = 3.0
 """A slice belongs to the lesion when its summed lesion fraction is this many noise deviations above 0."""
+
+MIN_SLICE_LESION_VOXELS = 0.5
+"""...and at least half a voxel's worth: below that a reading cannot be told from the mirror's
+interpolation error at the cord's edge, which the noise spread does not measure (it is the whole reading
+of a lesion-free slice in a noise-free phantom, 0.08 voxel on draw 49, whose cord area then counted)."""
+
+MIN_CSF_FREE_CONTRAST = 0.5
+"""Share of the lesion contrast that must remain once CSF's is projected out (see :func:`_reader`); on the
+phantom 0.90 remains (the lesion's restricted diffusion and CSF's free water differ in opposite ways)."""
 
 PURE_FRACTION = 0.95
 PURE_ITERATIONS = 3
@@ -62,8 +87,10 @@ SYMMETRY_SEARCH_STEPS = (
 )
 """Search of the symmetric midline: (angle step, angle span, shift step, shift span), degrees and mm."""
 
-SYMMETRY_SMOOTHING_PIXELS = 1.0
-"""In-plane Gaussian σ applied before the symmetry search (see :func:`_symmetry_midline`)."""
+SYMMETRY_SMOOTHING_PIXELS = 2.0
+"""In-plane Gaussian σ applied before the symmetry search (see :func:`_symmetry_midline`). On a round
+cord the grey matter's butterfly, a few pixels across, is the only cue: at σ = 1 pixel the noise still
+picked the axis (draw 49 of ``benchmarks/dti_share.py``, 12° off), at 2 pixels it is 1.2° off."""
 
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
 _IN_PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)
@@ -73,7 +100,8 @@ DEFINITION = (
     "lesion area / cord area on the slices the lesion occupies, partial volume included: every voxel within "
     "2 pixels of the lesion's reduced-MD core counts with its lesion fraction f, read from its signals (all "
     "volumes) minus those of its mirror image across the cord midline, in units of the pure lesion contrast "
-    "(the same difference in the core's most lesion-like third); the cord area is its partial-volume area. "
+    "(the same difference in the core's most lesion-like third), blind to differences in CSF content (the "
+    "CSF-against-cord signal is projected out); the cord area is its partial-volume area. "
     "The core is the set of cord-interior voxels whose MD is at least the detection threshold below their "
     "mirror voxel, connected to the lesion ROI. The same computation for a given mask and for a detected lesion."
 )
@@ -117,6 +145,36 @@ def _mirror_signal(signal: np.ndarray, ijk: np.ndarray, midline: CordMidline) ->
     )
 
 
+def _csf_contrast(data: np.ndarray, cord: np.ndarray) -> np.ndarray | None:
+    """Signal of CSF minus cord (all volumes): the ring 2-3 pixels outside the cord against its interior."""
+    ring = ndimage.binary_dilation(cord, _IN_PLANE, iterations=3) & ~ndimage.binary_dilation(
+        cord, _IN_PLANE, iterations=2
+    )
+    interior = cord_interior(cord)
+    if not (ring.any() and interior.any()):
+        return None
+    return np.asarray(np.median(data[ring], axis=0) - np.median(data[interior], axis=0))
+
+
+def _reader(contrast: np.ndarray, csf: np.ndarray | None) -> np.ndarray:
+    """Weights ``w`` (over volumes) that read a difference's lesion fraction as ``difference @ w``.
+
+    ``w @ contrast = 1`` and ``w @ csf = 0``: a voxel and its mirror image can hold different amounts of
+    CSF (the mirror image is interpolated between pixels, and interpolation rounds off the cord's convex
+    edge, so it reads a little more CSF than a voxel at the same place would), and such a difference has
+    CSF's signature, not the lesion's. Without a CSF contrast, or when the lesion's contrast is so like
+    CSF's that less than ``MIN_CSF_FREE_CONTRAST`` of it would be left (the noise of the reading would
+    more than double), the reading is the plain projection.
+    """
+    along = contrast
+    if csf is not None and float(csf @ csf) > 0:
+        free = contrast - (contrast @ csf) / float(csf @ csf) * csf
+        if float(np.linalg.norm(free)) >= MIN_CSF_FREE_CONTRAST * float(np.linalg.norm(contrast)):
+            along = free
+    scale = float(along @ contrast)
+    return along / scale if scale > 0 else np.zeros_like(contrast)
+
+
 def _lesion_blind_midline(
     data: np.ndarray,
     cord: np.ndarray,
@@ -132,13 +190,9 @@ def _lesion_blind_midline(
     there and tilts the moments by a few degrees on its slices.
     """
     lesion_contrast = data[core].mean(axis=0) - data[homolog].mean(axis=0)
-    ring = ndimage.binary_dilation(cord, _IN_PLANE, iterations=3) & ~ndimage.binary_dilation(
-        cord, _IN_PLANE, iterations=2
-    )
-    interior = cord_interior(cord)
-    if not (ring.any() and interior.any()):
+    csf_contrast = _csf_contrast(data, cord)
+    if csf_contrast is None:
         return midline, cord.astype(np.float64)
-    csf_contrast = np.median(data[ring], axis=0) - np.median(data[interior], axis=0)
     unit = lesion_contrast / max(float(np.linalg.norm(lesion_contrast)), 1e-12)
     weights = csf_contrast - (csf_contrast @ unit) * unit
     fraction = cord_fraction_from_b0(data @ weights, cord)
@@ -147,7 +201,7 @@ def _lesion_blind_midline(
     return cord_midline(cord, affine_lps, cord_fraction=fraction), fraction
 
 
-def _pure_lesion_contrast(core: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+def _pure_lesion_contrast(core: np.ndarray, candidates: np.ndarray, csf: np.ndarray | None) -> np.ndarray:
     """Signal of pure lesion minus healthy cord, from the core's voxel-minus-mirror differences ``(M, N)``.
 
     Pure lesion is what the core voxels that read as wholly lesion hold: starting from the core's most
@@ -167,8 +221,7 @@ def _pure_lesion_contrast(core: np.ndarray, candidates: np.ndarray) -> np.ndarra
     for _ in range(PURE_ITERATIONS):
         previous = contrast.copy()
         for pick, read in ((halves, ~halves), (~halves, halves)):
-            reference = previous[pick]
-            fraction = candidates[:, pick] @ reference / max(float(reference @ reference), 1e-12)
+            fraction = candidates[:, pick] @ _reader(previous[pick], None if csf is None else csf[pick])
             chosen = fraction >= PURE_FRACTION
             chosen[np.argsort(fraction)[-MIN_PURE_VOXELS:]] = True
             if chosen.any():
@@ -185,7 +238,12 @@ def _turned(midline: CordMidline, degrees: float, shift_mm: float = 0.0) -> Cord
 
 
 def _symmetry_midline(
-    data: np.ndarray, cord: np.ndarray, core: np.ndarray, slices: np.ndarray, midline: CordMidline
+    data: np.ndarray,
+    cord: np.ndarray,
+    core: np.ndarray,
+    slices: np.ndarray,
+    midline: CordMidline,
+    compared: np.ndarray | None = None,
 ) -> CordMidline:
     """The midline turned and moved sideways to where the cord's signal is most symmetric.
 
@@ -194,15 +252,18 @@ def _symmetry_midline(
     a candidate axis are compared, both read by bilinear interpolation (comparing a voxel with an
     interpolated mirror would favour axes along the pixel grid, where interpolation blurs least). The
     lesion's neighbourhood is left out, and the search stays within ``SYMMETRY_SEARCH_DEG`` of the
-    outline's axis (the cord's front-back mirror can look symmetric too).
+    outline's axis (the cord's front-back mirror can look symmetric too). The axis is made common to
+    ``slices`` and the turn is the same on every slice; the symmetry is compared on ``compared`` (by
+    default ``slices``): the grey matter's weak butterfly needs many slices to stand out of the noise.
     """
     lesion_zone = ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS + 1)
     near_cord = ndimage.binary_dilation(cord, _IN_PLANE)
     slices = np.flatnonzero(slices)
     if slices.size == 0:
         return midline
+    compared = slices if compared is None else np.flatnonzero(compared)
     step = float(midline.spacing_mm.min())
-    reach = 0.5 * float(np.sqrt(cord[:, :, slices].sum(axis=(0, 1)).max() * np.prod(midline.spacing_mm)))
+    reach = 0.5 * float(np.sqrt(cord[:, :, compared].sum(axis=(0, 1)).max() * np.prod(midline.spacing_mm)))
     reach = 2.0 * reach + 2.0 * step
     across = np.arange(step / 2.0, reach, step)
     along = np.arange(-reach, reach + step / 2.0, step)
@@ -213,7 +274,7 @@ def _symmetry_midline(
 
     def points(turned: CordMidline, sign: float) -> np.ndarray:
         rows = []
-        for k in slices:
+        for k in compared:
             axis = turned.left_axis[k]
             normal = np.array([-axis[1], axis[0]])
             xy = turned.centroid_mm[k] + sign * grid_u[:, None] * axis + grid_v[:, None] * normal
@@ -263,14 +324,15 @@ def _lesion_slices(fraction_map: np.ndarray, region: np.ndarray, near_cord: np.n
     through a neighbouring slice would otherwise add that slice's whole cord to the area).
 
     A slice is kept when its region's summed lesion fraction is at least ``SLICE_SIGNIFICANCE`` times
-    the noise of such a sum (robust spread of the fractions read in the cord outside the region); the
-    slice with the largest sum always is.
+    the noise of such a sum (robust spread of the fractions read in the cord outside the region) and at
+    least ``MIN_SLICE_LESION_VOXELS``; the slice with the largest sum always is.
     """
     outside = fraction_map[near_cord & ~region]
     spread = 1.4826 * float(np.median(np.abs(outside - np.median(outside)))) if outside.size else 0.0
     sums = np.where(region, fraction_map, 0.0).sum(axis=(0, 1))
     counts = region.sum(axis=(0, 1))
-    keep = (counts > 0) & (sums >= SLICE_SIGNIFICANCE * spread * np.sqrt(counts))
+    floor = np.maximum(SLICE_SIGNIFICANCE * spread * np.sqrt(counts), MIN_SLICE_LESION_VOXELS)
+    keep = (counts > 0) & (sums >= floor)
     keep[int(np.argmax(np.where(counts > 0, sums, -np.inf)))] = True
     return keep
 
@@ -313,25 +375,34 @@ def lesion_cord_share(
     else:
         deep = core
     md_lesion = float(md[deep].mean())
-    slices = core.any(axis=(0, 1)) & np.isfinite(midline.centroid_mm[:, 0])
+    with_cord = np.isfinite(midline.centroid_mm[:, 0])
+    slices = core.any(axis=(0, 1)) & with_cord
     core &= slices[None, None, :]
     deep &= slices[None, None, :]
     if not (md_homolog > md_lesion and deep.any()):
         return LesionShare(_roi_voxel_share(roi, cord), "roi_voxels", int(core.sum()), md_lesion, md_homolog)
+    # The lesion can reach a neighbouring slice on which no voxel passes the MD threshold (a partial
+    # volume along the slice, or noise): those slices are read too, around the core's footprint, and
+    # kept when their reading stands out of the noise (:func:`_lesion_slices`).
+    slices = ndimage.binary_dilation(slices) & with_cord
+    footprint = core.any(axis=2)[:, :, None] & slices[None, None, :]
     midline, cord_fraction = _lesion_blind_midline(data, cord, core, homolog, affine_lps, midline)
-    midline = _symmetry_midline(data, cord, core, slices, midline)
+    if not np.all(midline.elongation[slices] >= MIN_ELONGATION):
+        every_slice = core.any(axis=2)[:, :, None] & with_cord[None, None, :]
+        midline = _symmetry_midline(data, cord, every_slice, slices, midline, with_cord)
     near_cord = ndimage.binary_dilation(cord, _IN_PLANE) & slices[None, None, :]
     ijk = np.argwhere(near_cord)
     difference = data[tuple(ijk.T)] - _mirror_signal(data, ijk, midline)
-    close = ndimage.binary_dilation(core, _IN_PLANE, iterations=REACH_PIXELS)
+    close = ndimage.binary_dilation(footprint, _IN_PLANE, iterations=REACH_PIXELS)
+    csf = _csf_contrast(data, cord)
     contrast = _pure_lesion_contrast(
-        difference[core[tuple(ijk.T)]], difference[(close & interior)[tuple(ijk.T)]]
+        difference[core[tuple(ijk.T)]], difference[(close & interior)[tuple(ijk.T)]], csf
     )
-    norm = float(contrast @ contrast)
-    if not norm > 0:
+    reader = _reader(contrast, csf)
+    if not float(reader @ reader) > 0:
         return LesionShare(_roi_voxel_share(roi, cord), "roi_voxels", int(core.sum()), md_lesion, md_homolog)
     fraction_map = np.zeros(cord.shape)
-    fraction_map[tuple(ijk.T)] = difference @ contrast / norm
+    fraction_map[tuple(ijk.T)] = difference @ reader
     # The lesion as its signals show it: voxels reading at least GROW_FRACTION lesion, connected to the
     # core on its slices (a noisy core can be smaller than the lesion), then one pixel more for its
     # partial-volume rim.

@@ -79,3 +79,22 @@ def test_binary_moments_alone_tilt_the_axis() -> None:
     soft = np.degrees(np.arccos(np.clip(_midline(phantom).left_axis[0] @ true_left, -1, 1)))
     binary = np.degrees(np.arccos(np.clip(_midline(phantom, soft=False).left_axis[0] @ true_left, -1, 1)))
     assert soft < 1.0 < binary
+
+
+def test_one_pixel_lesion_has_a_homolog() -> None:
+    """A lesion mask of one pixel per slice (benchmark draw 114's pure-voxel mask, 0.99 mm pixels, cord
+    turned 38.5°): its mirror image covers no voxel by half, yet the homolog is the voxels it overlaps,
+    all in the lesion's mirrored footprint (partial-volume truth) and on the other side."""
+    phantom = make_dwi_phantom(
+        cordotomy_side="right", cord_offset_mm=(-2.5, -2.2), rotation_deg=-38.5, matrix=(33, 33, 10)
+    )
+    lesion = np.zeros_like(phantom.lesion_mask)
+    k = np.flatnonzero(phantom.lesion_mask.any(axis=(0, 1)))
+    peak = np.unravel_index(np.argmax(phantom.lesion_fraction[:, :, k[0]]), lesion.shape[:2])
+    lesion[peak[0], peak[1], k] = True
+    midline = _midline(phantom)
+    homolog = homolog_mask(lesion, phantom.cord_mask, midline)
+    assert homolog.any()
+    assert not (homolog & lesion).any()
+    assert phantom.homolog_fraction[homolog].min() > 0.0
+    assert side_of(homolog, midline) != "right"
