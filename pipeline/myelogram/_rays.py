@@ -48,6 +48,9 @@ NOTCH_TOLERANCE_MM = 1.5
 OUTSIDE_WIDTH_MM = 1.5
 # Bone is where the profile rises above the CSF level by this many scatters of the core CSF samples.
 BONE_SCATTER = 2.5
+# The cord level is the median within CORD_CORE_MM of the start, or CORD_CORE_PIXELS pixels if wider.
+CORD_CORE_MM = 1.0
+CORD_CORE_PIXELS = 2.0
 # A ray whose CSF peak stays below this fraction of its slice's median CSF-cord step entered on noise.
 RING_ENTRY_FRACTION = 0.35
 
@@ -391,7 +394,9 @@ def trace_outline(
         profiles = ndimage.map_coordinates(edge_image, coords, order=1, mode="nearest").reshape(
             N_RAYS, radii.size
         )
-    core = profiles[:, radii <= 1.0]
+    # The cord level over at least CORD_CORE_PIXELS pixels around the start: on coarse pixels 1 mm is one
+    # voxel, and one voxel of noise (+150 HU at 60 HU noise) would pass for the cord.
+    core = profiles[:, radii <= max(CORD_CORE_MM, CORD_CORE_PIXELS * float(max(spacing_mm)))]
     cord_level = float(np.median(core))
     cord_samples = round(CORD_SEARCH_MM / RAY_STEP_MM)
     window = round(PEAK_WINDOW_MM / RAY_STEP_MM)
