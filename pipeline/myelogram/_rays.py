@@ -51,8 +51,11 @@ BONE_SCATTER = 2.5
 # The cord level is the median within CORD_CORE_MM of the start, or CORD_CORE_PIXELS pixels if wider.
 CORD_CORE_MM = 1.0
 CORD_CORE_PIXELS = 2.0
-# A ray whose CSF peak stays below this fraction of its slice's median CSF-cord step entered on noise.
+# A ray whose CSF peak stays below this fraction of its slice's CSF-cord step entered on noise.
 RING_ENTRY_FRACTION = 0.35
+# The slice's CSF level for that test: an upper percentile of the rays' peaks (in a wide cord on a noisy
+# scan most rays may enter on noise, so the median is no CSF level; a quarter reaching the ring suffice).
+RING_PERCENTILE = 75.0
 
 
 @dataclass(frozen=True)
@@ -413,7 +416,8 @@ def trace_outline(
         # A bright noise blob in the cord (a few voxels of 70 HU noise) passes min_step and ends the cord
         # early on its ray. Where a ray's peak stays below a fraction of the slice's CSF step, it enters
         # again at that fraction, if it reaches it within the cord search (else its dim ring stands).
-        entry_step = max(min_step, RING_ENTRY_FRACTION * (float(np.median(peak[valid])) - cord_level))
+        ring = float(np.percentile(peak[valid], RING_PERCENTILE))
+        entry_step = max(min_step, RING_ENTRY_FRACTION * (ring - cord_level))
         again = _first_crossing(
             detect[:, : cord_samples + 1],
             np.full(N_RAYS, cord_level + entry_step),
