@@ -48,6 +48,14 @@ NOTCH_TOLERANCE_MM = 1.5
 OUTSIDE_WIDTH_MM = 1.5
 # Bone is where the profile rises above the CSF level by this many scatters of the core CSF samples.
 BONE_SCATTER = 2.5
+# The cord level is the median within CORD_CORE_MM of the start, or CORD_CORE_PIXELS pixels if wider.
+CORD_CORE_MM = 1.0
+CORD_CORE_PIXELS = 2.0
+# A ray whose CSF peak stays below this fraction of its slice's CSF-cord step entered on noise.
+RING_ENTRY_FRACTION = 0.35
+# The slice's CSF level for that test: an upper percentile of the rays' peaks (in a wide cord on a noisy
+# scan most rays may enter on noise, so the median is no CSF level; a quarter reaching the ring suffice).
+RING_PERCENTILE = 75.0
 
 
 @dataclass(frozen=True)
@@ -288,7 +296,9 @@ def _refine_on_csf_level(
     pia = _first_crossing(
         profiles, (level + cord_level) / 2, above=True, start=np.zeros(profiles.shape[0], dtype=np.int64)
     )
-    keep = np.isfinite(pia) & np.isfinite(inner) & (pia <= inner + margin) & (pia < outer)
+    # Within a margin of the first pia either way: where the plane is extrapolated low (a tilted fit, a
+    # thin ring), noise in the cord already crosses its half level and would cut the cord open.
+    keep = np.isfinite(pia) & np.isfinite(inner) & (np.abs(pia - inner) <= margin) & (pia < outer)
     inner = np.where(keep, pia, inner)
     dura = _dura_against_level(profiles, along, level, scatter, peak_at, cord_level, min_step, margin_mm)
     dura = np.where(np.isfinite(dura), dura, outer)
@@ -322,12 +332,33 @@ def _fill_notches(
     positions = np.arange(profiles.shape[1])[None, :]
     depth = np.maximum(min_step, VALLEY_FRACTION * np.maximum(level - cord_level, min_step))
     start = np.nan_to_num(dura, nan=0.0) + margin_mm / RAY_STEP_MM
-    back = (positions >= start[:, None]) & (positions <= (fit + tolerance)[:, None]) & (along >= level - depth)
+    back = (
+        (positions >= start[:, None]) & (positions <= (fit + tolerance)[:, None]) & (along >= level - depth)
+    )
     resumed = np.argmax(back, axis=1)
     sustain = round(SUSTAIN_MM / RAY_STEP_MM)
     second = _first_crossing(profiles, (level + cord_level) / 2, above=False, start=resumed, sustain=sustain)
     better = notch & back.any(axis=1) & np.isfinite(second) & (np.abs(second - fit) < np.abs(dura - fit))
     return np.where(better, second, dura)
+
+
+def _ring_edge(
+    profiles: np.ndarray, entry: np.ndarray, window: int, cord_level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each ray's CSF peak within ``window`` samples of its entry, where it is, and the cord edge half-way
+    between the cord level and that peak (NaN where the ray has no entry)."""
+    entry_index = np.where(np.isfinite(entry), np.ceil(np.nan_to_num(entry)), 0).astype(np.int64)
+    offsets = np.arange(window + 1)[None, :]
+    peak_index = np.clip(entry_index[:, None] + offsets, 0, profiles.shape[1] - 1)
+    peak_values = np.take_along_axis(profiles, peak_index, axis=1)
+    peak = peak_values.max(axis=1)
+    peak_at = entry_index + np.argmax(peak_values, axis=1)
+    half_inner = (cord_level + peak) / 2
+    inner = _first_crossing(
+        profiles, half_inner, above=True, start=np.zeros(profiles.shape[0], dtype=np.int64)
+    )
+    inner = np.where(np.isfinite(entry) & (inner <= peak_at + 0.5), inner, np.nan)
+    return peak, peak_at, inner
 
 
 def trace_outline(
@@ -366,7 +397,9 @@ def trace_outline(
         profiles = ndimage.map_coordinates(edge_image, coords, order=1, mode="nearest").reshape(
             N_RAYS, radii.size
         )
-    core = profiles[:, radii <= 1.0]
+    # The cord level over at least CORD_CORE_PIXELS pixels around the start: on coarse pixels 1 mm is one
+    # voxel, and one voxel of noise (+150 HU at 60 HU noise) would pass for the cord.
+    core = profiles[:, radii <= max(CORD_CORE_MM, CORD_CORE_PIXELS * float(max(spacing_mm)))]
     cord_level = float(np.median(core))
     cord_samples = round(CORD_SEARCH_MM / RAY_STEP_MM)
     window = round(PEAK_WINDOW_MM / RAY_STEP_MM)
@@ -378,16 +411,25 @@ def trace_outline(
         start=np.zeros(N_RAYS, dtype=np.int64),
     )
     valid = np.isfinite(entry)
-    entry_index = np.where(valid, np.ceil(np.nan_to_num(entry)), 0).astype(np.int64)
-    offsets = np.arange(window + 1)[None, :]
-    peak_index = np.clip(entry_index[:, None] + offsets, 0, radii.size - 1)
-    peak_values = np.take_along_axis(profiles, peak_index, axis=1)
-    peak = peak_values.max(axis=1)
-    peak_at = entry_index + np.argmax(peak_values, axis=1)
-    # Cord edge: half-way between the cord level and this ray's CSF level.
-    half_inner = (cord_level + peak) / 2
-    inner = _first_crossing(profiles, half_inner, above=True, start=np.zeros(N_RAYS, dtype=np.int64))
-    inner = np.where(valid & (inner <= peak_at + 0.5), inner, np.nan)
+    peak, peak_at, inner = _ring_edge(profiles, entry, window, cord_level)
+    if valid.any():
+        # A bright noise blob in the cord (a few voxels of 70 HU noise) passes min_step and ends the cord
+        # early on its ray. Where a ray's peak stays below a fraction of the slice's CSF step, it enters
+        # again at that fraction, if it reaches it within the cord search (else its dim ring stands).
+        ring = float(np.percentile(peak[valid], RING_PERCENTILE))
+        entry_step = max(min_step, RING_ENTRY_FRACTION * (ring - cord_level))
+        again = _first_crossing(
+            detect[:, : cord_samples + 1],
+            np.full(N_RAYS, cord_level + entry_step),
+            above=True,
+            start=np.zeros(N_RAYS, dtype=np.int64),
+        )
+        dim = valid & (peak < cord_level + entry_step) & np.isfinite(again)
+        if dim.any():
+            peak2, peak_at2, inner2 = _ring_edge(profiles, again, window, cord_level)
+            peak = np.where(dim, peak2, peak)
+            peak_at = np.where(dim, peak_at2, peak_at)
+            inner = np.where(dim, inner2, inner)
     outer = _first_dura(profiles, peak, peak_at, cord_level, bone_level)
     if bone_level is not None:
         inner, outer = _refine_on_csf_level(

@@ -57,7 +57,9 @@ def smooth_sac_radii_mm(angles: np.ndarray, radii_mm: np.ndarray) -> np.ndarray:
             break
         coefficients, *_ = np.linalg.lstsq(design[inlier], radii_mm[inlier], rcond=None)
         fit = design @ coefficients
-        updated = radii_mm - fit <= LOBE_TOLERANCE_MM
+        # Notches (an artery crossing the dura, a ray stopped short) are left out of the fit as lobes are:
+        # kept in, they pull the outline in and their neighbours are then trimmed as lobes.
+        updated = np.abs(radii_mm - fit) <= LOBE_TOLERANCE_MM
         if np.array_equal(updated, inlier):
             break
         inlier = updated

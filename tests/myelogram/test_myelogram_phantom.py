@@ -40,12 +40,7 @@ NOISE_HU = (30.0, 70.0)
 
 
 # Cases known to miss an acceptance figure (marked strict xfail, so a fix is noticed).
-KNOWN_SHORTFALLS: dict[tuple[str, float], str] = {
-    ("coarse", 70.0): (
-        "CSF Dice 0.922 < 0.93 (0.944 before the CSF-level dura rules of issue 13, which raised the family's "
-        "median from 0.920 to 0.946): the sac is under-traced at 70 HU noise on coarse voxels (volume -7 %)"
-    ),
-}
+KNOWN_SHORTFALLS: dict[tuple[str, float], str] = {}
 
 
 def _params(

@@ -11,6 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.myelogram._rays import trace_outline
+from pipeline.myelogram.ct_sac import smooth_sac_radii_mm
 
 SPACING = np.array([0.5, 0.5])
 SHAPE = (120, 120)
@@ -97,3 +98,15 @@ def test_dark_vessel_in_the_csf_does_not_cut_the_sac() -> None:
     assert behind.any()
     assert np.abs(error[behind]).max() < 1.0, np.round(error[behind], 2)
     assert np.median(np.abs(error)) < 0.3, np.round(error, 2)
+
+
+def test_inward_notch_does_not_shape_the_lobe_trim() -> None:
+    """The lobe trim (pipeline.myelogram.ct_sac) leaves a notch (an artery crossing the dura) as it is, and
+    a notch does not pull the smooth outline in: a lobe elsewhere is trimmed back onto the true outline."""
+    angles = np.linspace(0.0, 2 * np.pi, 72, endpoint=False)
+    radii = 8.0 + 1.5 * np.cos(angles)
+    radii[36:40] = 3.5
+    assert np.allclose(smooth_sac_radii_mm(angles, radii), radii)
+    lobe = radii.copy()
+    lobe[10:14] += 5.0
+    assert np.allclose(smooth_sac_radii_mm(angles, lobe)[10:14], radii[10:14], atol=0.2)
