@@ -23,12 +23,13 @@ Step 2 samples off the grid for the same reason (see :func:`_register_edges`).
 Accuracy on synthetic moved series (tests/dti/test_dti_motion.py, benchmarks/dti_motion.py): in-plane
 model within 0.5 degree and 0.1 mm; six-parameter model, series seeds 5-20, median 0.63 / worst 1.20
 degree (seed 17) and median 0.16 / worst 0.34 mm (seed 17). The rotation error is a systematic offset
-of step 2 over all the diffusion-weighted volumes (step 1 is within 0.1 degree). Its cause is the test
-series' diffusivity texture, independent of its S0 texture and as strong in the log signal: the b0 does
-not show it, so no cross-contrast metric can tell it from misalignment: with it, every metric tried
-(edge correlation, mutual information, correlation of the log signal, variance of the log ratio) erred
-by 0.6-1.2 degree at worst on seeds 5-12 given the true step 1; without it, by at most 0.44 degree
-(0.1 with mutual information, which erred most with it).
+of step 2 over all the diffusion-weighted volumes (step 1 is within 0.1 degree). A large part comes
+from the test series' diffusivity texture, independent of its S0 texture and as strong in the log
+signal: the b0 does not show it, so a cross-contrast metric can mistake it for misalignment. Given the
+true step 1, every metric tried (edge correlation, mutual information, correlation of the log signal,
+variance of the log ratio) erred by 0.6-1.2 degree at worst on seeds 5-12. Without that texture the
+whole correction errs by median 0.51 / worst 0.80 degree with this metric and 0.35 / 0.49 with mutual
+information of the log signal, which however erred most with it (worst 1.39 degree, seeds 5-12).
 
 Degrees of freedom. Cord DWI is acquired in thick axial slices along the cord, whose anatomy hardly
 changes over a short slab, so a tilt out of the slice plane or a shift along the slices cannot be

@@ -203,9 +203,10 @@ def test_known_rigid_motion_in_three_dimensions_is_recovered() -> None:
     Measured here 0.45 degrees / 0.14 mm; over series seeds 5-20 (benchmarks/dti_motion.py) rotation
     median 0.63, worst 1.20 degrees (seed 17), shift median 0.16, worst 0.34 mm (seed 17). The shift
     meets the issue's 0.5 mm. The rotation does not meet 0.5 degree: the error is common to the
-    diffusion-weighted volumes and comes from the cross-contrast step (shell mean to b0), because this
-    series' diffusivity texture, which the b0 does not show, is as strong as its S0 texture (without it
-    the step errs by at most 0.44 degree); the tolerance says what the model does on this seed.
+    diffusion-weighted volumes and comes from the cross-contrast step (shell mean to b0), largely from
+    this series' diffusivity texture, which the b0 does not show and which is as strong as its S0
+    texture (without it: median 0.51, worst 0.80 degrees on seeds 5-12). The rotation tolerance says
+    what the model does on this seed.
     """
     series, bvals, bvecs, rotations, shifts = isotropic_moving_series(5)
     found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
