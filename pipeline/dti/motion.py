@@ -248,7 +248,9 @@ def _register_edges(
     the fixed image is not interpolated while the moving one is smoothed most at half a voxel, and an
     image with texture of its own (noise, a diffusivity pattern the b0 lacks) correlates best once
     smoothed: the optimum moved by half a voxel along the slices on the test series, 0.5-0.9 mm (Pluim
-    et al., Comput Vis Image Underst 2000;77:211-232). In-plane model: on the grid with linear
+    et al., Comput Vis Image Underst 2000;77:211-232). The grid also puts a kink in the metric at the
+    moving image's own grid pose, which held rotations there: with the shell mean turned 1 degree away
+    from the b0 (seeds 6, 8, 17), the grid version found 0.30, 0.57 and 0.00 degree. In-plane model: on the grid with linear
     interpolation, as before; nothing moves along its thick slices, and jittering in-plane turned the
     featureless cord of the sample DWI by 1.4 degrees where the grid gives under 1.
 
