@@ -99,7 +99,26 @@ def _moving_series(
     )
 
 
-def _motion_errors(found, rotations: np.ndarray, shifts_mm: np.ndarray) -> tuple[float, float]:
+def random_rigid_motion(seed: int, n: int = 22) -> tuple[np.ndarray, np.ndarray]:
+    """Rotations (1-4 degrees about random axes) and shifts (±1.5 mm) after two motionless b0s."""
+    rng = np.random.default_rng(seed)
+    axes = rng.normal(size=(n, 3))
+    angles = np.r_[0.0, 0.0, rng.uniform(1.0, 4.0, n - 2)]
+    rotations = np.stack([_rotation(a, t) for a, t in zip(axes, angles, strict=True)])
+    shifts = np.r_[np.zeros((2, 3)), rng.uniform(-1.5, 1.5, (n - 2, 3))]
+    return rotations, shifts
+
+
+def isotropic_moving_series(seed: int):
+    """Series ``seed`` of the six-parameter test: 1.5 mm isotropic voxels, :func:`random_rigid_motion`."""
+    rotations, shifts = random_rigid_motion(seed)
+    series, bvals, bvecs, _, _ = _moving_series(
+        rotations, shifts, shape=(32, 32, 24), spacing_mm=(1.5, 1.5, 1.5), seed=seed
+    )
+    return series, bvals, bvecs, rotations, shifts
+
+
+def motion_errors(found, rotations: np.ndarray, shifts_mm: np.ndarray) -> tuple[float, float]:
     """Worst rotation error (degrees) and worst displacement error at the field of view's centre (mm).
 
     The registration maps reference points to volume points, ``p_i = A p + t``; the truth is
@@ -130,6 +149,24 @@ def test_motionless_series_shows_no_motion() -> None:
 
 
 @pytest.mark.slow
+def test_motionless_isotropic_series_shows_no_motion() -> None:
+    """Six-parameter model on a motionless series: measured 0.29 degrees / 0.20 mm here (0.15-0.40
+    degrees / 0.03-0.27 mm on series seeds 5-8), within the issue's 0.5 degree / 0.5 mm."""
+    n = 22
+    series, bvals, bvecs, _, _ = _moving_series(
+        np.tile(np.eye(3), (n, 1, 1)),
+        np.zeros((n, 3)),
+        shape=(32, 32, 24),
+        spacing_mm=(1.5, 1.5, 1.5),
+        seed=3,
+    )
+    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
+    assert found.degrees_of_freedom == 6
+    assert found.rotation_deg.max() < 0.5
+    assert np.linalg.norm(found.translations_mm, axis=1).max() < 0.5
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [7, 21])
 def test_known_in_plane_motion_is_recovered_and_directions_turned(seed: int) -> None:
     """The head turned by about 5 degrees and shifted after the b0s, with ±1 degree / ±0.5 mm jitter."""
@@ -141,7 +178,7 @@ def test_known_in_plane_motion_is_recovered_and_directions_turned(seed: int) -> 
     shifts[2:, :2] = np.array([1.5, -1.0]) + rng.uniform(-0.5, 0.5, (n - 2, 2))
     series, bvals, bvecs, seen, core = _moving_series(rotations, shifts, seed=seed)
     corrected = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
-    rotation_error_deg, shift_error_mm = _motion_errors(corrected, rotations, shifts)
+    rotation_error_deg, shift_error_mm = motion_errors(corrected, rotations, shifts)
     assert rotation_error_deg < 0.5
     assert shift_error_mm < 0.5
     weighted = bvals > 0
@@ -163,26 +200,20 @@ def test_known_in_plane_motion_is_recovered_and_directions_turned(seed: int) -> 
 def test_known_rigid_motion_in_three_dimensions_is_recovered() -> None:
     """Isotropic voxels: all six parameters are estimated (tilts included).
 
-    Measured worst error 0.60 degrees / 0.47 mm here (0.60 degrees / 0.90 mm over series seeds 5-8),
-    systematic over the diffusion-weighted volumes (the cross-contrast step, shell mean to b0, carries
-    it; the same-contrast step is within 0.1 degree).
-    The 0.5 degree / 0.5 mm target of the issue is met by the in-plane model used for thick-slice cord
-    DWI (tests above), not yet by the six-parameter model: the tolerance here says what it does.
+    Measured here 0.45 degrees / 0.14 mm; over series seeds 5-20 (benchmarks/dti_motion.py) rotation
+    median 0.63, worst 1.20 degrees (seed 17), shift median 0.16, worst 0.34 mm (seed 17). The shift
+    meets the issue's 0.5 mm. The rotation does not meet 0.5 degree: the error is common to the
+    diffusion-weighted volumes and comes from the cross-contrast step (shell mean to b0), largely from
+    this series' diffusivity texture, which the b0 does not show and which is as strong as its S0
+    texture (without it: median 0.51, worst 0.80 degrees on seeds 5-12). The rotation tolerance says
+    what the model does on this seed.
     """
-    rng = np.random.default_rng(5)
-    n = 22
-    axes = rng.normal(size=(n, 3))
-    angles = np.r_[0.0, 0.0, rng.uniform(1.0, 4.0, n - 2)]
-    rotations = np.stack([_rotation(a, t) for a, t in zip(axes, angles, strict=True)])
-    shifts = np.r_[np.zeros((2, 3)), rng.uniform(-1.5, 1.5, (n - 2, 3))]
-    series, bvals, bvecs, _, _ = _moving_series(
-        rotations, shifts, shape=(32, 32, 24), spacing_mm=(1.5, 1.5, 1.5), seed=5
-    )
+    series, bvals, bvecs, rotations, shifts = isotropic_moving_series(5)
     found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
     assert found.degrees_of_freedom == 6
-    rotation_error_deg, shift_error_mm = _motion_errors(found, rotations, shifts)
+    rotation_error_deg, shift_error_mm = motion_errors(found, rotations, shifts)
     assert rotation_error_deg < 0.75
-    assert shift_error_mm < 0.75
+    assert shift_error_mm < 0.5
 
 
 def test_motion_beyond_the_limits_is_refused() -> None:
