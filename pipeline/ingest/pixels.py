@@ -181,17 +181,18 @@ def _buffer(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
 
 
 def _padding_mask(
-    header: Header, stored: np.ndarray, extremes: tuple[int, int] | None = None
+    header: Header, stored: np.ndarray, lowest: int | None = None, highest: int | None = None
 ) -> np.ndarray | None:
-    """Where ``stored`` holds padding, or None if nowhere: the range test (two fast reductions over a
-    cached frame, or the frame's ``extremes`` when known) spares the comparison pass and its boolean
-    array on the many frames without any."""
+    """Where ``stored`` holds padding, or None if nowhere: the range test (fast reductions over a cached
+    frame, skipped when the frame's ``lowest``/``highest`` are known, and the second one when the first
+    decides) spares the comparison pass and its boolean array on the many frames without any."""
     if header.padding_value is None:
         return None
     value = header.padding_value
     low, high = sorted((value, header.padding_limit)) if header.padding_limit is not None else (value, value)
-    lowest, highest = extremes if extremes is not None else (stored.min(), stored.max())
-    if lowest > high or highest < low:
+    if (stored.min() if lowest is None else lowest) > high:
+        return None
+    if (stored.max() if highest is None else highest) < low:
         return None
     if low == high:
         return stored == value
@@ -227,14 +228,17 @@ def _to_int16(header: Header, stored: np.ndarray, target: np.ndarray, intercept:
     lift = max(intercept, 0)
     low_side = limits.min + intercept < _INT16.min
     high_side = limits.max + lift > _INT16.max
-    padded = header.padding_value is not None
-    lowest = int(stored.min()) if low_side or padded else limits.min
-    highest = int(stored.max()) if high_side or padded else limits.max
-    mask = _padding_mask(header, stored, (lowest, highest)) if padded else None
-    if mask is not None and (low_side or high_side):  # the extremes without the padding
-        lowest = int(np.min(stored, where=~mask, initial=limits.max))
-        highest = int(np.max(stored, where=~mask, initial=limits.min))
-    if (low_side and lowest + intercept < _INT16.min) or (high_side and highest + lift > _INT16.max):
+    lowest = int(stored.min()) if low_side else None
+    highest = int(stored.max()) if high_side else None
+    mask = _padding_mask(header, stored, lowest, highest)
+    if mask is not None:  # the extremes without the padding
+        if low_side:
+            lowest = int(np.min(stored, where=~mask, initial=limits.max))
+        if high_side:
+            highest = int(np.max(stored, where=~mask, initial=limits.min))
+    if (lowest is not None and lowest + intercept < _INT16.min) or (
+        highest is not None and highest + lift > _INT16.max
+    ):
         raise NotExactInInt16(f"{header.path}: values beyond int16")
     if not np.may_share_memory(stored, target):
         np.copyto(target, stored, casting="unsafe")
