@@ -239,15 +239,13 @@ def homolog_mask(lesion_mask: np.ndarray, cord_mask: np.ndarray, midline: CordMi
     image overlaps (interior ones when there are).
     """
     lesion = np.asarray(lesion_mask, dtype=bool)
-    for cord, min_cover in (
-        (cord_interior(cord_mask), 0.5),
-        (np.asarray(cord_mask, dtype=bool), 0.5),
-        (cord_interior(cord_mask), 0.0),
-        (np.asarray(cord_mask, dtype=bool), 0.0),
-    ):
-        found = mirror_mask(lesion, cord, midline, min_cover=min_cover) & ~lesion
-        if found.any():
-            return found
+    cords = (cord_interior(cord_mask), np.asarray(cord_mask, dtype=bool))
+    found = np.zeros_like(lesion)
+    for min_cover in (0.5, 0.0):
+        for cord in cords:
+            found = mirror_mask(lesion, cord, midline, min_cover=min_cover) & ~lesion
+            if found.any():
+                return found
     return found
 
 

@@ -182,6 +182,7 @@ def _lesion_blind_midline(
     homolog: np.ndarray,
     affine_lps: np.ndarray,
     midline: CordMidline,
+    csf_contrast: np.ndarray | None,
 ) -> tuple[CordMidline, np.ndarray]:
     """The cord midline again, from a partial-volume outline the lesion does not shift; and that outline.
 
@@ -190,7 +191,6 @@ def _lesion_blind_midline(
     there and tilts the moments by a few degrees on its slices.
     """
     lesion_contrast = data[core].mean(axis=0) - data[homolog].mean(axis=0)
-    csf_contrast = _csf_contrast(data, cord)
     if csf_contrast is None:
         return midline, cord.astype(np.float64)
     unit = lesion_contrast / max(float(np.linalg.norm(lesion_contrast)), 1e-12)
@@ -386,7 +386,8 @@ def lesion_cord_share(
     # kept when their reading stands out of the noise (:func:`_lesion_slices`).
     slices = ndimage.binary_dilation(slices) & with_cord
     footprint = core.any(axis=2)[:, :, None] & slices[None, None, :]
-    midline, cord_fraction = _lesion_blind_midline(data, cord, core, homolog, affine_lps, midline)
+    csf = _csf_contrast(data, cord)
+    midline, cord_fraction = _lesion_blind_midline(data, cord, core, homolog, affine_lps, midline, csf)
     if not np.all(midline.elongation[slices] >= MIN_ELONGATION):
         every_slice = core.any(axis=2)[:, :, None] & with_cord[None, None, :]
         midline = _symmetry_midline(data, cord, every_slice, slices, midline, with_cord)
@@ -394,7 +395,6 @@ def lesion_cord_share(
     ijk = np.argwhere(near_cord)
     difference = data[tuple(ijk.T)] - _mirror_signal(data, ijk, midline)
     close = ndimage.binary_dilation(footprint, _IN_PLANE, iterations=REACH_PIXELS)
-    csf = _csf_contrast(data, cord)
     contrast = _pure_lesion_contrast(
         difference[core[tuple(ijk.T)]], difference[(close & interior)[tuple(ijk.T)]], csf
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -102,12 +103,14 @@ def test_rescale_and_padding_are_applied(tmp_path: Path) -> None:
     assert volume.array.dtype == np.float32
 
 
-def _rewrite_ct5n(folder: Path, change: object) -> dict[str, np.ndarray]:
+def _rewrite_ct5n(
+    folder: Path, change: Callable[[pydicom.Dataset, np.ndarray], np.ndarray]
+) -> dict[str, np.ndarray]:
     """CT5N with each file's stored pixels and header changed by ``change(ds, pixels) -> pixels``."""
     stored = {}
     for path in folder.iterdir():
         ds = pydicom.dcmread(path)
-        pixels = change(ds, ds.pixel_array.astype(np.int64))  # type: ignore[operator]
+        pixels = change(ds, ds.pixel_array.astype(np.int64))
         dtype = np.int16 if ds.PixelRepresentation == 1 else np.uint16
         ds.PixelData = pixels.astype(dtype).tobytes()
         ds.save_as(path)
