@@ -146,6 +146,33 @@ def test_learnt_layout_gives_each_files_own_values(
         assert handle.read(64) == bytes(pydicom.dcmread(path).PixelData[:64])
 
 
+def test_every_learnt_layout_of_a_series_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values of varying length give one series many layouts (here 12, more than the 8 that the
+    walker once kept in all): read a second time, in another order, every file is sliced without a
+    walk, and every file gives its own values."""
+    monkeypatch.setattr(header_module, "_LAYOUTS", {})
+    monkeypatch.setattr(header_module, "_TAILS", {})
+    paths = []
+    for k in range(12):  # 3 UID lengths x 4 position lengths: 12 layouts, 9 Pixel Data positions
+        uid = "1.2.3." + "4" * (1 + 2 * (k % 3))
+        position = [(-1.5, -1.125, -1.03125, -1.0078125)[k % 4], 13.25, 7.0]
+        paths.append(_variant(tmp_path / f"f{k}", position, uid, "abcd"))
+    for path in paths:
+        assert read_header(path) is not None
+    kept = {id(layout) for layouts in header_module._LAYOUTS.values() for layout in layouts}
+    walks: list[int] = []
+    learn = header_module._learn_layout
+    monkeypatch.setattr(header_module, "_learn_layout", lambda *a: walks.append(1) or learn(*a))
+    for path in reversed(paths):
+        header = read_header(path)
+        expected = header_from_dataset(path, pydicom.dcmread(path))
+        assert header is not None
+        for name in (*FIELDS, "media_sop_instance_uid"):
+            assert getattr(header, name) == getattr(expected, name), (path.name, name)
+    assert len(kept) == 12
+    assert not walks
+
+
 def test_learnt_layout_still_detects_truncation(tmp_path: Path) -> None:
     """A file laid out like a learnt one but cut short inside its header is refused, not sliced."""
     first = _variant(tmp_path / "first", [-99.5, 99.25, 1.0], "9.8.7.6.5", "wxyz")
