@@ -337,7 +337,7 @@ def _pixel_data_position(buf: bytes, file_size: int) -> int:
     """Where the Pixel Data tag probably is: at a learnt distance from the file's end, else the first
     occurrence of its bytes (a value may hold them too: the layout check then fails, and the file is
     walked, which is only slower)."""
-    for tail in _TAILS:
+    for tail in tuple(_TAILS):  # a copy: another thread may learn a tail meanwhile
         position = file_size - tail
         if position >= 0 and buf[position : position + 4] == _PIXEL_DATA_TAG:
             return position
@@ -380,7 +380,7 @@ def _learn_layout(
     tail = file_size - pixel_pos
     if tail > 0 and tail not in _TAILS:
         if len(_TAILS) >= _MAX_LAYOUTS:
-            del _TAILS[next(iter(_TAILS))]
+            _TAILS.pop(next(iter(tuple(_TAILS))), None)
         _TAILS[tail] = None
     candidates = _LAYOUTS.setdefault(pixel_pos, [])
     candidates.insert(0, _Layout(index, expected, needed, tuple(found.items()), pixel_pos, explicit))
