@@ -1,11 +1,14 @@
 """Motion correction: a motionless series stays put, known rigid motions are found, directions turn.
 
-The test series is a textured neck-like slab (smooth random S0 and isotropic diffusivity, as muscle and
-fat give a real DWI its registration features) around an anisotropic cord-like ellipsoid whose fibres
-run in-plane, so that a rotation about the slice axis changes what each gradient sees. Each volume is
-acquired with its own known rigid motion (rotation about the field of view's centre plus a shift),
-physically consistent: the tissue sees the gradient ``Qᵀg`` in the reference pose.
-"""
+Two synthetic series generators. The textured one (:func:`_moving_series`) is a neck-like slab with
+smooth random S0 and isotropic diffusivity (as muscle and fat give a real DWI its registration features)
+around an anisotropic cord-like ellipsoid whose fibres run in-plane, so that a rotation about the slice
+axis changes what each gradient sees; its diffusivity texture is independent of its S0 texture, which
+makes the diffusion-weighted-to-b0 step hard. The neck one (:func:`neck_moving_series`) has tissues
+whose S0 and diffusivity go together (CSF, cord, muscle, fat, bone, discs, airway, vessels) and only a
+mild texture within each. Each volume is acquired with its own known rigid motion (rotation about the
+field of view's centre plus a shift), physically consistent: the tissue sees the gradient ``Qᵀg`` in
+the reference pose."""
 
 from __future__ import annotations
 
@@ -43,6 +46,41 @@ def _directions(n: int = 20) -> np.ndarray:
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
 
 
+def _acquire(
+    s0: np.ndarray,
+    tensors: np.ndarray,
+    affine: np.ndarray,
+    directions: np.ndarray,
+    bvals: np.ndarray,
+    rotations: np.ndarray,
+    shifts_mm: np.ndarray,
+    rng: np.random.Generator,
+    noise: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Volume i: the tissue seen with gradient ``Q_iᵀg_i`` in the reference pose, moved by
+    ``p -> Q_i p + s_i`` (linear resampling), with Rician noise of σ ``noise``.
+
+    Returns the (..., N) images and the directions the tissue saw (LPS).
+    """
+    shape = s0.shape
+    reference = Volume(s0, affine)
+    images, seen = [], np.zeros_like(directions)
+    for index, (g, b) in enumerate(zip(directions, bvals, strict=True)):
+        q = rotations[index]
+        seen[index] = q.T @ g
+        signal = s0 * np.exp(-b * np.einsum("i,...ij,j->...", seen[index], tensors, seen[index]))
+        image = reference.with_array(signal.astype(np.float32)).to_sitk()
+        # The moved image at point p shows the reference tissue at Q⁻¹(p - s) = Qᵀp - Qᵀs.
+        turn = sitk.AffineTransform(3)
+        turn.SetMatrix(tuple(q.T.ravel()))
+        turn.SetTranslation(tuple(-q.T @ shifts_mm[index]))
+        moved = sitk.GetArrayFromImage(sitk.Resample(image, image, turn, sitk.sitkLinear, 0.0)).transpose(
+            2, 1, 0
+        )
+        images.append(np.hypot(moved + rng.normal(0, noise, shape), rng.normal(0, noise, shape)))
+    return np.stack(images, -1), seen
+
+
 def _moving_series(
     rotations: np.ndarray,
     shifts_mm: np.ndarray,
@@ -72,26 +110,11 @@ def _moving_series(
     s0[cord] = 1000.0
     directions = np.r_[np.zeros((2, 3)), _directions()]
     bvals = np.r_[0.0, 0.0, np.full(20, 1000.0)]
-    reference = Volume(s0, affine)
-    images, seen = [], np.zeros_like(directions)
-    for index, (g, b) in enumerate(zip(directions, bvals, strict=True)):
-        q = rotations[index]
-        seen[index] = q.T @ g
-        signal = s0 * np.exp(-b * np.einsum("i,...ij,j->...", seen[index], tensors, seen[index]))
-        image = reference.with_array(signal.astype(np.float32)).to_sitk()
-        # The moved image at point p shows the reference tissue at Q⁻¹(p - s) = Qᵀp - Qᵀs.
-        turn = sitk.AffineTransform(3)
-        turn.SetMatrix(tuple(q.T.ravel()))
-        turn.SetTranslation(tuple(-q.T @ shifts_mm[index]))
-        moved = sitk.GetArrayFromImage(sitk.Resample(image, image, turn, sitk.sitkLinear, 0.0)).transpose(
-            2, 1, 0
-        )
-        noise = 1000.0 / SNR
-        images.append(np.hypot(moved + rng.normal(0, noise, shape), rng.normal(0, noise, shape)))
+    images, seen = _acquire(s0, tensors, affine, directions, bvals, rotations, shifts_mm, rng, 1000.0 / SNR)
     to_fsl = np.linalg.inv(fsl_to_lps(affine)).T
     core = (x / 5) ** 2 + (y / 2.5) ** 2 + (z / 9) ** 2 <= 1
     return (
-        Volume(np.stack(images, -1).astype(np.float32), affine),
+        Volume(images.astype(np.float32), affine),
         bvals,
         directions @ to_fsl,
         seen @ to_fsl,
@@ -109,13 +132,112 @@ def random_rigid_motion(seed: int, n: int = 22) -> tuple[np.ndarray, np.ndarray]
     return rotations, shifts
 
 
-def isotropic_moving_series(seed: int):
-    """Series ``seed`` of the six-parameter test: 1.5 mm isotropic voxels, :func:`random_rigid_motion`."""
-    rotations, shifts = random_rigid_motion(seed)
+def isotropic_moving_series(seed: int, rotations: np.ndarray | None = None, shifts: np.ndarray | None = None):
+    """Series ``seed`` of the six-parameter test: 1.5 mm isotropic voxels, :func:`random_rigid_motion`
+    (``seed``) unless a motion is given."""
+    if rotations is None or shifts is None:
+        rotations, shifts = random_rigid_motion(seed)
     series, bvals, bvecs, _, _ = _moving_series(
         rotations, shifts, shape=(32, 32, 24), spacing_mm=(1.5, 1.5, 1.5), seed=seed
     )
     return series, bvals, bvecs, rotations, shifts
+
+
+NECK_SHAPE = (56, 56, 20)
+"""Realistic series: 1.5 mm isotropic voxels, 84 x 84 x 30 mm, the whole neck section in the field."""
+NECK_PADDING = 4
+"""Voxels of anatomy simulated beyond each side of the field (6 mm, more than any motion moves a point
+of it): tissue moved into the field comes from there, as in a real slab, instead of a black gap."""
+
+
+def _inside(
+    x: np.ndarray, y: np.ndarray, centre: tuple[float, float], semi: tuple[float, float]
+) -> np.ndarray:
+    return ((x - centre[0]) / semi[0]) ** 2 + ((y - centre[1]) / semi[1]) ** 2 <= 1
+
+
+def _axial_tensor(eigenvalues: tuple[float, ...]) -> np.ndarray:
+    """Axisymmetric tensor with its long axis along LPS z (the cord's axis)."""
+    return np.diag([eigenvalues[1], eigenvalues[2], eigenvalues[0]])
+
+
+def neck_moving_series(seed: int, rotations: np.ndarray | None = None, shifts_mm: np.ndarray | None = None):
+    """Series ``seed`` of a neck-like section whose S0 and diffusivity go together, tissue by tissue.
+
+    Unlike :func:`isotropic_moving_series`, where diffusivity has a texture of its own, here the large
+    diffusivity differences follow tissue boundaries that the b0 shows too, as in a real neck: CSF bright
+    on b0 and dark at b = 1000 s/mm² in the dural sac, the cord (white matter around a grey-matter core,
+    fibres along the cord), muscle, a fat-suppressed subcutaneous layer and intermuscular fat, vertebral
+    bodies with discs every 16 mm along the cord, the airway and the neck vessels dark. Within each
+    tissue S0 and diffusivity each vary by 5 % (independent smooth textures, 2 mm grain), noise σ is the
+    cord's b0 signal / ``snr_b0_cord``. Motion :func:`random_rigid_motion` (``seed``) unless given.
+    Sizes of cord and sac, the cord, CSF and muscle diffusivities and the SNR come from the seeds; the
+    relative b0 signals of cord, CSF and muscle are those of ``pipeline/phantom/dwi.py``; the rest of
+    the layout and the other tissues' values are phantom choices (estimates).
+
+    Returns the series, b-values, scanner b-vectors (FSL), rotations and shifts.
+    """
+    seeds = load_seeds()
+    if rotations is None or shifts_mm is None:
+        rotations, shifts_mm = random_rigid_motion(seed)
+    rng = np.random.default_rng(seed)
+    spacing = np.array([1.5, 1.5, 1.5])
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, 3] = -(np.array(NECK_SHAPE) - 1) / 2 * spacing
+    padded = tuple(n + 2 * NECK_PADDING for n in NECK_SHAPE)
+    simulated = affine.copy()
+    simulated[:3, 3] -= NECK_PADDING * spacing
+    grid = np.stack(np.meshgrid(*(np.arange(n) for n in padded), indexing="ij"), -1)
+    points = grid @ simulated[:3, :3].T + simulated[:3, 3]
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]  # left, posterior, superior
+
+    sac = (0.0, 11.0)
+    sac_semi = (
+        seeds.number("anatomy.dural_sac.transverse_mm") / 2,
+        seeds.number("anatomy.dural_sac.ap_mm") / 2,
+    )
+    cord_semi = (seeds.number("anatomy.cord.transverse_mm") / 2, seeds.number("anatomy.cord.ap_mm") / 2)
+    widening = 1.0 - 0.004 * z  # the neck widens caudally
+    neck = _inside(x, y, (0.0, 0.0), (40.0 * widening, 34.0 * widening))
+    muscle = _inside(x, y, (0.0, 0.0), (35.0 * widening, 29.0 * widening))
+    # name: (mask, S0, tensor); later entries overwrite earlier ones.
+    soft = seeds.number("diffusion.soft_tissue_diffusivity_mm2_s")
+    csf = seeds.number("diffusion.csf_diffusivity_mm2_s")
+    vertebra = _inside(x, y, (0.0, -7.0), (9.0, 6.0))
+    disc = vertebra & (np.mod(z + 4.0, 16.0) < 5.0)
+    tissues = [
+        (neck, 80.0, 0.5e-3 * np.eye(3)),  # fat-suppressed subcutaneous fat
+        (muscle, 450.0, soft * np.eye(3)),
+        (_inside(x, y, (20.0, 18.0), (3.0, 8.0)) | _inside(x, y, (-20.0, 18.0), (3.0, 8.0)), 80.0,
+         0.5e-3 * np.eye(3)),  # intermuscular fat
+        (_inside(x, y, sac, (sac_semi[0] + 4.0, sac_semi[1] + 4.0)), 250.0, 0.4e-3 * np.eye(3)),  # arch
+        (vertebra, 250.0, 0.4e-3 * np.eye(3)),  # fat-suppressed marrow
+        (disc, 800.0, 1.6e-3 * np.eye(3)),
+        (_inside(x, y, (0.0, -21.0), (8.0, 5.0)), 0.0, np.zeros((3, 3))),  # airway
+        (_inside(x, y, (17.0, -12.0), (3.5, 3.5)) | _inside(x, y, (-17.0, -12.0), (3.5, 3.5)), 30.0,
+         csf * np.eye(3)),  # vessels (flow void)
+        (_inside(x, y, sac, sac_semi), 1800.0, csf * np.eye(3)),
+        (_inside(x, y, sac, cord_semi), 1000.0,
+         _axial_tensor(seeds.numbers("diffusion.white_matter_eigenvalues_mm2_s"))),
+        (_inside(x, y, sac, (0.4 * cord_semi[0], 0.45 * cord_semi[1])), 1100.0,
+         _axial_tensor(seeds.numbers("diffusion.grey_matter_eigenvalues_mm2_s"))),
+    ]  # fmt: skip
+    s0 = np.zeros(padded)
+    tensors = np.zeros((*padded, 3, 3))
+    for mask, signal, tensor in tissues:
+        s0[mask] = signal
+        tensors[mask] = tensor
+    sigma = 2.0 / spacing
+    texture = [ndimage.gaussian_filter(rng.normal(size=padded), sigma) for _ in range(2)]
+    s0 *= 1.0 + 0.05 * texture[0] / texture[0].std()
+    tensors *= (1.0 + 0.05 * texture[1] / texture[1].std())[..., None, None]
+    directions = np.r_[np.zeros((2, 3)), _directions()]
+    bvals = np.r_[0.0, 0.0, np.full(20, seeds.number("diffusion.dwi_protocol.b_value_s_mm2"))]
+    noise = 1000.0 / seeds.number("diffusion.dwi_protocol.snr_b0_cord")
+    images, _ = _acquire(s0, tensors, simulated, directions, bvals, rotations, shifts_mm, rng, noise)
+    images = images[(slice(NECK_PADDING, -NECK_PADDING),) * 3]
+    to_fsl = np.linalg.inv(fsl_to_lps(affine)).T
+    return Volume(images.astype(np.float32), affine), bvals, directions @ to_fsl, rotations, shifts_mm
 
 
 def motion_errors(found, rotations: np.ndarray, shifts_mm: np.ndarray) -> tuple[float, float]:
