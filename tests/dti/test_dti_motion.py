@@ -168,9 +168,11 @@ def neck_moving_series(seed: int, rotations: np.ndarray | None = None, shifts_mm
     diffusivity differences follow tissue boundaries that the b0 shows too, as in a real neck: CSF bright
     on b0 and dark at b = 1000 s/mm² in the dural sac, the cord (white matter around a grey-matter core,
     fibres along the cord), muscle, a fat-suppressed subcutaneous layer and intermuscular fat, vertebral
-    bodies with discs every 16 mm along the cord, the airway and the neck vessels dark. Within each
-    tissue S0 and diffusivity each vary by 5 % (independent smooth textures, 2 mm grain), noise σ is the
-    cord's b0 signal / ``snr_b0_cord``. Motion :func:`random_rigid_motion` (``seed``) unless given.
+    bodies with discs every 16 mm along the cord, the airway and the neck vessels dark; the neck tapers
+    slightly upwards, otherwise the anatomy hardly changes along the cord. Within each tissue S0 and
+    diffusivity each vary by 5 % (independent smooth textures, 2 mm grain), noise σ is the cord's b0
+    signal / ``snr_b0_cord``. Volumes are moved as in :func:`_moving_series` (linear resampling), but
+    on a grid ``NECK_PADDING`` wider than the field, which is then cut out. Motion :func:`random_rigid_motion` (``seed``) unless given.
     Sizes of cord and sac, the cord, CSF and muscle diffusivities and the SNR come from the seeds; the
     relative b0 signals of cord, CSF and muscle are those of ``pipeline/phantom/dwi.py``; the rest of
     the layout and the other tissues' values are phantom choices (estimates).
@@ -272,8 +274,8 @@ def test_motionless_series_shows_no_motion() -> None:
 
 @pytest.mark.slow
 def test_motionless_isotropic_series_shows_no_motion() -> None:
-    """Six-parameter model on a motionless series: measured 0.29 degrees / 0.20 mm here (0.15-0.40
-    degrees / 0.03-0.27 mm on series seeds 5-8), within the issue's 0.5 degree / 0.5 mm."""
+    """Six-parameter model on the motionless textured series: measured 0.29 degrees / 0.20 mm here
+    (0.15-0.40 degrees / 0.04-0.27 mm on series seeds 5-8), within the issue's 0.5 degree / 0.5 mm."""
     n = 22
     series, bvals, bvecs, _, _ = _moving_series(
         np.tile(np.eye(3), (n, 1, 1)),
@@ -320,22 +322,50 @@ def test_known_in_plane_motion_is_recovered_and_directions_turned(seed: int) -> 
 
 @pytest.mark.slow
 def test_known_rigid_motion_in_three_dimensions_is_recovered() -> None:
-    """Isotropic voxels: all six parameters are estimated (tilts included).
+    """Isotropic voxels: all six parameters are estimated (tilts included). Textured series.
 
-    Measured here 0.45 degrees / 0.14 mm; over series seeds 5-20 (benchmarks/dti_motion.py) rotation
-    median 0.63, worst 1.20 degrees (seed 17), shift median 0.16, worst 0.34 mm (seed 17). The shift
-    meets the issue's 0.5 mm. The rotation does not meet 0.5 degree: the error is common to the
+    Measured here 0.47 degrees / 0.12 mm; over series seeds 5-20 (benchmarks/dti_motion.py) rotation
+    median 0.51, worst 0.96 degrees (seed 17), shift median 0.14, worst 0.31 mm (seed 10); with the
+    shell means rebuilt by linear interpolation it was 0.63 / 1.20 degrees and 0.16 / 0.34 mm. The shift
+    meets the issue's 0.5 mm, the rotation does not meet 0.5 degree: the error is common to the
     diffusion-weighted volumes and comes from the cross-contrast step (shell mean to b0), largely from
     this series' diffusivity texture, which the b0 does not show and which is as strong as its S0
-    texture (without it: median 0.51, worst 0.80 degrees on seeds 5-12). The rotation tolerance says
-    what the model does on this seed.
+    texture (no cross-contrast metric tried did better, see pipeline/dti/motion.py; the neck series,
+    whose diffusivity follows its tissues, meets 0.5 degree). The tolerances say what the model does on
+    this seed.
     """
     series, bvals, bvecs, rotations, shifts = isotropic_moving_series(5)
     found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
     assert found.degrees_of_freedom == 6
     rotation_error_deg, shift_error_mm = motion_errors(found, rotations, shifts)
-    assert rotation_error_deg < 0.75
-    assert shift_error_mm < 0.5
+    assert rotation_error_deg < 0.6
+    assert shift_error_mm < 0.25
+
+
+@pytest.mark.slow
+def test_motionless_neck_series_shows_no_motion() -> None:
+    """Six-parameter model on the motionless neck series: measured 0.32 degrees / 0.19 mm here
+    (0.35-0.41 degrees / 0.24-0.30 mm on series seeds 5-8), within the issue's 0.5 degree / 0.5 mm."""
+    n = 22
+    series, bvals, bvecs, _, _ = neck_moving_series(3, np.tile(np.eye(3), (n, 1, 1)), np.zeros((n, 3)))
+    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
+    assert found.degrees_of_freedom == 6
+    assert found.rotation_deg.max() < 0.5
+    assert np.linalg.norm(found.translations_mm, axis=1).max() < 0.5
+
+
+@pytest.mark.slow
+def test_known_rigid_motion_in_the_neck_series_is_recovered() -> None:
+    """Neck series (S0 and diffusivity follow the tissues), six parameters.
+
+    NECK_MOVING_DOC
+    """
+    series, bvals, bvecs, rotations, shifts = neck_moving_series(5)
+    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
+    assert found.degrees_of_freedom == 6
+    rotation_error_deg, shift_error_mm = motion_errors(found, rotations, shifts)
+    assert rotation_error_deg < 0.55
+    assert shift_error_mm < 0.65
 
 
 def test_motion_beyond_the_limits_is_refused() -> None:
