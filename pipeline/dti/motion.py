@@ -21,16 +21,36 @@ information (Pluim et al., Comput Vis Image Underst 2000;77:211-232): on the vox
 noise is not smoothed by interpolation, so a motionless volume would otherwise prefer being moved.
 Step 2 samples off the grid for the same reason (see :func:`_register_edges`).
 
-Accuracy on synthetic moved series (tests/dti/test_dti_motion.py, benchmarks/dti_motion.py): in-plane
-model within 0.5 degree and 0.1 mm; six-parameter model, series seeds 5-20, median 0.63 / worst 1.20
-degree (seed 17) and median 0.16 / worst 0.34 mm (seed 17). The rotation error is a systematic offset
-of step 2 over all the diffusion-weighted volumes (step 1 is within 0.1 degree). A large part comes
+Accuracy on synthetic moved series (tests/dti/test_dti_motion.py, benchmarks/dti_motion.py; worst
+volume of each series, series seeds 5-20): in-plane model within 0.5 degree and 0.1 mm. Six-parameter
+model (1.5 mm isotropic), on two generators:
+
+- neck series, whose S0 and diffusivity go together tissue by tissue: rotation median 0.50 / worst
+  0.65 degree (seed 20), shift median 0.64 / worst 0.87 mm (seed 19). In-plane shifts are found to
+  about 0.05 mm; the shift error is a common offset of the diffusion-weighted volumes along the cord
+  (+0.1 to +0.4 mm), which this phantom (anatomy almost constant along the cord, a slight taper) pins
+  least. Motionless: at most 0.41 degree / 0.30 mm (seeds 3, 5-8).
+- textured series, whose diffusivity has a texture of its own: rotation median 0.51 / worst 0.96
+  degree (seed 17), shift median 0.14 / worst 0.31 mm (seed 10). Motionless: at most 0.40 degree /
+  0.27 mm (seeds 3, 5-8).
+
+With the shell means rebuilt by linear interpolation (before ``REBUILD_INTERPOLATOR``): neck 0.48 /
+0.66 degree, 0.88 / 1.12 mm; textured 0.63 / 1.20 degree, 0.16 / 0.34 mm.
+On the textured series the rotation error is a systematic offset of step 2 over all the
+diffusion-weighted volumes (step 1 is within 0.1 degree). A large part comes
 from the test series' diffusivity texture, independent of its S0 texture and as strong in the log
 signal: the b0 does not show it, so a cross-contrast metric can mistake it for misalignment. Given the
 true step 1, every metric tried (edge correlation, mutual information, correlation of the log signal,
 variance of the log ratio) erred by 0.6-1.2 degree at worst on seeds 5-12. Without that texture the
 whole correction errs by median 0.51 / worst 0.80 degree with this metric and 0.35 / 0.49 with mutual
 information of the log signal, which however erred most with it (worst 1.39 degree, seeds 5-12).
+A model-based refinement of step 1 (each diffusion-weighted volume registered again to its
+leave-one-out prediction from a log-linear tensor fit of the aligned series, as FSL eddy registers to
+a Gaussian-process prediction; Andersson & Sotiropoulos, NeuroImage 2016;125:1063-1078) did not help on
+the neck series (seed 5: largest rotation scatter 0.91 -> 0.65-0.70 degree but shift scatter 0.28 ->
+0.59-0.98 mm, with correlation, mutual information or mean squares): each b = 1000 s/mm² volume is too
+noisy, and such a prediction cannot fix the common offset (a diffusivity fitted freely per voxel
+absorbs it); eddy, too, aligns the shells to the b0 in a separate step.
 
 Degrees of freedom. Cord DWI is acquired in thick axial slices along the cord, whose anatomy hardly
 changes over a short slab, so a tilt out of the slice plane or a shift along the slices cannot be

@@ -330,9 +330,8 @@ def test_known_rigid_motion_in_three_dimensions_is_recovered() -> None:
     meets the issue's 0.5 mm, the rotation does not meet 0.5 degree: the error is common to the
     diffusion-weighted volumes and comes from the cross-contrast step (shell mean to b0), largely from
     this series' diffusivity texture, which the b0 does not show and which is as strong as its S0
-    texture (no cross-contrast metric tried did better, see pipeline/dti/motion.py; the neck series,
-    whose diffusivity follows its tissues, meets 0.5 degree). The tolerances say what the model does on
-    this seed.
+    texture (no cross-contrast metric tried did better, see pipeline/dti/motion.py). The tolerances say
+    what the model does on this seed.
     """
     series, bvals, bvecs, rotations, shifts = isotropic_moving_series(5)
     found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
@@ -358,7 +357,13 @@ def test_motionless_neck_series_shows_no_motion() -> None:
 def test_known_rigid_motion_in_the_neck_series_is_recovered() -> None:
     """Neck series (S0 and diffusivity follow the tissues), six parameters.
 
-    NECK_MOVING_DOC
+    Measured here 0.41 degrees / 0.49 mm; over series seeds 5-20 (benchmarks/dti_motion.py) rotation
+    median 0.50, worst 0.65 degrees (seed 20), shift median 0.64, worst 0.87 mm (seed 19); with the
+    shell means rebuilt by linear interpolation 0.48 / 0.66 degrees (seed 20) and 0.88 / 1.12 mm
+    (seed 7). Neither meets the issue's 0.5 degree / 0.5 mm at worst. In-plane the shift is found to
+    about 0.05 mm; the shift error is a common offset of the diffusion-weighted volumes along the cord
+    (+0.10 to +0.42 mm), the direction this phantom, whose anatomy hardly changes along the cord, pins
+    least. The tolerances say what the model does on this seed.
     """
     series, bvals, bvecs, rotations, shifts = neck_moving_series(5)
     found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
