@@ -44,6 +44,7 @@ def find_hole_candidates(
     min_step: float,
     max_ring: float | None = None,
     max_hole: float | None = None,
+    close_mm: float = 0.0,
 ) -> HoleCandidates:
     """Dark, compact holes enclosed by ``image > level`` on each slice, for every level.
 
@@ -67,9 +68,22 @@ def find_hole_candidates(
     ring_size = max(3, round(1.5 / min(spacing_mm[0], spacing_mm[1])) * 2 + 1)
     ring_footprint = np.zeros((ring_size, ring_size, 1), dtype=bool)
     ring_footprint[:, :, 0] = True
+    close_footprint: np.ndarray | None = None
+    if close_mm > 0:
+        # A disk of this radius in the slice plane: bridges gaps of up to twice it in the CSF ring.
+        half = np.ceil(close_mm / np.asarray(spacing_mm[:2], dtype=np.float64)).astype(int)
+        gx, gy = np.meshgrid(
+            np.arange(-half[0], half[0] + 1) * spacing_mm[0],
+            np.arange(-half[1], half[1] + 1) * spacing_mm[1],
+            indexing="ij",
+        )
+        close_footprint = (np.hypot(gx, gy) <= close_mm)[:, :, None]
     for level in levels:
         bright = image > level
-        holes = fill_holes_in_planes(bright, axis=2) & ~bright
+        closed = bright
+        if close_footprint is not None:
+            closed = ndimage.binary_closing(bright, structure=close_footprint, border_value=0)
+        holes = fill_holes_in_planes(closed, axis=2) & ~closed
         labels, count = ndimage.label(holes, structure=_IN_PLANE)
         if count == 0:
             continue
@@ -206,6 +220,8 @@ RING_DIRECTIONS = 16
 RING_RISE_MM = (2.0, 10.0)
 RING_FALL_MM = 22.0
 RING_FRACTION = 0.6
+# Dark-disk maxima are kept when they are the strongest within this window (mm).
+BLOB_PEAK_MM = 8.0
 
 
 def find_blob_candidates(
@@ -234,7 +250,7 @@ def find_blob_candidates(
     outer = ndimage.uniform_filter(image, size=(*outer_size, 1), mode="nearest")
     n_in, n_out = inner_size[0] * inner_size[1], outer_size[0] * outer_size[1]
     contrast = (outer * n_out - inner * n_in) / max(n_out - n_in, 1) - inner
-    peak_size = [max(3, round(8.0 / float(s))) for s in spacing_mm[:2]]
+    peak_size = [max(3, round(BLOB_PEAK_MM / float(s))) for s in spacing_mm[:2]]
     minima = (contrast == ndimage.maximum_filter(contrast, size=(*peak_size, 1))) & (contrast > 0)
     minima &= inner >= min_inner
     if max_inner is not None:

@@ -17,7 +17,7 @@ from pipeline.errors import AnalysisError
 from pipeline.myelogram.bone import Vertebrae, VertebraeNotSeparated, segment_vertebrae
 from pipeline.myelogram.contrast import Contrast, check_modality, parse_contrast
 from pipeline.myelogram.cord import CordSegmentation, describe_volume, segment_cord
-from pipeline.myelogram.ct_sac import trim_sac_lobes
+from pipeline.myelogram.ct_sac import keep_sac_off_bone, trim_sac_lobes
 from pipeline.myelogram.dentate import DentateAttachment, DentateLigaments, find_dentate_ligaments
 from pipeline.myelogram.frame import AnatomicalFrame
 from pipeline.myelogram.planning_frame import cord_frame, interlaminar_windows, planning_frame
@@ -108,7 +108,7 @@ def analyse_myelogram(
     cord = segment_cord(image, contrast=contrast, header_hints=header_hints, seeds=seeds)
     mode = parse_contrast(cord.contrast)
     if mode is Contrast.CT_MYELOGRAM:
-        cord = trim_sac_lobes(image, cord, seeds)
+        cord = keep_sac_off_bone(image, trim_sac_lobes(image, cord, seeds))
     vertebrae: Vertebrae | None = None
     unseparated_bone: np.ndarray | None = None
     warnings: list[str] = []

@@ -72,6 +72,9 @@ BLOB_WEIGHT = 0.5
 MAX_TUBES_TRIED = 3
 GOOD_TUBE_SCORE = 4.5
 AUTO = "auto"
+# CT, weak rings: gaps of up to twice this in a CSF ring (where a displaced cord touches the dura) are
+# bridged by a closing of the bright CSF before its holes are filled.
+RING_GAP_CLOSING_MM = 2.0
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,11 @@ def _smooth_in_plane(image: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float)
 
 
 def _find_chain(
-    image: np.ndarray, grid: AxialGrid, model: ContrastModel, ct_blobs: bool = False
+    image: np.ndarray,
+    grid: AxialGrid,
+    model: ContrastModel,
+    ct_blobs: bool = False,
+    close_mm: float = 0.0,
 ) -> tuple[HoleCandidates, np.ndarray, int, float]:
     """Cord tube candidates, the chain of them that forms the tube, the search factor and the chain score.
 
@@ -175,7 +182,13 @@ def _find_chain(
     coarse_spacing = np.array([spacing[0] * factor, spacing[1] * factor, spacing[2]])
     coarse = _smooth_in_plane(coarse, coarse_spacing, model.smoothing_mm)
     candidates = find_hole_candidates(
-        coarse, coarse_spacing, model.hole_levels, model.min_step, model.max_csf_level, model.max_cord_level
+        coarse,
+        coarse_spacing,
+        model.hole_levels,
+        model.min_step,
+        model.max_csf_level,
+        model.max_cord_level,
+        close_mm=close_mm,
     )
     if model.contrast is Contrast.CT_MYELOGRAM:
         tolerance_mm = 0.0
@@ -243,7 +256,12 @@ def _find_ct_chain(
     found = _find_chain(image, grid, model)
     if found[1].size >= needed:
         return found, model, False
-    found = _find_chain(image, grid, replace(model, hole_levels=model.dim_hole_levels + model.hole_levels))
+    dim = replace(model, hole_levels=model.dim_hole_levels + model.hole_levels)
+    found = _find_chain(image, grid, dim)
+    if found[1].size >= needed:
+        return found, model, True
+    # Rings broken where the cord touches the dura (a displaced cord, thin dilute CSF): bridged.
+    found = _find_chain(image, grid, dim, close_mm=RING_GAP_CLOSING_MM)
     if found[1].size >= needed:
         return found, model, True
     model = replace(model, max_csf_level=model.bone_level)

@@ -13,6 +13,12 @@ Where the pixels are coarse (a 3 mm CT resampled finer), bone and disc blur to t
 contrast all round the sac, so a whole side of the outline runs on and no lobe stands out. The dura is
 then held within its anatomical reach of the cord (``myelogram.ct.max_sac_reach_mm``): sideways and
 forwards, never backwards, where the sac opens into the cisterna magna.
+
+A cord found only on weak rings (dilute contrast, or pixels so coarse that the thin CSF blurs to a faint
+ring) has a sac whose outline is approximate and often runs over the blurred bone around the canal
+(:func:`keep_sac_off_bone`). There the contrast is dimmer than bone, so bone is what is clearly brighter
+than the sac's own CSF ring: the CSF stops at it and keeps only what is reached from the cord without
+crossing it. The rule scales with the CSF level found, so dense contrast (as bright as bone) is left alone.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from scipy import ndimage
 
 from pipeline.myelogram._grid import AxialGrid
 from pipeline.myelogram._rays import rasterise
@@ -27,13 +34,21 @@ from pipeline.myelogram.cord import CordCrossSection, CordSegmentation
 from pipeline.seeds import Seeds
 from pipeline.volume import Volume
 
-__all__ = ["anatomical_reach_mm", "smooth_sac_radii_mm", "trim_sac_lobes"]
+__all__ = ["anatomical_reach_mm", "keep_sac_off_bone", "smooth_sac_radii_mm", "trim_sac_lobes"]
 
 # Harmonics of the smooth outline: an off-centre ellipse, egg-shaped front to back, needs up to 3.
 HARMONICS = 3
 # A ray further out than the smooth outline by more than this is a lobe (mm).
 LOBE_TOLERANCE_MM = 2.0
 ROBUST_ROUNDS = 5
+# Weak rings: bone is brighter than the sac's CSF ring level by more than this fraction of the CSF-minus-
+# cord step (dorsal pooling of dilute contrast stays below it: 0.5 cut the pooled layer on coarse draws),
+# measured on the slice smoothed in-plane by BONE_SMOOTHING_MM (noise).
+WEAK_RING_BONE_FRACTION = 0.75
+BONE_SMOOTHING_MM = 0.7
+# In-plane connectivity only: the CSF is kept per slice where it is reached from that slice's cord.
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)
 
 
 def smooth_sac_radii_mm(angles: np.ndarray, radii_mm: np.ndarray) -> np.ndarray:
@@ -109,3 +124,26 @@ def trim_sac_lobes(volume: Volume, cord: CordSegmentation, seeds: Seeds) -> Cord
         sections.append(replace(section, sac_outline_lps_mm=outline))
     csf = grid.to_input(sac_view & ~cord_view)
     return replace(cord, csf_mask=csf, cross_sections=tuple(sections))
+
+
+def keep_sac_off_bone(volume: Volume, cord: CordSegmentation) -> CordSegmentation:
+    """The segmentation with the CSF of a cord found on weak rings kept off the bone around the canal.
+
+    Bone is where the slice (smoothed in-plane) is brighter than the sac's CSF level by more than
+    WEAK_RING_BONE_FRACTION of the CSF-minus-cord step; the CSF keeps, per slice, what is connected to the
+    cord without crossing it. Only the CSF mask changes (the outlines of a weak-ring cord are approximate
+    and not used for planning). A cord found on the usual rings is returned unchanged.
+    """
+    if not cord.weak_rings:
+        return cord
+    grid = AxialGrid.from_volume(volume)
+    spacing = grid.spacing_mm
+    sigma = (BONE_SMOOTHING_MM / spacing[0], BONE_SMOOTHING_MM / spacing[1], 0.0)
+    smooth = ndimage.gaussian_filter(np.asarray(grid.array, dtype=np.float32), sigma=sigma, mode="nearest")
+    barrier = cord.csf_level + WEAK_RING_BONE_FRACTION * (cord.csf_level - cord.cord_level)
+    cord_view = grid.from_input(cord.cord_mask)
+    open_csf = grid.from_input(cord.csf_mask) & (smooth <= barrier)
+    labels, _ = ndimage.label(open_csf | cord_view, structure=_IN_PLANE)
+    reached = np.unique(labels[cord_view])
+    csf = open_csf & np.isin(labels, reached[reached > 0])
+    return replace(cord, csf_mask=grid.to_input(csf))
