@@ -176,4 +176,7 @@ def test_registration_is_reproducible() -> None:
     centre = np.asarray(case.truth["level"]["slice_lps_mm"], dtype=float)
     first = register_rigid(case.ct, case.vascular, centre_lps_mm=centre).vascular_to_ct_lps
     again = register_rigid(case.ct, case.vascular, centre_lps_mm=centre).vascular_to_ct_lps
-    np.testing.assert_allclose(first, again, atol=1e-9)  # threads may change the last bits
+    # SimpleITK sums the metric over threads in whatever order they finish, and the optimizer carries
+    # those last-bit differences on: up to 3.5e-6 (mm, and matrix entries) was seen under load. A
+    # different metric sample (seed 7 or 23 instead of 1) moves the transform by 0.09, so 1e-4 still tells.
+    np.testing.assert_allclose(first, again, rtol=0.0, atol=1e-4)
