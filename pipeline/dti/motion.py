@@ -34,8 +34,8 @@ model (1.5 mm isotropic), on two generators:
   degree (seed 17), shift median 0.14 / worst 0.31 mm (seed 10). Motionless: at most 0.40 degree /
   0.27 mm (seeds 3, 5-8).
 
-With the shell means rebuilt by linear interpolation (before ``REBUILD_INTERPOLATOR``): neck 0.48 /
-0.66 degree, 0.88 / 1.12 mm; textured 0.63 / 1.20 degree, 0.16 / 0.34 mm.
+With the shell means rebuilt by linear interpolation instead (``REBUILD_INTERPOLATOR`` says why not):
+neck 0.48 / 0.66 degree, 0.88 / 1.12 mm; textured 0.63 / 1.20 degree, 0.16 / 0.34 mm.
 On the textured series the rotation error is a systematic offset of step 2 over all the
 diffusion-weighted volumes (step 1 is within 0.1 degree). A large part comes
 from the test series' diffusivity texture, independent of its S0 texture and as strong in the log
@@ -344,7 +344,7 @@ def _resample(
     extrapolate: bool = False,
     interpolator: int = sitk.sitkLinear,
 ) -> np.ndarray:
-    """``array`` sampled at ``A p + t`` for every voxel centre p (image axes, mm), linear.
+    """``array`` sampled at ``A p + t`` for every voxel centre p (image axes, mm), by ``interpolator``.
 
     Outside the field of view: 0, or with ``extrapolate`` the nearest voxel's value (so that a moved
     image used for registration has no artificial edge where its data end).
@@ -394,6 +394,7 @@ def correct_motion(
     b0 = np.asarray(b0_mask, dtype=bool)
     spacing = np.asarray(volume.spacing_mm, dtype=np.float64)
     in_plane = bool(spacing[2] >= THICK_SLICE_RATIO * max(spacing[0], spacing[1]))
+    rebuild = sitk.sitkLinear if in_plane else REBUILD_INTERPOLATOR
     shells = _shells(bvals_s_mm2, b0)
     n = data.shape[-1]
     matrices = np.tile(np.eye(3), (n, 1, 1))
@@ -412,12 +413,7 @@ def correct_motion(
         aligned = np.mean(
             [
                 _resample(
-                    data[..., i],
-                    spacing,
-                    matrices[i],
-                    shifts[i],
-                    extrapolate=True,
-                    interpolator=sitk.sitkLinear if in_plane else REBUILD_INTERPOLATOR,
+                    data[..., i], spacing, matrices[i], shifts[i], extrapolate=True, interpolator=rebuild
                 )
                 for i in members
             ],

@@ -246,24 +246,20 @@ def _find_ct_chain(
 ) -> tuple[tuple[HoleCandidates, np.ndarray, int, float], ContrastModel, bool]:
     """The CT cord tube, the model it was found with, and whether the rings were weak.
 
-    The usual contrast levels first; then a dim CSF level (dilute or noisy contrast); then dark disks
-    ringed by contrast, which need no closed ring (coarse or blurred pixels, a 3 mm head-and-neck CT
-    resampled finer, leave the thin lateral CSF open on most slices). So blurred, contrast is never as
-    bright as cortical bone: a brighter ring is bone (the canal of a CT without contrast), and so is a
-    traced CSF level above it. Either retry makes the rings weak: the outlines are approximate.
+    The usual contrast levels first; then a dim CSF level (dilute or noisy contrast); then that level with
+    the ring's gaps bridged (``RING_GAP_CLOSING_MM``: where a displaced cord touches the dura, a dilute ring
+    is open); then dark disks ringed by contrast, which need no closed ring (coarse or blurred pixels, a
+    3 mm head-and-neck CT resampled finer, leave the thin lateral CSF open on most slices). So blurred,
+    contrast is never as bright as cortical bone: a brighter ring is bone (the canal of a CT without
+    contrast), and so is a traced CSF level above it. Every retry makes the rings weak: the outlines are
+    approximate.
     """
     needed = _slices_needed(grid.shape[2])
-    found = _find_chain(image, grid, model)
-    if found[1].size >= needed:
-        return found, model, False
     dim = replace(model, hole_levels=model.dim_hole_levels + model.hole_levels)
-    found = _find_chain(image, grid, dim)
-    if found[1].size >= needed:
-        return found, model, True
-    # Rings broken where the cord touches the dura (a displaced cord, thin dilute CSF): bridged.
-    found = _find_chain(image, grid, dim, close_mm=RING_GAP_CLOSING_MM)
-    if found[1].size >= needed:
-        return found, model, True
+    for attempt, (levels, close_mm) in enumerate(((model, 0.0), (dim, 0.0), (dim, RING_GAP_CLOSING_MM))):
+        found = _find_chain(image, grid, levels, close_mm=close_mm)
+        if found[1].size >= needed:
+            return found, model, attempt > 0
     model = replace(model, max_csf_level=model.bone_level)
     return _find_chain(image, grid, model, ct_blobs=True), model, True
 

@@ -253,6 +253,16 @@ def motion_errors(found, rotations: np.ndarray, shifts_mm: np.ndarray) -> tuple[
     return float(angle.max()), float(np.linalg.norm(found.translations_mm - shifts_mm, axis=1).max())
 
 
+def _assert_no_motion_found(
+    series: Volume, bvals: np.ndarray, bvecs: np.ndarray, degrees_of_freedom: int
+) -> None:
+    """A motionless series: under 0.5 degree and 0.5 mm on every volume (the issue's bound)."""
+    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
+    assert found.degrees_of_freedom == degrees_of_freedom
+    assert found.rotation_deg.max() < 0.5
+    assert np.linalg.norm(found.translations_mm, axis=1).max() < 0.5
+
+
 def test_rotate_bvecs_applies_the_transpose_in_lps() -> None:
     affine = np.diag([-0.8, 0.8, 4.0, 1.0])  # axis 0 runs to the patient's right: FSL x is not flipped
     to_lps = fsl_to_lps(affine)
@@ -266,10 +276,7 @@ def test_rotate_bvecs_applies_the_transpose_in_lps() -> None:
 def test_motionless_series_shows_no_motion() -> None:
     n = 22
     series, bvals, bvecs, _, _ = _moving_series(np.tile(np.eye(3), (n, 1, 1)), np.zeros((n, 3)), seed=3)
-    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
-    assert found.degrees_of_freedom == 3
-    assert found.rotation_deg.max() < 0.5
-    assert np.linalg.norm(found.translations_mm, axis=1).max() < 0.5
+    _assert_no_motion_found(series, bvals, bvecs, degrees_of_freedom=3)
 
 
 @pytest.mark.slow
@@ -284,10 +291,7 @@ def test_motionless_isotropic_series_shows_no_motion() -> None:
         spacing_mm=(1.5, 1.5, 1.5),
         seed=3,
     )
-    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
-    assert found.degrees_of_freedom == 6
-    assert found.rotation_deg.max() < 0.5
-    assert np.linalg.norm(found.translations_mm, axis=1).max() < 0.5
+    _assert_no_motion_found(series, bvals, bvecs, degrees_of_freedom=6)
 
 
 @pytest.mark.slow
@@ -347,10 +351,7 @@ def test_motionless_neck_series_shows_no_motion() -> None:
     (0.35-0.41 degrees / 0.24-0.30 mm on series seeds 5-8), within the issue's 0.5 degree / 0.5 mm."""
     n = 22
     series, bvals, bvecs, _, _ = neck_moving_series(3, np.tile(np.eye(3), (n, 1, 1)), np.zeros((n, 3)))
-    found = correct_motion(series, bvals, bvecs, bvals < 50, limits=LIMITS)
-    assert found.degrees_of_freedom == 6
-    assert found.rotation_deg.max() < 0.5
-    assert np.linalg.norm(found.translations_mm, axis=1).max() < 0.5
+    _assert_no_motion_found(series, bvals, bvecs, degrees_of_freedom=6)
 
 
 @pytest.mark.slow
