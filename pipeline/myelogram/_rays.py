@@ -41,6 +41,13 @@ ALONG_RAY_SIGMA_MM = 0.5
 VALLEY_FRACTION = 0.15
 VALLEY_REACH_MM = 3.0
 VALLEY_FLOOR_MM = 1.5
+# Cancellous bone behind a cortex as dense as the contrast: a shelf at least SHELF_MM long, flat within
+# SHELF_FLATNESS of the ray's peak-minus-cord rise, at least that above the cord and SHELF_DROP of it below
+# the peak.
+SHELF_MM = 1.5
+SHELF_PEAK_MM = 2.5
+SHELF_FLATNESS = 0.2
+SHELF_DROP = 0.3
 # A dura ray further inside its slice's smooth outline (Fourier order NOTCH_ORDER) than this is a notch.
 NOTCH_ORDER = 3
 NOTCH_TOLERANCE_MM = 1.5
@@ -210,6 +217,7 @@ def _dura_against_level(
     - a valley (epidural gap before bone): the profile falls below the CSF level and rises again, each
       by at least VALLEY_FRACTION of the CSF-cord step; the edge is half-way to soft tissue, or the valley
       floor when the gap is too thin (narrower than the blur) to get there;
+    - cancellous bone behind a cortex as dense as the contrast (:func:`_shelf_edge`);
     - bone: the profile rises clearly above the CSF level (more than the CSF's own scatter allows); the
       edge is half-way between the CSF level and the densest bone just beyond.
     """
@@ -251,6 +259,7 @@ def _dura_against_level(
         floor_at,
     )
     dura = np.fmin(fall, np.where(valley.any(axis=1), in_valley, np.nan))
+    dura = np.fmin(dura, _shelf_edge(profiles, along, level, cord_level, crest, dura))
     # Bone: clearly above the CSF level; the edge half-way to the densest bone within reach.
     rise = np.maximum(min_step, BONE_SCATTER * scatter)
     dense = after & (along - level >= rise)
@@ -260,6 +269,61 @@ def _dura_against_level(
     back = np.maximum(crest, hit - reach)
     bone = _first_crossing(profiles, (level + top[:, None]) / 2, above=True, start=back, sustain=sustain)
     return np.fmin(dura, np.where(dense.any(axis=1), bone, np.nan))
+
+
+def _shelf_edge(
+    profiles: np.ndarray,
+    along: np.ndarray,
+    level: np.ndarray,
+    cord_level: float,
+    crest: np.ndarray,
+    dura: np.ndarray,
+) -> np.ndarray:
+    """Sub-sample index of the dura where the CSF gives onto the cancellous interior of a bone (NaN if not).
+
+    Dense contrast (600-1000 HU) is as bright as the thin cortex that it touches, so no edge separates
+    them; but beyond the cortex the profile settles on a shelf, flat over more than the blur and at a
+    level well between soft tissue and the CSF: cancellous bone (~300 HU), which neither CSF (uniform or
+    rising dorsally) nor a blurred fall to soft tissue (a ramp) shows. The edge is half-way between the
+    brightest sample just before the shelf (CSF and cortex) and the shelf, so at most the cortex stays in.
+    """
+    n_samples = profiles.shape[1]
+    positions = np.arange(n_samples)[None, :]
+    length = round(SHELF_MM / RAY_STEP_MM)
+    # Window of `length` samples starting at each position, and the brightest sample in the SHELF_PEAK_MM
+    # just before it (the cortex: a maximum taken further back would be a noise peak of a wide CSF space).
+    origin = -(length // 2)
+    high = ndimage.maximum_filter1d(along, length, axis=1, mode="nearest", origin=origin)
+    low = ndimage.minimum_filter1d(along, length, axis=1, mode="nearest", origin=origin)
+    since_crest = positions >= crest[:, None]
+    back = round(SHELF_PEAK_MM / RAY_STEP_MM)
+    peak = ndimage.maximum_filter1d(
+        np.where(since_crest, along, cord_level), back, axis=1, mode="nearest", origin=(back - 1) // 2
+    )
+    # Below both the CSF level modelled across the slice (which follows the contrast layering) and this
+    # ray's own peak (the model extrapolated far from the cord, in a wide cisterna magna, may lie well
+    # above the CSF there).
+    rise = peak - cord_level
+    shelf = (
+        since_crest
+        & (positions < np.nan_to_num(dura, nan=n_samples)[:, None])
+        & (positions + length < n_samples)
+        & (high - low <= SHELF_FLATNESS * rise)
+        & (low >= cord_level + SHELF_FLATNESS * rise)
+        & (high <= peak - SHELF_DROP * rise)
+        & (high <= level - SHELF_FLATNESS * (level - cord_level))
+    )
+    found = shelf.any(axis=1)
+    start = np.argmax(shelf, axis=1)
+    rows = np.arange(profiles.shape[0])
+    middle = np.minimum(start + length // 2, n_samples - 1)
+    half = (peak[rows, start] + along[rows, middle]) / 2
+    # The fall from that peak to the shelf, searched from the peak on.
+    before = since_crest & (positions <= start[:, None]) & (positions > (start - back)[:, None])
+    peak_at = np.argmax(np.where(before, along, -np.inf), axis=1)
+    sustain = round(SUSTAIN_MM / RAY_STEP_MM)
+    edge = _first_crossing(profiles, half, above=False, start=peak_at, sustain=sustain)
+    return np.where(found, edge, np.nan)
 
 
 def _refine_on_csf_level(

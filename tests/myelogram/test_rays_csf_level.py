@@ -34,8 +34,19 @@ def _ellipse_level(x: np.ndarray, y: np.ndarray, centre: np.ndarray, semi: np.nd
     return np.sqrt(((x - centre[0]) / semi[0]) ** 2 + ((y - centre[1]) / semi[1]) ** 2)
 
 
-def _slice(contrast_hu: float, *, bone_hu: float | None, artery: bool = False, seed: int = 0) -> np.ndarray:
-    """Sampled, blurred and noisy slice; dorsal (+y) contrast 40 % denser than ventral."""
+def _slice(
+    contrast_hu: float,
+    *,
+    bone_hu: float | None,
+    artery: bool = False,
+    seed: int = 0,
+    touching_bone_hu: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Sampled, blurred and noisy slice; dorsal (+y) contrast 40 % denser than ventral.
+
+    ``touching_bone_hu`` (cortex, cancellous): a lamina round the dorsal half that touches the dura with no
+    epidural gap, a 0.8 mm cortex over 4 mm of cancellous bone.
+    """
     x, y = _grid_mm()
     sac = _ellipse_level(x, y, SAC_CENTRE_MM, SAC_SEMI_MM)
     cord = _ellipse_level(x, y, CENTRE_MM, CORD_SEMI_MM) <= 1.0
@@ -46,6 +57,12 @@ def _slice(contrast_hu: float, *, bone_hu: float | None, artery: bool = False, s
         ring = (sac > 1.0) & (sac <= 1.3) & (y > SAC_CENTRE_MM[1])
         image[(sac > 1.0) & (sac <= 1.09)] = EPIDURAL_HU
         image[ring & (sac > 1.09)] = bone_hu
+    if touching_bone_hu is not None:
+        dorsal = y > SAC_CENTRE_MM[1]
+        outer = _ellipse_level(x, y, SAC_CENTRE_MM, SAC_SEMI_MM + 4.8) <= 1.0
+        cortex = _ellipse_level(x, y, SAC_CENTRE_MM, SAC_SEMI_MM + 0.8) <= 1.0
+        image[dorsal & outer] = touching_bone_hu[1]
+        image[dorsal & cortex] = touching_bone_hu[0]
     image[sac <= 1.0] = contrast_hu * (0.8 + 0.4 * depth[sac <= 1.0])
     if artery:
         # A dark vessel (unenhanced blood) crossing the lateral CSF.
@@ -82,6 +99,23 @@ def test_dura_follows_dorsally_denser_contrast_next_to_bone_as_dense() -> None:
         # Bone starts ~0.7 mm outside the dura: no ray reaches it, none stops more than 1 mm short.
         assert error.max() < 0.7, (seed, np.round(error, 2))
         assert error.min() > -1.0, (seed, np.round(error, 2))
+
+
+def test_dense_contrast_against_a_lamina_as_dense_stops_at_its_cancellous_bone() -> None:
+    """Contrast touching a cortex as dense over cancellous bone that the blur leaves above the half-way
+    level between cord and CSF: no edge separates the CSF from the cortex, and the fall to soft tissue is
+    4.8 mm further out. The dura stops at the cancellous bone: at most the 0.8 mm cortex (and half the
+    blur) is taken for CSF on 93-100 % of the dorsal rays (without the shelf rule 0-90 %, at 700 HU 0-14 %)."""
+    for contrast_hu, bone_hu in ((700.0, (1100.0, 500.0)), (900.0, (1100.0, 550.0))):
+        for seed in range(5):
+            error, angles = _trace(_slice(contrast_hu, bone_hu=None, seed=seed, touching_bone_hu=bone_hu))
+            dorsal = np.sin(angles) > 0.3
+            context = (contrast_hu, seed, np.round(error, 2))
+            assert np.median(error[dorsal]) < 1.15, context
+            assert np.mean(error[dorsal] > 1.3) < 0.15, context
+            # Rays nearly tangent to the lamina's end run inside the blur of bone and CSF: a few stop short.
+            assert np.mean(error < -1.0) <= 0.1, context
+            assert np.median(np.abs(error[~dorsal])) < 0.3, context
 
 
 def test_dura_of_dilute_contrast_without_bone() -> None:
