@@ -344,6 +344,12 @@ def segment_vertebrae(
     label_of = pieces[tuple(index.T)]
     c2_anterior = anterior & (label_of == c2_label)
     c2_posterior = posterior & (label_of == c2_label)
+    if not (c2_anterior.any() and c2_posterior.any()):
+        raise VertebraeNotSeparated(
+            f"C2 not found in {description}: trimmed at the axis, the vertebra taken for C2 kept no "
+            f"{'dens' if not c2_anterior.any() else 'lamina'} in the midline; labels C1 and C2 are absent",
+            all_bone(),
+        )
     dens_top_w = float(w[c2_anterior].max())
     lamina_top_w = float(w[c2_posterior].max())
 
@@ -371,6 +377,13 @@ def segment_vertebrae(
     label_of = pieces[tuple(index.T)]
     c1_posterior = posterior & (label_of == c1_label)
     c1_anterior = anterior & (label_of == c1_label)
+    if not (c1_anterior.any() and c1_posterior.any()):
+        raise VertebraeNotSeparated(
+            f"C1 not found in {description}: trimmed from the occiput, the ring taken for C1 kept no "
+            f"{'anterior' if not c1_anterior.any() else 'posterior'} arch in the midline; labels C1 and C2 "
+            "are absent",
+            all_bone(),
+        )
 
     def lowest(mask: np.ndarray) -> np.ndarray:
         return lps[mask][int(np.argmin(w[mask]))]

