@@ -67,8 +67,6 @@ MIN_CNR_MRI = 4.0
 AREA_CONSISTENCY = (0.7, 1.4)
 # Past the ends of the tube, up to this many mm of slices (at least one) whose outline fails are bridged.
 EXTENSION_GAP_MM = 3.0
-# An extended slice's cord centre lies within this (mm), plus 45 degrees of tilt, of the last one traced.
-EXTENSION_SHIFT_MM = 2.0
 POLARITY_AREA_SIGMA = 0.4
 # MRI tube search: weight of a ring-tested dark disk relative to a CSF-enclosed hole; tubes tried; the
 # validation score (of 9 sampled slices, see _polarity_score) at which a tube is taken without trying more.
@@ -591,23 +589,21 @@ def segment_cord(
             )
     # Extend past the ends of the tube while the outline holds. A slice or two that fails (a noise blob at
     # the start point, a nerve root) is bridged, as in the tube, and filled in from its neighbours; the
-    # outline beyond must lie near the last one (EXTENSION_SHIFT_MM) and match the cord's area.
+    # outline beyond must match the cord's area.
     max_misses = max(1, round(EXTENSION_GAP_MM / float(spacing[2])))
     for direction, start in ((-1, min(outlines)), (1, max(outlines))):
-        z, previous, previous_z, misses = int(start + direction), outlines[start], start, 0
+        z, previous, misses = int(start + direction), outlines[start], 0
         while 0 <= z < n_slices and misses < max_misses:
             outline = _trace(
                 crop[:, :, z], spacing[:2], previous.cord_centroid_mm(), model, edge_crop[:, :, z]
             )
-            reach_mm = EXTENSION_SHIFT_MM + abs(z - previous_z) * float(spacing[2])
             if (
                 _acceptable(outline, model, noise)
                 # CT cord areas vary more (the medulla widens above C1), but not across a bridged gap.
                 and ((mode is Contrast.CT_MYELOGRAM and not misses) or _area_consistent(outline, outlines))
-                and np.linalg.norm(outline.cord_centroid_mm() - previous.cord_centroid_mm()) <= reach_mm
             ):
                 outlines[z] = outline
-                previous, previous_z, misses = outline, z, 0
+                previous, misses = outline, 0
             else:
                 misses += 1
             z += direction
