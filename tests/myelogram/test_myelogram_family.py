@@ -166,9 +166,9 @@ def test_weak_ring_cord_is_on_the_true_cord_and_its_csf_off_bone() -> None:
 @pytest.mark.parametrize("seed", [10, 72])
 def test_cord_is_traced_past_a_slice_that_fails(seed: int) -> None:
     """Family seeds 10 (504 HU, 65 HU noise on 0.47 mm pixels) and 72 (405 HU, weak rings): past the end of
-    the tube found on the coarse grid one slice's outline failed (a dark noise blob at the start point
-    set the cord level), and the tracing stopped there: cord Dice 0.75 and 0.82, CSF volume -46 % and
-    -26 %. The cord level now counts the disc around the start by area and a failed slice is bridged."""
+    the tube found on the coarse grid one slice's outline failed (on seed 10 a dark noise blob at the start
+    point set the cord level), and the tracing stopped there: cord Dice 0.75 and 0.82, CSF volume -46 %
+    and -26 %. The cord level now counts the disc around the start by area and a failed slice is bridged."""
     case = make_family_case(seed, vascular=None)
     result = analyse_myelogram(case.ct)
     truth, found = case.labels.array, result.labels.array
