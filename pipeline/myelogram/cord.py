@@ -65,7 +65,8 @@ MIN_VALID_RAYS_MRI = 0.5
 MIN_CNR_MRI = 4.0
 # MRI slices whose cord area is outside this band around the median of the traced slices are misled.
 AREA_CONSISTENCY = (0.7, 1.4)
-# Past the ends of the tube, up to this many mm of slices (at least one) whose outline fails are bridged.
+# Past the ends of the tube, tracing stops once the slices that failed in a row span about this many mm
+# (one slice when they are this thick); a shorter run of failed slices is bridged.
 EXTENSION_GAP_MM = 3.0
 POLARITY_AREA_SIGMA = 0.4
 # MRI tube search: weight of a ring-tested dark disk relative to a CSF-enclosed hole; tubes tried; the
