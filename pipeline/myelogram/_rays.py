@@ -329,11 +329,11 @@ def _shelf_edge(
     found = shelf.any(axis=1)
     start = np.argmax(shelf, axis=1)
     rows = np.arange(profiles.shape[0])
-    middle = np.minimum(start + length // 2, n_samples - 1)
-    half = (peak[rows, start] + along[rows, middle]) / 2
-    # The fall from that peak to the shelf, searched from the peak on.
+    # The peak before the first shelf (the window of `peak` at `start`), and the fall from it to the shelf.
     before = since_crest & (positions <= start[:, None]) & (positions > (start - back)[:, None])
     peak_at = np.argmax(np.where(before, along, -np.inf), axis=1)
+    middle = np.minimum(start + length // 2, n_samples - 1)
+    half = (along[rows, peak_at] + along[rows, middle]) / 2
     sustain = round(SUSTAIN_MM / RAY_STEP_MM)
     edge = _first_crossing(profiles, half, above=False, start=peak_at, sustain=sustain)
     return np.where(found, edge, np.nan)

@@ -25,6 +25,7 @@ lateral fragments broken off by the erosion rejoin the vertebra they touch at th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -344,12 +345,9 @@ def segment_vertebrae(
     label_of = pieces[tuple(index.T)]
     c2_anterior = anterior & (label_of == c2_label)
     c2_posterior = posterior & (label_of == c2_label)
-    if not (c2_anterior.any() and c2_posterior.any()):
-        raise VertebraeNotSeparated(
-            f"C2 not found in {description}: trimmed at the axis, the vertebra taken for C2 kept no "
-            f"{'dens' if not c2_anterior.any() else 'lamina'} in the midline; labels C1 and C2 are absent",
-            all_bone(),
-        )
+    _require_midline(
+        "C2", "at the axis", {"dens": c2_anterior, "lamina": c2_posterior}, description, all_bone
+    )
     dens_top_w = float(w[c2_anterior].max())
     lamina_top_w = float(w[c2_posterior].max())
 
@@ -377,13 +375,8 @@ def segment_vertebrae(
     label_of = pieces[tuple(index.T)]
     c1_posterior = posterior & (label_of == c1_label)
     c1_anterior = anterior & (label_of == c1_label)
-    if not (c1_anterior.any() and c1_posterior.any()):
-        raise VertebraeNotSeparated(
-            f"C1 not found in {description}: trimmed from the occiput, the ring taken for C1 kept no "
-            f"{'anterior' if not c1_anterior.any() else 'posterior'} arch in the midline; labels C1 and C2 "
-            "are absent",
-            all_bone(),
-        )
+    parts = {"anterior arch": c1_anterior, "posterior arch": c1_posterior}
+    _require_midline("C1", "from the occiput", parts, description, all_bone)
 
     def lowest(mask: np.ndarray) -> np.ndarray:
         return lps[mask][int(np.argmin(w[mask]))]
@@ -423,6 +416,23 @@ def segment_vertebrae(
         c2_lamina_superior_lps_mm=highest(c2_posterior),
         foramina_lps_mm=foramina,
     )
+
+
+def _require_midline(
+    name: str,
+    trimmed: str,
+    parts: dict[str, np.ndarray],
+    description: str,
+    all_bone: Callable[[], np.ndarray],
+) -> None:
+    """Raise VertebraeNotSeparated when trimming left the vertebra without one of its midline ``parts``."""
+    missing = [part for part, mask in parts.items() if not mask.any()]
+    if missing:
+        raise VertebraeNotSeparated(
+            f"{name} not found in {description}: trimmed {trimmed}, the vertebra taken for {name} kept no "
+            f"{' or '.join(missing)} in the midline; labels C1 and C2 are absent",
+            all_bone(),
+        )
 
 
 def _box_around_cord(

@@ -242,3 +242,31 @@ def test_interlaminar_windows_match_truth_labels(seeds_folder: str) -> None:
         for key in ("inferior_lps_mm", "superior_lps_mm"):
             assert np.linalg.norm(np.subtract(found[key], expected[side][key])) <= 1.2, (side, key)
         assert 4.0 <= found["height_mm"] <= 15.0
+
+
+@pytest.mark.parametrize(
+    ("trim", "vertebra"), [("_trim_above_atlas", "C1"), ("_trim_below_axis", "C2")], ids=["c1", "c2"]
+)
+def test_vertebra_trimmed_of_its_midline_is_not_separated(
+    monkeypatch: pytest.MonkeyPatch, trim: str, vertebra: str
+) -> None:
+    """A trim (C1 from the occiput, C2 at the axis) that leaves the vertebra none of its midline bone: the
+    stage goes on with the sac and cord and a warning naming what was lost, C1/C2 absent (this was an
+    ``argmin of an empty sequence`` traceback)."""
+    from pipeline.myelogram import bone
+
+    original = getattr(bone, trim)
+
+    def strip_vertebra(pieces: np.ndarray, label: int, *args: object) -> None:
+        original(pieces, label, *args)
+        pieces[pieces == label] = 0
+
+    monkeypatch.setattr(bone, trim, strip_vertebra)
+    case = make_ct_case("normal", seed=0, vascular=None)
+    result = analyse_myelogram(case.ct)
+    assert result.vertebrae is None
+    assert any(w.startswith(f"{vertebra} not found in") and "midline" in w for w in result.warnings)
+    found, truth = result.labels.array, case.labels.array
+    assert not np.isin(found, (3, 4)).any()
+    cord_dice = 2 * ((found == 2) & (truth == 2)).sum() / ((found == 2).sum() + (truth == 2).sum())
+    assert cord_dice >= 0.9
