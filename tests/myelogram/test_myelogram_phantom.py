@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from pipeline.errors import AnalysisError
+from pipeline.myelogram import bone
 from pipeline.myelogram.analysis import MyelogramResult, analyse_myelogram
 from pipeline.phantom.ct import CtCase, make_ct_case
 from pipeline.seeds import load_seeds
@@ -253,8 +254,6 @@ def test_vertebra_trimmed_of_its_midline_is_not_separated(
     """A trim (C1 from the occiput, C2 at the axis) that leaves the vertebra none of its midline bone: the
     stage goes on with the sac and cord and a warning naming what was lost, C1/C2 absent (this was an
     ``argmin of an empty sequence`` traceback)."""
-    from pipeline.myelogram import bone
-
     original = getattr(bone, trim)
 
     def strip_vertebra(pieces: np.ndarray, label: int, *args: object) -> None:
@@ -268,5 +267,4 @@ def test_vertebra_trimmed_of_its_midline_is_not_separated(
     assert any(w.startswith(f"{vertebra} not found in") and "midline" in w for w in result.warnings)
     found, truth = result.labels.array, case.labels.array
     assert not np.isin(found, (3, 4)).any()
-    cord_dice = 2 * ((found == 2) & (truth == 2)).sum() / ((found == 2).sum() + (truth == 2).sum())
-    assert cord_dice >= 0.9
+    assert _dice(found == 2, truth == 2) >= 0.9
