@@ -115,7 +115,8 @@ def analyse_myelogram(
     if cord.weak_rings:
         warnings.append(
             f"cord of {description} found only on dim or open CSF rings (dilute contrast, or pixels too "
-            "coarse for the thin CSF layers): the cord and sac outlines are approximate and not used for planning"
+            "coarse for the thin CSF layers): the cord and sac outlines, and any C1 and C2 found around them, "
+            "are approximate and not used for planning"
         )
     if mode is Contrast.CT_MYELOGRAM:
         try:

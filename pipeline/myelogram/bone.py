@@ -9,7 +9,8 @@ first.
 
 Identification works on the bone split into pieces at its joints (erosion of about 1 mm separates bones
 that only touch across a joint space), measured in the cord's own coordinates (left, posterior, along the
-cord), so a rotated head changes nothing:
+cord; posterior in the bone's plane of mirror symmetry through the cord), so a rotated head changes
+nothing:
 
 * **C2** is the vertebra whose anterior midline column (body and dens) rises well above its posterior
   midline bone (laminae, spinous process): the dens projects 15-20 mm above the C2 laminae;
@@ -51,6 +52,13 @@ MIN_DENS_RISE_MM = 6.0
 LATERAL_FORAMEN_MM = 15.0
 # In-plane half-width of the box analysed around the cord (C1 transverse processes reach ~35 mm).
 ANALYSIS_HALF_WIDTH_MM = 45.0
+# Mirror-symmetry search for the posterior direction (_symmetry_posterior): bone within SYMMETRY_RADIUS_MM
+# of the cord, at most SYMMETRY_POINTS voxels of it; planes through the cord turned in coarse then fine
+# steps (degrees) and shifted sideways up to SYMMETRY_SHIFT_MM (a cord displaced in the canal).
+SYMMETRY_RADIUS_MM = 35.0
+SYMMETRY_POINTS = 5_000
+SYMMETRY_STEPS_DEG = (3.0, 0.5)
+SYMMETRY_SHIFT_MM = 6.0
 # Bone more than this far above/below the lateral atlanto-axial joint level seeds C1/C2 when they touch.
 JOINT_MARGIN_MM = 2.0
 # Surface voxels below their half-maximum edge are peeled off to this depth (mm), one voxel layer at a time
@@ -265,13 +273,14 @@ def segment_vertebrae(
     if not bone.any():
         raise AnalysisError(f"C1-C2 not in the field of view of {description}: no bone found")
     pieces = _split_at_joints(bone, spacing)
+    axes = _CordAxes.measure(cord, bone, grid)
 
     # Cord coordinates of the labelled bone voxels (every second voxel in-plane is plenty).
     sample = np.zeros(bone.shape, dtype=bool)
     sample[::2, ::2, :] = True
     index = np.argwhere((pieces > 0) & sample)
     lps = grid.index_to_lps(index)
-    u, v, w, _ = _cord_coordinates(lps, cord)
+    u, v, w = axes.coordinates(lps)
     label_of = pieces[tuple(index.T)]
 
     midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
@@ -304,7 +313,7 @@ def segment_vertebrae(
             break
         for cut_label, (gap, in_front) in gaps.items():
             n_labels += 1
-            _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, cord, gap, spacing, in_front=in_front)
+            _cut_atlas_from_axis(pieces, cut_label, n_labels, grid, axes, gap, spacing, in_front=in_front)
             cut_from[n_labels] = cut_label
         label_of = pieces[tuple(index.T)]
     _attach_posterior_elements(pieces, index, label_of, anterior, posterior, w, cut_from)
@@ -341,7 +350,7 @@ def segment_vertebrae(
     n_labels += 1
     dens_tip_w = float(w[anterior & (label_of == c2_label)].max())
     c2_height = seeds.numbers("myelogram.ct.c2_height_range_mm")
-    _trim_below_axis(pieces, c2_label, n_labels, grid, cord, (dens_tip_w, c2_height), spacing)
+    _trim_below_axis(pieces, c2_label, n_labels, grid, axes, (dens_tip_w, c2_height), spacing)
     label_of = pieces[tuple(index.T)]
     c2_anterior = anterior & (label_of == c2_label)
     c2_posterior = posterior & (label_of == c2_label)
@@ -369,7 +378,7 @@ def segment_vertebrae(
     c1_label = max(candidates)[1]
     c1_anterior = anterior & (label_of == c1_label)
     n_labels += 1
-    _trim_above_atlas(pieces, c1_label, n_labels, grid, cord, float(w[c1_anterior].max()), spacing)
+    _trim_above_atlas(pieces, c1_label, n_labels, grid, axes, float(w[c1_anterior].max()), spacing)
     label_of = pieces[tuple(index.T)]
     _adopt_fragments(pieces, (c1_label, c2_label), label_of, anterior | posterior, np.abs(u) >= 8.0, w)
     label_of = pieces[tuple(index.T)]
@@ -402,7 +411,7 @@ def segment_vertebrae(
         "right": {"C1": None, "C2": None},
     }
     for name, piece in (("C1", pieces == c1_label), ("C2", pieces == c2_label)):
-        for side, point in _foramina(piece, grid, cord).items():
+        for side, point in _foramina(piece, grid, axes).items():
             foramina[side][name] = point
 
     return Vertebrae(
@@ -528,7 +537,7 @@ def _cut_atlas_from_axis(
     label: int,
     new_label: int,
     grid: AxialGrid,
-    cord: CordSegmentation,
+    axes: _CordAxes,
     gap: tuple[float, float],
     spacing: np.ndarray,
     *,
@@ -543,7 +552,7 @@ def _cut_atlas_from_axis(
     stays with C2.
     """
     index = np.argwhere(pieces == label)
-    u, v, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
+    u, v, w = axes.coordinates(grid.index_to_lps(index))
     midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
     posterior = midline & (v >= POSTERIOR_V_MM[0])
     anterior = midline & (v <= ANTERIOR_V_MM[1])
@@ -583,7 +592,7 @@ def _trim_above_atlas(
     label: int,
     new_label: int,
     grid: AxialGrid,
-    cord: CordSegmentation,
+    axes: _CordAxes,
     arch_top_w: float,
     spacing: np.ndarray,
 ) -> None:
@@ -596,7 +605,7 @@ def _trim_above_atlas(
     it, bone well above that level is the occiput (``new_label``) and a watershed settles the band.
     """
     index = np.argwhere(pieces == label)
-    u, _, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
+    u, _, w = axes.coordinates(grid.index_to_lps(index))
     step = max(1.0, float(spacing[2]))
     markers = np.zeros(len(index), dtype=np.int32)
     for sign in (1.0, -1.0):
@@ -626,7 +635,7 @@ def _trim_below_axis(
     label: int,
     new_label: int,
     grid: AxialGrid,
-    cord: CordSegmentation,
+    axes: _CordAxes,
     dens: tuple[float, tuple[float, ...]],
     spacing: np.ndarray,
 ) -> None:
@@ -639,7 +648,7 @@ def _trim_below_axis(
     bone lies below the joint than at it; a watershed settles the band between.
     """
     index = np.argwhere(pieces == label)
-    u, v, w, _ = _cord_coordinates(grid.index_to_lps(index), cord)
+    u, v, w = axes.coordinates(grid.index_to_lps(index))
     step = max(1.0, float(spacing[2]))
     midline = np.abs(u) <= MIDLINE_HALF_WIDTH_MM
     anterior = midline & (v <= ANTERIOR_V_MM[1])
@@ -784,8 +793,14 @@ def _anterior_gap(
         return None
     levels = np.unique(np.round(w_anterior, 1))
     steps = np.diff(levels)
-    near = (levels[1:] >= posterior_gap[0] - 20.0) & (levels[:-1] <= posterior_gap[1] + 5.0)
-    breaks = np.nonzero(near & (steps > max(2.0, 1.5 * slice_mm)))[0]
+    wide = np.nonzero(steps > max(2.0, 1.5 * slice_mm))[0]
+    # Bone on each side of a break must span more than a slice: a speck of the next vertebra touching
+    # through partial volume (one voxel of C3 under the C2 body) is not a body beyond a disc.
+    run_spans = np.concatenate([levels[wide], [levels[-1]]]) - np.concatenate([[levels[0]], levels[wide + 1]])
+    solid = (run_spans[:-1] >= max(2.0, slice_mm)) & (run_spans[1:] >= max(2.0, slice_mm))
+    breaks = wide[solid]
+    near = (levels[breaks + 1] >= posterior_gap[0] - 20.0) & (levels[breaks] <= posterior_gap[1] + 5.0)
+    breaks = breaks[near]
     if breaks.size == 0:
         return None
     # The break nearest the posterior gap (overlapping it, ideally), the widest among equally near ones: a
@@ -797,48 +812,137 @@ def _anterior_gap(
     return float(levels[k]), float(levels[k + 1])
 
 
-def _cord_coordinates(
-    lps: np.ndarray, cord: CordSegmentation
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(left, posterior, along-cord) offsets of points from the cord centerline at their own height.
+@dataclass(frozen=True)
+class _CordAxes:
+    """The vertebra search's frame: the cord centerline, one superior axis for the field of view (enough
+    to order structures along the cord) and the posterior direction, measured once per CT."""
 
-    One straight superior axis for the field of view (enough to order structures along the cord) and the
-    cord's own short axis as posterior, so that a head turned in the scanner does not move the midline
-    corridors off the dens and the spinous processes.
+    centerline_lps_mm: np.ndarray
+    superior: np.ndarray
+    posterior: np.ndarray
+
+    @classmethod
+    def measure(cls, cord: CordSegmentation, bone: np.ndarray, grid: AxialGrid) -> _CordAxes:
+        """Posterior from the mirror symmetry of ``bone`` (on ``grid``) about the cord, or from the cord's
+        own short axis when too little bone is in view to measure it."""
+        centerline = cord.centerline_lps_mm
+        superior = centerline_direction(centerline)
+        axes = cls(centerline, superior, cord_posterior(cord, superior))
+        posterior = _symmetry_posterior(bone, grid, axes)
+        return axes if posterior is None else cls(centerline, superior, posterior)
+
+    @property
+    def left(self) -> np.ndarray:
+        return np.cross(self.posterior, self.superior)
+
+    def coordinates(self, lps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(left, posterior, along-cord) offsets (mm) of points from the centerline at their own height."""
+        offset = lps - self.centre(lps)
+        return offset @ self.left, offset @ self.posterior, self.along(lps)
+
+    def along(self, lps: np.ndarray) -> np.ndarray:
+        return (lps - self.centerline_lps_mm.mean(axis=0)) @ self.superior
+
+    def centre(self, lps: np.ndarray) -> np.ndarray:
+        """The centerline point at each point's height (interpolated along the superior axis)."""
+        line_w = self.along(self.centerline_lps_mm)
+        order = np.argsort(line_w)
+        w = self.along(lps)
+        return np.stack(
+            [np.interp(w, line_w[order], self.centerline_lps_mm[order, a]) for a in range(3)], axis=1
+        )
+
+
+def _symmetry_posterior(bone: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> np.ndarray | None:
+    """Posterior direction in the bone's plane of mirror symmetry through the cord, signed to image +P.
+
+    The vertebrae are near mirror images about the midsagittal plane whatever the cord's shape: a round
+    cord has no short axis (family draw 74, a 9.9 x 10.1 mm cord: its outlines' axes pointed anywhere, the
+    midline corridors missed the spinous processes and C1 went unfound; within 0.5 degrees here). Planes through
+    the centerline, turned about the superior axis and shifted sideways, are scored by the share of bone
+    voxels whose mirror image is bone; the best one holds the posterior direction. None with too little
+    bone near the cord.
     """
-    centerline = cord.centerline_lps_mm
-    superior = centerline_direction(centerline)
-    posterior = mean_cord_posterior(cord, superior)
-    left = np.cross(posterior, superior)
-    origin = centerline.mean(axis=0)
-    w = (lps - origin) @ superior
-    line_w = (centerline - origin) @ superior
-    order = np.argsort(line_w)
-    centre = np.stack([np.interp(w, line_w[order], centerline[order, a]) for a in range(3)], axis=1)
-    offset = lps - centre
-    return offset @ left, offset @ posterior, w, centre
+    index = np.argwhere(bone)
+    lps = grid.index_to_lps(index)
+    offset = lps - axes.centre(lps)
+    offset -= np.outer(offset @ axes.superior, axes.superior)
+    near = np.linalg.norm(offset, axis=1) <= SYMMETRY_RADIUS_MM
+    if near.sum() < SYMMETRY_POINTS // 10:
+        return None
+    step = max(1, int(near.sum()) // SYMMETRY_POINTS)
+    index, offset = index[near][::step].astype(np.float64), offset[near][::step]
+    to_index = np.linalg.inv(grid.affine_lps[:3, :3])
+    shape = np.array(bone.shape)
+    reference = axes.posterior
+    across = np.cross(axes.superior, reference)
+
+    def best(angles_rad: np.ndarray, shifts_mm: np.ndarray) -> tuple[float, float]:
+        """The (angle, shift) whose mirror maps most bone onto bone."""
+        scores = np.empty((len(angles_rad), len(shifts_mm)))
+        for k, angle in enumerate(angles_rad):
+            left = np.cross(np.cos(angle) * reference + np.sin(angle) * across, axes.superior)
+            distance = (offset @ left)[None, :] - shifts_mm[:, None]
+            mirrored = np.rint(index - 2.0 * distance[..., None] * (to_index @ left)).astype(np.int64)
+            inside = np.all((mirrored >= 0) & (mirrored < shape), axis=2)
+            hits = np.zeros(inside.shape, dtype=bool)
+            hits[inside] = bone[tuple(mirrored[inside].T)]
+            scores[k] = hits.sum(axis=1)
+        top, side = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        return float(angles_rad[top]), float(shifts_mm[side])
+
+    coarse, fine = SYMMETRY_STEPS_DEG
+    angle, shift = best(
+        np.radians(np.arange(-90.0, 90.0, coarse)), np.arange(-SYMMETRY_SHIFT_MM, SYMMETRY_SHIFT_MM + 0.5)
+    )
+    angle, _ = best(
+        angle + np.radians(np.arange(-coarse, coarse + fine / 2, fine)), shift + np.arange(-1.0, 1.1, 0.25)
+    )
+    posterior = np.cos(angle) * reference + np.sin(angle) * across
+    return posterior if posterior[1] >= 0 else -posterior
 
 
-def mean_cord_posterior(cord: CordSegmentation, superior: np.ndarray) -> np.ndarray:
-    """Posterior direction averaged over the cord's cross-sections (short axis, signed to image +P)."""
-    directions = [
-        cord_shape_posterior(section.cord_outline_lps_mm, superior)
-        for section in cord.cross_sections
-        if not section.interpolated
-    ]
-    hint = np.mean(directions, axis=0) if directions else np.array([0.0, 1.0, 0.0])
-    posterior = hint - np.dot(hint, superior) * superior
-    return posterior / np.linalg.norm(posterior)
+def cord_posterior(cord: CordSegmentation, superior: np.ndarray) -> np.ndarray:
+    """Posterior direction of the cord: the median short axis of its traced cross-sections, signed to +P.
+
+    Each outline's short axis is a line, not a direction. A near-round outline has no short axis to speak
+    of, and an outline that took in CSF beside the cord points across; both pulled the mean of the axes
+    off (family draws 31, 37 and 76: 16, 8 and 12 degrees; the median below: 4, 3 and 4). The median angle
+    about the superior axis, taken around the axial mean so that no head rotation splits the angles,
+    ignores them. A round cord has no axis at all (draw 74, 9.9 x 10.1 mm: 15 and 32 degrees off), so the
+    vertebra search takes the bone's mirror plane where bone is in view (:func:`_symmetry_posterior`).
+    """
+    image_posterior = np.array([0.0, 1.0, 0.0])
+    reference = image_posterior - np.dot(image_posterior, superior) * superior
+    reference /= np.linalg.norm(reference)
+    lateral = np.cross(superior, reference)
+    angles = []
+    for section in cord.cross_sections:
+        if section.interpolated:
+            continue
+        minor = cord_shape_posterior(section.cord_outline_lps_mm, superior)
+        angles.append(np.arctan2(minor @ lateral, minor @ reference))
+    if not angles:
+        return reference
+    doubled = 2.0 * np.asarray(angles)
+    centre = 0.5 * np.arctan2(np.sin(doubled).sum(), np.cos(doubled).sum())
+    around = (np.asarray(angles) - centre + np.pi / 2) % np.pi - np.pi / 2
+    # Axes nearer the perpendicular than the median (over 45 degrees off) say nothing of the true axis
+    # but would still shift the median's rank: the median of the rest.
+    first = float(np.median(around))
+    angle = centre + float(np.median(around[np.abs(around - first) <= np.pi / 4]))
+    posterior = np.cos(angle) * reference + np.sin(angle) * lateral
+    return posterior if posterior @ image_posterior >= 0 else -posterior
 
 
-def _foramina(piece: np.ndarray, grid: AxialGrid, cord: CordSegmentation) -> dict[str, np.ndarray]:
+def _foramina(piece: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> dict[str, np.ndarray]:
     """Centres of the transverse foramina of one vertebra: enclosed holes lateral to the canal."""
     holes = fill_holes_in_planes(piece, axis=2) & ~piece
     if not holes.any():
         return {}
     index = np.argwhere(holes)
     lps = grid.index_to_lps(index)
-    u, _, _, _ = _cord_coordinates(lps, cord)
+    u, _, _ = axes.coordinates(lps)
     result: dict[str, np.ndarray] = {}
     for side, sign in (("left", 1.0), ("right", -1.0)):
         lateral = sign * u > LATERAL_FORAMEN_MM

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.myelogram.bone import Vertebrae, mean_cord_posterior
+from pipeline.myelogram.bone import Vertebrae, cord_posterior
 from pipeline.myelogram.cord import CordSegmentation
 from pipeline.myelogram.frame import AnatomicalFrame, build_frame, centerline_direction
 from pipeline.volume import Volume
@@ -74,7 +74,7 @@ def cord_frame(cord: CordSegmentation, *, at_lps_mm: np.ndarray | None = None) -
     centerline = cord.centerline_lps_mm
     origin = centerline[len(centerline) // 2] if at_lps_mm is None else np.asarray(at_lps_mm, dtype=float)
     superior = centerline_direction(centerline, near_lps_mm=origin)
-    posterior = mean_cord_posterior(cord, superior)
+    posterior = cord_posterior(cord, superior)
     return build_frame(origin, superior, posterior, "cord_shape")
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.myelogram.bone import segment_vertebrae
+from pipeline.myelogram.bone import _anterior_gap, segment_vertebrae
 from pipeline.myelogram.cord import segment_cord
 from pipeline.myelogram.ct_sac import trim_sac_lobes
 from pipeline.phantom.family import make_family_case
@@ -54,3 +54,28 @@ def test_vertebrae_cut_at_touching_joints(seed: int, small_fov_seeds: Seeds) -> 
         assert _dice(found, truth == value) >= MIN_DICE, (seed, name)
         other_share = float((found & (truth == 5)).sum() / found.sum())
         assert other_share <= MAX_OTHER_BONE_SHARE, (seed, name, other_share)
+
+
+def _column_mm(bottom: float, top: float, slice_mm: float) -> np.ndarray:
+    """Along-cord positions of anterior midline bone sampled on every slice from ``bottom`` to ``top``."""
+    return np.repeat(np.arange(bottom, top + 1e-6, slice_mm), 5)
+
+
+@pytest.mark.parametrize("slice_mm", [0.6, 1.3, 2.0])
+def test_disc_between_two_bodies_is_the_anterior_gap(slice_mm: float) -> None:
+    """C2 over C3, their laminae touching: the anterior gap is the disc between the bodies."""
+    c3_body = _column_mm(-36.0, -22.0, slice_mm)
+    c2_body_and_dens = _column_mm(-16.0, 21.0, slice_mm)
+    gap = _anterior_gap(np.concatenate([c3_body, c2_body_and_dens]), (-24.0, -14.0), slice_mm)
+    assert gap is not None
+    assert -23.0 <= gap[0] <= -21.0
+    assert -16.5 <= gap[1] <= -15.5
+
+
+@pytest.mark.parametrize("slice_mm", [0.6, 1.3, 2.0])
+def test_speck_of_the_next_vertebra_is_not_a_disc(slice_mm: float) -> None:
+    """C1 on C2 (interlaminar gap at the dens): one voxel of C3 touching the C2 body 10 mm below is no
+    body beyond a disc, so the anterior column runs through (family draw 1013 lost C1/C2 to this)."""
+    c2_body_and_dens = _column_mm(-16.3, 31.3, slice_mm)
+    c3_speck = np.array([-26.0])
+    assert _anterior_gap(np.concatenate([c3_speck, c2_body_and_dens]), (-1.9, 9.3), slice_mm) is None
