@@ -856,12 +856,12 @@ class _CordAxes:
 def _symmetry_posterior(bone: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> np.ndarray | None:
     """Posterior direction in the bone's plane of mirror symmetry through the cord, signed to image +P.
 
-    The vertebrae are near mirror images about the midsagittal plane whatever the cord's shape: a round
-    cord has no short axis (family draw 74, a 9.9 x 10.1 mm cord: its outlines' axes pointed anywhere, the
-    midline corridors missed the spinous processes and C1 went unfound; within 0.5 degrees here). Planes through
-    the centerline, turned about the superior axis and shifted sideways, are scored by the share of bone
-    voxels whose mirror image is bone; the best one holds the posterior direction. None with too little
-    bone near the cord.
+    The vertebrae are near mirror images about the midsagittal plane whatever the cord's shape. A round
+    cord has no short axis (family draw 74, a 9.9 x 10.1 mm cord: its outlines' axes pointed anywhere,
+    the midline corridors missed the spinous processes and C1 went unfound); this plane is within 0.5
+    degrees of the truth there. Planes through the centerline, turned about the superior axis and shifted
+    sideways, are scored by the share of bone voxels whose mirror image is bone; the best one holds the
+    posterior direction. None with too little bone near the cord.
     """
     index = np.argwhere(bone)
     lps = grid.index_to_lps(index)
