@@ -36,7 +36,7 @@ from pipeline.errors import AnalysisError
 from pipeline.myelogram._grid import AxialGrid
 from pipeline.myelogram._morphology import fill_holes_in_planes
 from pipeline.myelogram.cord import CordSegmentation
-from pipeline.myelogram.frame import centerline_direction, cord_shape_posterior
+from pipeline.myelogram.frame import centerline_direction, cord_posterior, turned_posterior
 from pipeline.seeds import Seeds
 from pipeline.volume import Volume
 
@@ -837,20 +837,20 @@ class _CordAxes:
 
     def coordinates(self, lps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(left, posterior, along-cord) offsets (mm) of points from the centerline at their own height."""
-        offset = lps - self.centre(lps)
-        return offset @ self.left, offset @ self.posterior, self.along(lps)
+        offset, w = self.offsets(lps)
+        return offset @ self.left, offset @ self.posterior, w
 
-    def along(self, lps: np.ndarray) -> np.ndarray:
-        return (lps - self.centerline_lps_mm.mean(axis=0)) @ self.superior
-
-    def centre(self, lps: np.ndarray) -> np.ndarray:
-        """The centerline point at each point's height (interpolated along the superior axis)."""
-        line_w = self.along(self.centerline_lps_mm)
+    def offsets(self, lps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each point's offset (mm, LPS) from the centerline point at its height, and that height (mm
+        along the superior axis from the centerline's mean)."""
+        origin = self.centerline_lps_mm.mean(axis=0)
+        w = (lps - origin) @ self.superior
+        line_w = (self.centerline_lps_mm - origin) @ self.superior
         order = np.argsort(line_w)
-        w = self.along(lps)
-        return np.stack(
+        centre = np.stack(
             [np.interp(w, line_w[order], self.centerline_lps_mm[order, a]) for a in range(3)], axis=1
         )
+        return lps - centre, w
 
 
 def _symmetry_posterior(bone: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> np.ndarray | None:
@@ -864,8 +864,7 @@ def _symmetry_posterior(bone: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> n
     posterior direction. None with too little bone near the cord.
     """
     index = np.argwhere(bone)
-    lps = grid.index_to_lps(index)
-    offset = lps - axes.centre(lps)
+    offset, _ = axes.offsets(grid.index_to_lps(index))
     offset -= np.outer(offset @ axes.superior, axes.superior)
     near = np.linalg.norm(offset, axis=1) <= SYMMETRY_RADIUS_MM
     if near.sum() < SYMMETRY_POINTS // 10:
@@ -874,14 +873,14 @@ def _symmetry_posterior(bone: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> n
     index, offset = index[near][::step].astype(np.float64), offset[near][::step]
     to_index = np.linalg.inv(grid.affine_lps[:3, :3])
     shape = np.array(bone.shape)
-    reference = axes.posterior
-    across = np.cross(axes.superior, reference)
+    across = np.cross(axes.superior, axes.posterior)
 
     def best(angles_rad: np.ndarray, shifts_mm: np.ndarray) -> tuple[float, float]:
-        """The (angle, shift) whose mirror maps most bone onto bone."""
+        """The (angle from the cord's posterior, shift) whose mirror maps most bone onto bone."""
         scores = np.empty((len(angles_rad), len(shifts_mm)))
         for k, angle in enumerate(angles_rad):
-            left = np.cross(np.cos(angle) * reference + np.sin(angle) * across, axes.superior)
+            # Not signed to +P here: a shift must keep its side for every angle of the search.
+            left = np.cross(np.cos(angle) * axes.posterior + np.sin(angle) * across, axes.superior)
             distance = (offset @ left)[None, :] - shifts_mm[:, None]
             mirrored = np.rint(index - 2.0 * distance[..., None] * (to_index @ left)).astype(np.int64)
             inside = np.all((mirrored >= 0) & (mirrored < shape), axis=2)
@@ -898,41 +897,7 @@ def _symmetry_posterior(bone: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> n
     angle, _ = best(
         angle + np.radians(np.arange(-coarse, coarse + fine / 2, fine)), shift + np.arange(-1.0, 1.1, 0.25)
     )
-    posterior = np.cos(angle) * reference + np.sin(angle) * across
-    return posterior if posterior[1] >= 0 else -posterior
-
-
-def cord_posterior(cord: CordSegmentation, superior: np.ndarray) -> np.ndarray:
-    """Posterior direction of the cord: the median short axis of its traced cross-sections, signed to +P.
-
-    Each outline's short axis is a line, not a direction. A near-round outline has no short axis to speak
-    of, and an outline that took in CSF beside the cord points across; both pulled the mean of the axes
-    off (family draws 31, 37 and 76: 16, 8 and 12 degrees; the median below: 4, 3 and 4). The median angle
-    about the superior axis, taken around the axial mean so that no head rotation splits the angles,
-    ignores them. A round cord has no axis at all (draw 74, 9.9 x 10.1 mm: 15 and 32 degrees off), so the
-    vertebra search takes the bone's mirror plane where bone is in view (:func:`_symmetry_posterior`).
-    """
-    image_posterior = np.array([0.0, 1.0, 0.0])
-    reference = image_posterior - np.dot(image_posterior, superior) * superior
-    reference /= np.linalg.norm(reference)
-    lateral = np.cross(superior, reference)
-    angles = []
-    for section in cord.cross_sections:
-        if section.interpolated:
-            continue
-        minor = cord_shape_posterior(section.cord_outline_lps_mm, superior)
-        angles.append(np.arctan2(minor @ lateral, minor @ reference))
-    if not angles:
-        return reference
-    doubled = 2.0 * np.asarray(angles)
-    centre = 0.5 * np.arctan2(np.sin(doubled).sum(), np.cos(doubled).sum())
-    around = (np.asarray(angles) - centre + np.pi / 2) % np.pi - np.pi / 2
-    # Axes nearer the perpendicular than the median (over 45 degrees off) say nothing of the true axis
-    # but would still shift the median's rank: the median of the rest.
-    first = float(np.median(around))
-    angle = centre + float(np.median(around[np.abs(around - first) <= np.pi / 4]))
-    posterior = np.cos(angle) * reference + np.sin(angle) * lateral
-    return posterior if posterior @ image_posterior >= 0 else -posterior
+    return turned_posterior(axes.posterior, axes.superior, angle)
 
 
 def _foramina(piece: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> dict[str, np.ndarray]:

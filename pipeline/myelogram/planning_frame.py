@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.myelogram.bone import Vertebrae, cord_posterior
+from pipeline.myelogram.bone import Vertebrae
 from pipeline.myelogram.cord import CordSegmentation
-from pipeline.myelogram.frame import AnatomicalFrame, build_frame, centerline_direction
+from pipeline.myelogram.frame import AnatomicalFrame, build_frame, centerline_direction, cord_posterior
 from pipeline.volume import Volume
 
 

@@ -1,4 +1,4 @@
-"""The cord's posterior direction on outlines and bone with a known axis (pipeline.myelogram.bone).
+"""The cord's posterior direction on outlines and bone with a known axis (pipeline.myelogram.frame, .bone).
 
 A cord frame (MRI, or C1/C2 not found) takes the cord's own short axis as posterior: oval outlines turned
 by a known angle, mixed with the two kinds of section that pulled the old mean of the axes off (near-round
@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from pipeline.myelogram._grid import AxialGrid
-from pipeline.myelogram.bone import _CordAxes, cord_posterior
+from pipeline.myelogram.bone import _CordAxes
 from pipeline.myelogram.cord import CordCrossSection, CordSegmentation
+from pipeline.myelogram.frame import cord_posterior
 from pipeline.volume import Volume
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
