@@ -68,6 +68,12 @@ PEEL_MM = 0.6
 # The dens rises about 12-15 mm above the C1-C2 interlaminar gap; a taller anterior column above a gap is
 # the upper vertebra's body (C2 above C3).
 MAX_DENS_ABOVE_GAP_MM = 22.0
+# Two stacked bodies part level with their interlaminar gap (the C2-C3 disc within the C2-C3 gap, the
+# basion beside the occiput-C1 gap): a break in the anterior column further below a posterior gap than this
+# belongs to the next joint down (a tilt of the bodies against the cord of up to ~17 degrees over the
+# ~26 mm from laminae to bodies); above it, up to BODY_GAP_ABOVE_MM.
+BODY_GAP_BELOW_MM = 8.0
+BODY_GAP_ABOVE_MM = 5.0
 # Posterior elements rejoin a body only if they reach this far (mm) below the body's top.
 MIN_BODY_OVERLAP_MM = 3.0
 # Pieces are cut at joints at most this many times over (occiput-C1-C2 merged needs two rounds).
@@ -799,7 +805,9 @@ def _anterior_gap(
     run_spans = np.concatenate([levels[wide], [levels[-1]]]) - np.concatenate([[levels[0]], levels[wide + 1]])
     solid = (run_spans[:-1] >= max(2.0, slice_mm)) & (run_spans[1:] >= max(2.0, slice_mm))
     breaks = wide[solid]
-    near = (levels[breaks + 1] >= posterior_gap[0] - 20.0) & (levels[breaks] <= posterior_gap[1] + 5.0)
+    near = (levels[breaks + 1] >= posterior_gap[0] - BODY_GAP_BELOW_MM) & (
+        levels[breaks] <= posterior_gap[1] + BODY_GAP_ABOVE_MM
+    )
     breaks = breaks[near]
     if breaks.size == 0:
         return None
