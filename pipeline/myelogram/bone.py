@@ -933,13 +933,24 @@ def _symmetry_posterior(bone: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> n
 
 
 def _foramina(piece: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> dict[str, np.ndarray]:
-    """Centres of the transverse foramina of one vertebra: enclosed holes lateral to the canal."""
+    """Centres of the transverse foramina of one vertebra: enclosed holes lateral to the canal.
+
+    Where the ring is closed in-plane the canal is an enclosed hole too, and it reaches past
+    LATERAL_FORAMEN_MM on the side a displaced cord leaves (a CSF change that closed the cord-displaced
+    variant's C1 ring put its left foramen 8 mm medial, and the estimated artery with it); a hole reaching
+    the cord's midline is the canal.
+    """
     holes = fill_holes_in_planes(piece, axis=2) & ~piece
     if not holes.any():
         return {}
+    components, _ = ndimage.label(holes)
     index = np.argwhere(holes)
     lps = grid.index_to_lps(index)
     u, _, _ = axes.coordinates(lps)
+    of = components[tuple(index.T)]
+    canal = np.unique(of[np.abs(u) <= MIDLINE_HALF_WIDTH_MM])
+    keep = ~np.isin(of, canal)
+    lps, u = lps[keep], u[keep]
     result: dict[str, np.ndarray] = {}
     for side, sign in (("left", 1.0), ("right", -1.0)):
         lateral = sign * u > LATERAL_FORAMEN_MM
