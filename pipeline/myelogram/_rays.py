@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from pipeline.myelogram._csf_level import fit_csf_level
+
 N_RAYS = 72
 RAY_STEP_MM = 0.1
 # The cord boundary is searched up to 11 mm from a point inside it (cord half-width <= 7 mm, plus an
@@ -27,13 +29,14 @@ SAC_SEARCH_MM = 30.0
 PEAK_WINDOW_MM = 1.5
 # The dura is where the profile leaves the CSF for good: it must stay out for this length.
 SUSTAIN_MM = 0.4
-# CT: the CSF level is modelled from samples at least CORE_MARGIN_MM (or CORE_MARGIN_PIXELS pixels) beyond
-# the pia and short of the first dura, over CORE_WIDTH_MM, on the profile smoothed along the ray by
-# ALONG_RAY_SIGMA_MM (noise).
+# CT: the CSF level is modelled (pipeline.myelogram._csf_level) from samples at least CORE_MARGIN_MM (or
+# CORE_MARGIN_PIXELS pixels) beyond the pia and short of the first dura, over CORE_WIDTH_MM, on the profile
+# smoothed along the ray by ALONG_RAY_SIGMA_MM (noise), in LEVEL_PASSES passes, each from the pia placed by
+# the last. The margin also bounds how far the pia may move from the first pia.
 CORE_MARGIN_MM = 0.8
 CORE_MARGIN_PIXELS = 1.5
 CORE_WIDTH_MM = 2.0
-MIN_CORE_SAMPLES = 60
+LEVEL_PASSES = 2
 ALONG_RAY_SIGMA_MM = 0.5
 # A valley (epidural gap before bone) falls and rises by this fraction of the CSF-cord step (at least
 # the model's min_step), rising within VALLEY_REACH_MM; its floor is the lowest sample within
@@ -166,33 +169,6 @@ def _first_crossing(
     fraction = np.clip(fraction, 0.0, 1.0)
     exact = np.where(first > start, before + fraction, first.astype(np.float64))
     return np.where(found, exact, np.nan)
-
-
-def _csf_plane(along: np.ndarray, points_mm: np.ndarray, core: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """CSF level on every ray sample from a plane fitted to the core CSF samples, and their scatter.
-
-    Contrast layers by gravity, so on one slice its density changes smoothly across the sac (denser
-    dorsally when supine); a plane a + b x + c y fitted robustly to samples well inside the CSF ring
-    gives the level the CSF would have at the dura on every ray, also where the ring near the cord is
-    blurred or thin. None when too few core samples.
-    """
-    x, y = points_mm[..., 0], points_mm[..., 1]
-    if core.sum() < MIN_CORE_SAMPLES:
-        return None
-    design = np.stack([np.ones(int(core.sum())), x[core], y[core]], axis=1)
-    values = along[core]
-    keep = np.ones(values.size, dtype=bool)
-    coefficients = np.zeros(3)
-    scatter = 0.0
-    for _ in range(3):
-        coefficients, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
-        residual = values - design @ coefficients
-        scatter = 1.4826 * float(np.median(np.abs(residual[keep])))
-        keep = np.abs(residual) <= 2.5 * max(scatter, 1e-6)
-        if keep.sum() < MIN_CORE_SAMPLES:
-            return None
-    plane = coefficients[0] + coefficients[1] * x + coefficients[2] * y
-    return plane, scatter
 
 
 def _first_dura(
@@ -353,33 +329,67 @@ def _refine_on_csf_level(
 
     The peak near the cord underestimates the CSF where the ring is blurred by coarse voxels (the pia
     then moves into the cord) and misses the denser dorsal layers (dense CSF then passes for bone):
-    :func:`_csf_plane`, fitted to the samples well inside the first CSF ring, gives the level on every
-    sample. The pia is half-way between the cord and that level where the ray reaches it within the
-    ring; the dura comes from :func:`_dura_against_level`. Unchanged when the ring is too thin to model.
+    :func:`~pipeline.myelogram._csf_level.fit_csf_level`, fitted to the first CSF ring through its blur,
+    gives the level on every sample. The pia is half-way between the cord and that level where the ray
+    reaches it within the ring. The dura comes from :func:`_dura_against_level` against the level the
+    layer reaches (the plane through the core samples as they are, as before the blur was modelled): with
+    the level through the blur, the half-way fall of a thin layer lay inside it (thin-ring test slices: the
+    ventral dura 0.3 mm in) and dense bone beyond a thin layer stood out less (family draws: more CSF in
+    C2). Unchanged when the ring is too thin to model.
     """
     margin_mm = max(CORE_MARGIN_MM, CORE_MARGIN_PIXELS * float(max(spacing_mm)))
     margin = margin_mm / RAY_STEP_MM
     positions = np.arange(profiles.shape[1])[None, :]
     along = ndimage.gaussian_filter1d(profiles, ALONG_RAY_SIGMA_MM / RAY_STEP_MM, axis=1, mode="nearest")
-    core = (
-        (positions >= (inner + margin)[:, None])
-        & (positions <= (inner + margin + CORE_WIDTH_MM / RAY_STEP_MM)[:, None])
-        & (positions <= (outer - margin)[:, None])
+
+    def core(pia: np.ndarray) -> np.ndarray:
+        return (
+            (positions >= (pia + margin)[:, None])
+            & (positions <= (pia + margin + CORE_WIDTH_MM / RAY_STEP_MM)[:, None])
+            & (positions <= (outer - margin)[:, None])
+        )
+
+    # The dura's rules compare the profile with the level the layer reaches (the plane through the core
+    # samples as they are): it is the level a thin layer's fall starts from, and against which bone stands
+    # out.
+    reached = fit_csf_level(
+        along, points_mm, inner, outer, core(inner), cord_level, RAY_STEP_MM, through_blur=False
     )
-    fitted = _csf_plane(along, points_mm, core)
-    if fitted is None:
+    if reached is None:
         return inner, outer
-    level, scatter = fitted
-    pia = _first_crossing(
+    pia = _pia_against_level(profiles, reached.level, cord_level, inner, outer, margin)
+    # The model's pia is where the last level put it: the first pia, half-way to a peak that a blurred ring
+    # keeps below the level, lies inside the cord, and the model would then take the rise for a lower level.
+    for _ in range(LEVEL_PASSES):
+        fitted = fit_csf_level(along, points_mm, pia, outer, core(pia), cord_level, RAY_STEP_MM)
+        if fitted is None:
+            break
+        pia = _pia_against_level(profiles, fitted.level, cord_level, inner, outer, margin)
+    dura = _dura_against_level(
+        profiles, along, reached.level, reached.scatter, peak_at, cord_level, min_step, margin_mm
+    )
+    dura = np.where(np.isfinite(dura), dura, outer)
+    return pia, _fill_notches(profiles, along, reached.level, dura, cord_level, min_step, margin_mm)
+
+
+def _pia_against_level(
+    profiles: np.ndarray,
+    level: np.ndarray,
+    cord_level: float,
+    inner: np.ndarray,
+    outer: np.ndarray,
+    margin: float,
+) -> np.ndarray:
+    """The pia half-way between the cord and ``level``, where that lies within ``margin`` samples of the first
+    pia ``inner`` either way (else ``inner``): where the level is extrapolated low (a tilted fit, a thin
+    ring), noise in the cord already crosses its half level and would cut the cord open."""
+    crossing = _first_crossing(
         profiles, (level + cord_level) / 2, above=True, start=np.zeros(profiles.shape[0], dtype=np.int64)
     )
-    # Within a margin of the first pia either way: where the plane is extrapolated low (a tilted fit, a
-    # thin ring), noise in the cord already crosses its half level and would cut the cord open.
-    keep = np.isfinite(pia) & np.isfinite(inner) & (np.abs(pia - inner) <= margin) & (pia < outer)
-    inner = np.where(keep, pia, inner)
-    dura = _dura_against_level(profiles, along, level, scatter, peak_at, cord_level, min_step, margin_mm)
-    dura = np.where(np.isfinite(dura), dura, outer)
-    return inner, _fill_notches(profiles, along, level, dura, cord_level, min_step, margin_mm)
+    keep = (
+        np.isfinite(crossing) & np.isfinite(inner) & (np.abs(crossing - inner) <= margin) & (crossing < outer)
+    )
+    return np.where(keep, crossing, inner)
 
 
 def _fill_notches(
