@@ -34,7 +34,8 @@ SIGMA_PERCENTILE = 25.0
 SIGMA_BOUNDS_MM = (0.3, 2.0)
 MIN_SAMPLES = 60
 OUTLIER_SCATTERS = 2.5
-# The tissue outside the dura is measured over this length, beyond two blur sigmas.
+# The tissue outside the dura is measured over this length, beyond the blur of its edge (here two blur
+# sigmas; the dura rules of pipeline.myelogram._rays use it too).
 OUTSIDE_WIDTH_MM = 1.5
 
 

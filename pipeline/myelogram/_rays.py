@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.myelogram._csf_level import fit_csf_level
+from pipeline.myelogram._csf_level import OUTSIDE_WIDTH_MM, fit_csf_level
 
 N_RAYS = 72
 RAY_STEP_MM = 0.1
@@ -54,8 +54,6 @@ SHELF_DROP = 0.3
 # A dura ray further inside its slice's smooth outline (Fourier order NOTCH_ORDER) than this is a notch.
 NOTCH_ORDER = 3
 NOTCH_TOLERANCE_MM = 1.5
-# The tissue outside the dura is measured over this length, beyond the blur of the edge.
-OUTSIDE_WIDTH_MM = 1.5
 # Bone is where the profile rises above the CSF level by this many scatters of the core CSF samples.
 BONE_SCATTER = 2.5
 # The cord level is the median within CORD_CORE_MM of the start, or CORD_CORE_PIXELS pixels if wider.
