@@ -947,9 +947,9 @@ def _foramina(piece: np.ndarray, grid: AxialGrid, axes: _CordAxes) -> dict[str, 
     index = np.argwhere(holes)
     lps = grid.index_to_lps(index)
     u, _, _ = axes.coordinates(lps)
-    of = components[tuple(index.T)]
-    canal = np.unique(of[np.abs(u) <= MIDLINE_HALF_WIDTH_MM])
-    keep = ~np.isin(of, canal)
+    component = components[tuple(index.T)]
+    canal = np.unique(component[np.abs(u) <= MIDLINE_HALF_WIDTH_MM])
+    keep = ~np.isin(component, canal)
     lps, u = lps[keep], u[keep]
     result: dict[str, np.ndarray] = {}
     for side, sign in (("left", 1.0), ("right", -1.0)):

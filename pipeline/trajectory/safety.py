@@ -2,10 +2,12 @@
 
 Margins come from seeds/safety.yaml: bone ``bone_margin_mm``; artery ``vertebral_artery_margin_mm`` from
 the artery's wall to the needle axis (domain-facts §5 EST, 3 mm: 20G needle radius plus registration
-error). An artery course estimated from the transverse foramina (no vascular series) is about 2 mm off
-and cannot show a loop or a persistent first intersegmental artery at all, so its clearance must exceed
-the margin plus that uncertainty, and such a plan always asks for a CTA/MRA review. An artery that is
-not known at all is never reported as clear.
+error). An artery course estimated from the transverse foramina (no vascular series) is off by up to
+``vertebral_artery_estimate_uncertainty_mm`` (4 mm: the fixed phantom variants' worst, 3.7 mm; on random
+family draws single foramina lie up to 8.6 mm from the artery, not yet explained) and cannot show a loop
+or a persistent first intersegmental artery at all, so its clearance must exceed the margin plus that
+uncertainty, and such a plan always asks for a CTA/MRA review. An artery that is not known at all is
+never reported as clear.
 """
 
 from __future__ import annotations
