@@ -294,22 +294,30 @@ def estimate_arteries(
     midline (domain-facts §5). The groove is followed on the segmented C1: at lateral distances from the
     foramen to 11 mm, the top of the posterior arch plus one artery radius (``radius_mm``, half the
     V3 diameter of ``seeds/anatomy.yaml``).
+
+    Without the C1 foramen the side is not located. Without the C2 foramen (its thin wall is often open
+    on CT) the V3v drops straight down from the C1 foramen to the other side's C2 foramen height, or as
+    far below the planning level as the C1 foramen lies above it: the V3v always crosses the level of the
+    lateral atlanto-axial joint between the two foramina, so the course near the needle window is never
+    left out.
     """
     arch = np.argwhere(c1_mask)
     arch_local = frame.to_frame(ct.index_to_lps(arch.astype(float))) if len(arch) else np.zeros((0, 3))
+    c2_found = [c2 for found in foramina_lps_mm.values() if (c2 := found.get("C2")) is not None]
+    c2_heights = [frame.to_frame(c2)[2] for c2 in c2_found]
     result: dict[str, VertebralArtery] = {}
     for side, sign in (("left", 1.0), ("right", -1.0)):
         c2 = foramina_lps_mm.get(side, {}).get("C2")
         c1 = foramina_lps_mm.get(side, {}).get("C1")
         if c1 is None:
             continue
-        points = []
+        c1_local = frame.to_frame(c1)
         if c2 is not None:
             c2_local = frame.to_frame(c2)
-            points.append(c2_local - np.array([0.0, 0.0, 6.0]))
-            points.append(c2_local)
-        c1_local = frame.to_frame(c1)
-        points.append(c1_local)
+        else:
+            below = c2_heights[0] if c2_heights else -c1_local[2]
+            c2_local = np.array([c1_local[0], c1_local[1], min(below, 0.0)])
+        points = [c2_local - np.array([0.0, 0.0, 6.0]), c2_local, c1_local]
         posterior_arch = arch_local[(arch_local[:, 1] > 0.0) & (sign * arch_local[:, 0] > 0)]
         for x_mm in np.linspace(abs(c1_local[0]) - 4.0, 11.0, 5):
             near = posterior_arch[np.abs(np.abs(posterior_arch[:, 0]) - x_mm) <= 1.0]

@@ -24,7 +24,8 @@ import pytest
 import yaml
 from _trajectory_cases import analysed_case, default_seeds, plan_for
 
-from pipeline.myelogram import ArterySource, VertebralArtery
+from pipeline.myelogram import ArterySource, MyelogramResult, VertebralArtery, analyse_myelogram
+from pipeline.phantom.family import make_family_case
 from pipeline.seeds import load_seeds
 from pipeline.trajectory import Plan, plan_trajectory
 from pipeline.trajectory.safety import segment_artery_clearance_mm
@@ -178,17 +179,40 @@ def test_unknown_arteries_give_null_clearance_and_danger() -> None:
 ESTIMATE_CASES = ["normal", "head-rotated", "small-cord", "large-cord", "coarse", "fine", "high-noise"]
 
 
+# Family draws outside the family test and benchmark lists whose arteries both take the normal course (a loop
+# or a persistent first intersegmental artery cannot be seen from bone; checked below).
+FAMILY_ESTIMATE_DRAWS = (3000, 3004)
+
+
+def _assert_estimate_within_uncertainty(case: object, result: MyelogramResult) -> None:
+    """90 % of the true course within 12 mm of the planning level lies within the seeds' uncertainty of the
+    estimate, and all of it within 1 mm more."""
+    uncertainty = default_seeds().number("safety.vertebral_artery_estimate_uncertainty_mm")
+    for side in ("left", "right"):
+        truth = np.asarray(case.truth["vertebral_artery"]["centreline_lps_mm"][side])  # type: ignore[attr-defined]
+        near = truth[np.abs(result.frame.to_frame(truth)[:, 2]) <= 12.0]
+        assert side in result.arteries, f"{side} artery not located"
+        estimate = result.arteries[side].centerline_lps_mm
+        distance = np.linalg.norm(near[:, None, :] - estimate[None, :, :], axis=2).min(axis=1)
+        assert np.percentile(distance, 90) <= uncertainty, (side, np.percentile(distance, 90))
+        assert distance.max() <= uncertainty + 1.0, (side, distance.max())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ESTIMATE_CASES)
 def test_foramina_estimate_within_its_stated_uncertainty(variant: str) -> None:
     """The seeds' estimate uncertainty is a measurement: 90 % of the true course near the window lies within it."""
     case, result = analysed_case(variant, None)
-    uncertainty = default_seeds().number("safety.vertebral_artery_estimate_uncertainty_mm")
-    frame = result.frame
-    for side in ("left", "right"):
-        truth = np.asarray(case.truth["vertebral_artery"]["centreline_lps_mm"][side])
-        near = truth[np.abs(frame.to_frame(truth)[:, 2]) <= 12.0]
-        estimate = result.arteries[side].centerline_lps_mm
-        distance = np.linalg.norm(near[:, None, :] - estimate[None, :, :], axis=2).min(axis=1)
-        assert np.percentile(distance, 90) <= uncertainty, (side, np.percentile(distance, 90))
-        assert distance.max() <= uncertainty + 1.0, (side, distance.max())
+    _assert_estimate_within_uncertainty(case, result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", FAMILY_ESTIMATE_DRAWS)
+def test_foramina_estimate_within_its_stated_uncertainty_on_family_draws(seed: int) -> None:
+    """The same on random family draws (other sizes, poses, pixels and thin, blurred foramen walls). Before
+    the foramina were sought in all bone with thin gaps closed, the estimate's 90th-percentile distance was
+    17.6 mm on draw 3000's left and 4.3 mm on draw 3004's left (5.8 mm in the median of the 21 normal-course
+    sides of draws 0-19)."""
+    case = make_family_case(seed, vascular=None)
+    assert case.truth["family"]["va_courses"] == {"left": "normal", "right": "normal"}
+    _assert_estimate_within_uncertainty(case, analyse_myelogram(case.ct))
