@@ -205,7 +205,8 @@ def search_paths(
     skin_lps = frame.to_lps(skin_frame)
     target_lps = frame.to_lps(target_frame)
     artery: np.ndarray | None = None
-    if arteries.known:
+    # Without the needle side's artery the clearance is unknown, whatever is known of the far side's.
+    if side in arteries.arteries:
         artery = np.min(
             [segment_artery_clearance_mm(skin_lps, target_lps, a) for a in arteries.arteries.values()], axis=0
         )

@@ -176,6 +176,25 @@ def test_unknown_arteries_give_null_clearance_and_danger() -> None:
     assert _codes(plan)["VERTEBRAL_ARTERY_UNKNOWN"] == "danger"
 
 
+def test_artery_not_located_on_the_needle_side_is_unknown_not_clear() -> None:
+    """Only the far side's artery estimated (the near side's C1 foramen not found: 6 of 141 normal-course
+    family sides): the path's artery clearance is unknown and the side is flagged. Before, the clearance
+    was measured to the far side's artery alone (21.6 mm here) and reported."""
+    case, result = analysed_case("normal", None)
+    one_side = replace(result, arteries={"right": result.arteries["right"]})
+    plan = plan_trajectory(one_side, case.ct, pain_side="right", pain_region="leg", seeds=default_seeds())
+    document = plan.to_json()
+    assert plan.cordotomy_side == "left"
+    assert document["clearances_mm"]["vertebral_artery"] is None
+    assert all(c.artery_clearance_mm is None for c in plan.search.candidates)
+    assert document["vertebral_artery"]["overlaps_window"]["left"] is True
+    over = [flag for flag in plan.flags if flag.code == "VERTEBRAL_ARTERY_OVER_WINDOW"]
+    assert len(over) == 1
+    assert over[0].severity.value == "danger"
+    assert "left vertebral artery could not be located" in over[0].message
+    assert not plan.safe
+
+
 ESTIMATE_CASES = ["normal", "head-rotated", "small-cord", "large-cord", "coarse", "fine", "high-noise"]
 
 
