@@ -5,10 +5,9 @@ the artery's wall to the needle axis (domain-facts §5 EST, 3 mm: 20G needle rad
 error). An artery course estimated from the transverse foramina (no vascular series) is off by up to
 ``vertebral_artery_estimate_uncertainty_mm`` (4.5 mm: the 90th-percentile distance of the true course near
 the window is at most 3.7 mm on the fixed phantom variants and 4.4 mm on random family draws with normal
-courses)
-and cannot show a loop or a persistent first intersegmental artery at all, so its clearance must exceed
-the margin plus that uncertainty, and such a plan always asks for a CTA/MRA review. An artery that is
-not known at all is never reported as clear.
+courses) and cannot show a loop or a persistent first intersegmental artery at all, so its clearance must
+exceed the margin plus that uncertainty, and such a plan always asks for a CTA/MRA review. An artery that
+is not known (at all, or on the needle's side) is never reported as clear.
 """
 
 from __future__ import annotations
@@ -255,9 +254,12 @@ def artery_flags(
         )
     if window.overlaps.get(side, True) and arteries.source is not ArterySource.NONE:
         if side not in arteries.arteries:
-            how = (
-                "could not be located (no transverse foramen found on that side): it may lie over the window"
+            missing = (
+                "its C1 transverse foramen was not found"
+                if arteries.source is ArterySource.FORAMINA_ESTIMATE
+                else "not found on the vascular series"
             )
+            how = f"could not be located ({missing}): it may lie over the window"
         elif arteries.source is ArterySource.VASCULAR_SERIES:
             how = "crosses the straight lateral path"
         else:
