@@ -19,7 +19,6 @@ reference is the generator's truth: no other tool estimates these arteries from 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _family_draws import draws_parser
 
 NEAR_WINDOW_MM = 12.0
 
@@ -100,13 +101,7 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, dict[str, object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--draws", type=int, default=100, help="number of draws (default 100)")
-    parser.add_argument("--first", type=int, default=0, help="first draw's seed (default 0)")
-    parser.add_argument("--json", type=Path, help="also write every row and the summary here")
-    args = parser.parse_args()
+    args = draws_parser(__doc__).parse_args()
     rows: list[dict[str, object]] = []
     for seed in range(args.first, args.first + args.draws):
         for row in score_draw(seed):

@@ -19,7 +19,6 @@ head-and-neck CTs; it also prints the share of the found CSF that lies in true b
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _family_draws import draws_parser
 
 CT_MEASURES = ("csf", "cord", "c1", "c2")
 MEASURES = (*CT_MEASURES, "va_left", "va_right")
@@ -114,13 +115,8 @@ def summarise(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--draws", type=int, default=100, help="number of draws (default 100)")
-    parser.add_argument("--first", type=int, default=0, help="first draw's seed (default 0)")
+    parser = draws_parser(__doc__)
     parser.add_argument("--coarse", action="store_true", help="score the coarse family (see above)")
-    parser.add_argument("--json", type=Path, help="also write every row and the summary here")
     args = parser.parse_args()
     rows = []
     for seed in range(args.first, args.first + args.draws):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.myelogram._morphology import fill_holes_in_planes
+from pipeline.myelogram._morphology import fill_holes_in_planes, in_plane_disc
 
 # In-plane 8-connectivity, nothing along the slice axis: every operation is per axial slice.
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
@@ -71,13 +71,7 @@ def find_hole_candidates(
     close_footprint: np.ndarray | None = None
     if close_mm > 0:
         # A disk of this radius in the slice plane: bridges gaps of up to twice it in the CSF ring.
-        half = np.ceil(close_mm / np.asarray(spacing_mm[:2], dtype=np.float64)).astype(int)
-        gx, gy = np.meshgrid(
-            np.arange(-half[0], half[0] + 1) * spacing_mm[0],
-            np.arange(-half[1], half[1] + 1) * spacing_mm[1],
-            indexing="ij",
-        )
-        close_footprint = (np.hypot(gx, gy) <= close_mm)[:, :, None]
+        close_footprint = in_plane_disc(close_mm, spacing_mm)
     for level in levels:
         bright = image > level
         closed = bright

@@ -11,6 +11,17 @@ import numpy as np
 from scipy import ndimage
 
 
+def in_plane_disc(radius_mm: float, spacing_mm: np.ndarray) -> np.ndarray:
+    """Footprint (n, m, 1) of a disc of ``radius_mm`` in the slice plane, for voxels of ``spacing_mm``."""
+    half = np.ceil(radius_mm / np.asarray(spacing_mm[:2], dtype=np.float64)).astype(int)
+    gx, gy = np.meshgrid(
+        np.arange(-half[0], half[0] + 1) * spacing_mm[0],
+        np.arange(-half[1], half[1] + 1) * spacing_mm[1],
+        indexing="ij",
+    )
+    return (np.hypot(gx, gy) <= radius_mm)[:, :, None]
+
+
 def fill_holes_in_planes(mask: np.ndarray, axis: int = 2) -> np.ndarray:
     """``mask`` with every hole filled that is enclosed within a plane perpendicular to ``axis``.
 

@@ -34,7 +34,7 @@ from scipy import ndimage
 
 from pipeline.errors import AnalysisError
 from pipeline.myelogram._grid import AxialGrid
-from pipeline.myelogram._morphology import fill_holes_in_planes
+from pipeline.myelogram._morphology import fill_holes_in_planes, in_plane_disc
 from pipeline.myelogram.cord import CordSegmentation
 from pipeline.myelogram.frame import centerline_direction, cord_posterior, turned_posterior
 from pipeline.seeds import Seeds
@@ -974,12 +974,10 @@ def _foramina(
 
 def _close_in_planes(mask: np.ndarray, radius_mm: float, spacing_mm: np.ndarray) -> np.ndarray:
     """Binary closing of each axial plane by a disc of ``radius_mm`` (it bridges gaps narrower than the disc)."""
-    steps = np.ceil(radius_mm / np.asarray(spacing_mm[:2])).astype(int)
-    i, j = np.mgrid[-steps[0] : steps[0] + 1, -steps[1] : steps[1] + 1]
-    disc = ((i * spacing_mm[0]) ** 2 + (j * spacing_mm[1]) ** 2 <= radius_mm**2)[:, :, None]
-    pad = ((steps[0], steps[0]), (steps[1], steps[1]), (0, 0))
-    closed = ndimage.binary_closing(np.pad(mask, pad), structure=disc)
-    return closed[steps[0] : closed.shape[0] - steps[0], steps[1] : closed.shape[1] - steps[1]]
+    disc = in_plane_disc(radius_mm, spacing_mm)
+    a, b = disc.shape[0] // 2, disc.shape[1] // 2
+    closed = ndimage.binary_closing(np.pad(mask, ((a, a), (b, b), (0, 0))), structure=disc)
+    return closed[a : closed.shape[0] - a, b : closed.shape[1] - b]
 
 
 def _surrounding_piece(

@@ -91,7 +91,7 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         """The complete ``plan.json`` document."""
         chosen = self.chosen
-        artery_clearance = chosen.artery_clearance_mm if self.arteries.known else None
+        artery_clearance = chosen.artery_clearance_mm  # None when the needle side's artery is unknown
         arteries = {
             side: {
                 "centerline_lps_mm": [_vector(p, 2) for p in artery.centerline_lps_mm],

@@ -85,10 +85,6 @@ class ArteryModel:
     margin_mm: float
     required_clearance_mm: float
 
-    @property
-    def known(self) -> bool:
-        return bool(self.arteries)
-
 
 def artery_model(myelogram: MyelogramResult, seeds: Seeds) -> ArteryModel:
     """The arteries of the myelogram result with the margin a path must keep from them."""
@@ -271,11 +267,7 @@ def artery_flags(
                 f"the {side} vertebral artery {how} at the {side} C1-C2 window, the cordotomy side",
             )
         )
-    if (
-        arteries.known
-        and chosen_clearance_mm is not None
-        and chosen_clearance_mm < arteries.required_clearance_mm
-    ):
+    if chosen_clearance_mm is not None and chosen_clearance_mm < arteries.required_clearance_mm:
         extra = (
             f" (margin {margin:g} mm + estimate uncertainty {arteries.uncertainty_mm:g} mm)"
             if arteries.uncertainty_mm is not None

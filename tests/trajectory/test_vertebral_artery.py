@@ -52,10 +52,7 @@ def test_artery_over_the_window_is_flagged_on_its_side(
     assert case.truth["vertebral_artery"]["overlaps_window"] == {"left": True, "right": False}
     document = plan.to_json()
     assert document["vertebral_artery"]["overlaps_window"]["left"] is True
-    over = [flag for flag in plan.flags if flag.code == "VERTEBRAL_ARTERY_OVER_WINDOW"]
-    assert len(over) == 1
-    assert over[0].severity.value == "danger"
-    assert "left" in over[0].message
+    assert "left" in _window_danger(plan)
     assert not plan.safe
     if vascular is not None:
         assert document["vertebral_artery"]["source"] == "vascular_series"
@@ -66,6 +63,14 @@ def test_artery_over_the_window_is_flagged_on_its_side(
     else:
         assert document["vertebral_artery"]["source"] == "foramina_estimate"
         assert _codes(plan)["VERTEBRAL_ARTERY_ESTIMATED"] == "warning"
+
+
+def _window_danger(plan: Plan) -> str:
+    """The message of the plan's one VERTEBRAL_ARTERY_OVER_WINDOW flag, which must be a danger."""
+    over = [flag for flag in plan.flags if flag.code == "VERTEBRAL_ARTERY_OVER_WINDOW"]
+    assert len(over) == 1
+    assert over[0].severity.value == "danger"
+    return over[0].message
 
 
 def _truth_clearances(case: object, plan: Plan, side: str) -> np.ndarray:
@@ -188,10 +193,7 @@ def test_artery_not_located_on_the_needle_side_is_unknown_not_clear() -> None:
     assert document["clearances_mm"]["vertebral_artery"] is None
     assert all(c.artery_clearance_mm is None for c in plan.search.candidates)
     assert document["vertebral_artery"]["overlaps_window"]["left"] is True
-    over = [flag for flag in plan.flags if flag.code == "VERTEBRAL_ARTERY_OVER_WINDOW"]
-    assert len(over) == 1
-    assert over[0].severity.value == "danger"
-    assert "left vertebral artery could not be located" in over[0].message
+    assert "left vertebral artery could not be located" in _window_danger(plan)
     assert not plan.safe
 
 
