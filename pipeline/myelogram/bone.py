@@ -395,6 +395,9 @@ def segment_vertebrae(
     label_of = pieces[tuple(index.T)]
     _adopt_fragments(pieces, (c1_label, c2_label), label_of, anterior | posterior, np.abs(u) >= 8.0, w)
     label_of = pieces[tuple(index.T)]
+    c2_endplate_w = float(w[anterior & (label_of == c2_label)].min())
+    _claim_inferior_facets(pieces, (c1_label, c2_label), label_of, w, c2_endplate_w, grid, axes, spacing)
+    label_of = pieces[tuple(index.T)]
     c1_posterior = posterior & (label_of == c1_label)
     c1_anterior = anterior & (label_of == c1_label)
     parts = {"anterior arch": c1_anterior, "posterior arch": c1_posterior}
@@ -597,7 +600,7 @@ def _cut_atlas_from_axis(
     _watershed_piece(pieces, index, markers, new_label, spacing)
 
 
-def _joint_level(w_mm: np.ndarray, bins: np.ndarray) -> float | None:
+def _joint_level(w_mm: np.ndarray, bins: np.ndarray, *, notch_only: bool = False) -> float | None:
     """Along-cord level of a joint between two stacked bones: the deepest notch in their bone count per level.
 
     The joint is the narrowest level *between* the bones, a minimum with more bone both above and below
@@ -605,7 +608,8 @@ def _joint_level(w_mm: np.ndarray, bins: np.ndarray) -> float | None:
     below a wide interlaminar gap) has fewer voxels there than at the joint, and taking that end put one
     side's C2 facet above the cut (family draw 90: C2 Dice 0.69). Counts are smoothed over about
     JOINT_SMOOTHING_MM (not at all on slices that thick: smoothing over three 2 mm slices moved the notch
-    by a slice). A window with no notch (one bone only) falls back on its narrowest level.
+    by a slice). A window with no notch (one bone only) falls back on its narrowest level, or gives None
+    with ``notch_only``.
     """
     counts, _ = np.histogram(w_mm, bins=bins)
     step = float(bins[1] - bins[0])
@@ -617,6 +621,8 @@ def _joint_level(w_mm: np.ndarray, bins: np.ndarray) -> float | None:
     below = np.maximum.accumulate(smoothed)
     above = np.maximum.accumulate(smoothed[::-1])[::-1]
     depth = np.minimum(below, above) - smoothed
+    if notch_only and depth.max() <= 0:
+        return None
     at = int(np.argmax(depth)) if depth.max() > 0 else int(np.argmin(smoothed))
     return float(bins[half + at] + 0.5 * step)
 
@@ -758,6 +764,50 @@ def _adopt_fragments(
             local[own] = target
 
 
+def _claim_inferior_facets(
+    pieces: np.ndarray,
+    vertebrae: tuple[int, int],
+    label_of: np.ndarray,
+    w: np.ndarray,
+    endplate_w: float,
+    grid: AxialGrid,
+    axes: _CordAxes,
+    spacing: np.ndarray,
+) -> None:
+    """Give C2 back its inferior articular processes, split off with C3's (in place).
+
+    C2's inferior articular processes rest on C3's superior ones. Blurred, their facet joint shows no gap
+    while the thin pars interarticularis above it can, so the processes end on a piece with C3's (a
+    pillar fragment, or C3 itself) as other bone (family draws 12, 31, 74, 90, 95: C2 0.80-0.90). Any other
+    piece reaching from well above the C2 body's lower endplate (``endplate_w``, the C2-C3 disc) to well
+    below it is cut on each side at its facet joint, the deepest notch of its bone count per level within
+    4 mm of the endplate: bone well above it goes to C2 (``vertebrae`` is C1's and C2's labels), the
+    midline and bone well below stay, and a watershed settles the band. ``label_of`` and ``w`` describe a
+    sample of the bone voxels.
+    """
+    c2_label = vertebrae[1]
+    step = max(0.5, float(spacing[2]))  # never finer than the slices, or bins fall between them
+    bins = np.arange(endplate_w - 4.0, endplate_w + 4.0 + step, step)
+    for label in np.unique(label_of):
+        w_sample = w[label_of == label]
+        above = w_sample.max() >= endplate_w + JOINT_MARGIN_MM
+        below = w_sample.min() <= endplate_w - JOINT_MARGIN_MM
+        if label in vertebrae or not (above and below):
+            continue
+        index = np.argwhere(pieces == label)
+        u_piece, _, w_piece = axes.coordinates(grid.index_to_lps(index))
+        markers = np.where(np.abs(u_piece) <= MIDLINE_HALF_WIDTH_MM, 2, 0).astype(np.int32)
+        for sign in (1.0, -1.0):
+            lateral = (sign * u_piece >= 8.0) & (sign * u_piece <= 30.0)
+            joint_w = _joint_level(w_piece[lateral], bins, notch_only=True)
+            if joint_w is None:
+                continue
+            markers[lateral & (w_piece >= joint_w + JOINT_MARGIN_MM)] = 1
+            markers[lateral & (w_piece <= joint_w - JOINT_MARGIN_MM)] = 2
+        if (markers == 1).any() and (markers == 2).any():
+            _watershed_piece(pieces, index, markers, c2_label, spacing)
+
+
 def _watershed_piece(
     pieces: np.ndarray, index: np.ndarray, markers: np.ndarray, new_label: int, spacing: np.ndarray
 ) -> None:
@@ -798,14 +848,29 @@ def _mark_anterior_column(
     # interlaminar level the anterior midline bone is the dens alone (the C2 body ends lower); above it,
     # midline bone in front of the dens is the C1 anterior arch (it may touch the dens by partial volume).
     dens = anterior & (w > gap[1] - 0.35 * (gap[1] - gap[0])) & (w < gap[1])
-    if _run_above_mm(w[anterior], gap[1], slice_mm) > MAX_DENS_ABOVE_GAP_MM:
-        # Far more anterior bone above the gap than a dens: the upper vertebra's own body (C2 over C3,
-        # their disc blurred away); it belongs with the posterior bone above the gap.
+    dens_front_v = float(v[dens].min()) if dens.any() else -np.inf
+    # The column behind the dens front: the arch in front and a basion touching the dens tip are not in
+    # it (family draw 3005: the basion touched the dens, the whole run above the gap was 24 mm, the
+    # column's 14 mm).
+    column = anterior & (v >= dens_front_v - 0.3)
+    rise_mm = _run_above_mm(w[column], gap[1], slice_mm)
+    if rise_mm > MAX_DENS_ABOVE_GAP_MM:
+        # Far more bone above the gap than a dens: the upper vertebra's own body (C2 over C3, their disc
+        # blurred away); it belongs with the posterior bone above the gap.
         markers[anterior & (w >= gap[1])] = 1
-    elif dens.any():
-        dens_front_v = float(v[dens].min())
-        markers[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)] = 1
-        markers[dens] = 2
+        return
+    if not dens.any():
+        return
+    markers[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)] = 1
+    markers[dens] = 2
+    # The dens's core above the gap is C2 as well, when the column passes the whole interlaminar level (a
+    # dens does; C1's anterior arch below a basion does not). Unseeded, it was flooded from the arch it
+    # touches (family draw 3006: the upper dens went to C1). Its lower half is seeded, and only its back
+    # half, well behind the arch (the front found at the gap can lie within the arch: family draw 44); the
+    # watershed settles the rest and the tip, which the arch and the basion may touch.
+    if _run_above_mm(w[column], gap[0], slice_mm) >= gap[1] - gap[0]:
+        core = column & (v >= 0.5 * (dens_front_v + float(v[dens].max())))
+        markers[core & (w >= gap[1]) & (w <= gap[1] + 0.5 * rise_mm)] = 2
 
 
 def _run_above_mm(w_mm: np.ndarray, start_mm: float, slice_mm: float) -> float:
