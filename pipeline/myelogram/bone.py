@@ -587,17 +587,24 @@ def _cut_atlas_from_axis(
     step = max(0.5, float(spacing[2]))  # never finer than the slices, or bins fall between them
     # The joint lies level with the posterior gap (lateral atlanto-axial joint between the C2 laminae and
     # the C1 arch; atlanto-occipital joint between the C1 arch and the occipital squama).
-    bins = np.arange(gap[0] - 4.0, gap[1] + 4.0 + step, step)
+    _seed_sides_at_joints(markers, u, w, np.arange(gap[0] - 4.0, gap[1] + 4.0 + step, step))
+    if not (markers == 1).any() or not (markers == 2).any():
+        return
+    _watershed_piece(pieces, index, markers, new_label, spacing)
+
+
+def _seed_sides_at_joints(
+    markers: np.ndarray, u: np.ndarray, w: np.ndarray, bins: np.ndarray, *, notch_only: bool = False
+) -> None:
+    """Seed each side's lateral bone well above its joint (:func:`_joint_level` within ``bins``) with 1 and
+    well below it with 2 (in place); a side without a joint is left unseeded."""
     for sign in (1.0, -1.0):
         lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
-        joint_w = _joint_level(w[lateral], bins)
+        joint_w = _joint_level(w[lateral], bins, notch_only=notch_only)
         if joint_w is None:
             continue
         markers[lateral & (w >= joint_w + JOINT_MARGIN_MM)] = 1
         markers[lateral & (w <= joint_w - JOINT_MARGIN_MM)] = 2
-    if not (markers == 1).any() or not (markers == 2).any():
-        return
-    _watershed_piece(pieces, index, markers, new_label, spacing)
 
 
 def _joint_level(w_mm: np.ndarray, bins: np.ndarray, *, notch_only: bool = False) -> float | None:
@@ -797,13 +804,7 @@ def _claim_inferior_facets(
         index = np.argwhere(pieces == label)
         u_piece, _, w_piece = axes.coordinates(grid.index_to_lps(index))
         markers = np.where(np.abs(u_piece) <= MIDLINE_HALF_WIDTH_MM, 2, 0).astype(np.int32)
-        for sign in (1.0, -1.0):
-            lateral = (sign * u_piece >= 8.0) & (sign * u_piece <= 30.0)
-            joint_w = _joint_level(w_piece[lateral], bins, notch_only=True)
-            if joint_w is None:
-                continue
-            markers[lateral & (w_piece >= joint_w + JOINT_MARGIN_MM)] = 1
-            markers[lateral & (w_piece <= joint_w - JOINT_MARGIN_MM)] = 2
+        _seed_sides_at_joints(markers, u_piece, w_piece, bins, notch_only=True)
         if (markers == 1).any() and (markers == 2).any():
             _watershed_piece(pieces, index, markers, c2_label, spacing)
 
