@@ -584,20 +584,27 @@ def _cut_atlas_from_axis(
     # Lateral parts: the joint is the narrowest level of each side's bone between the C2 laminae and
     # the C1 arch (found per side, since a tilted head tilts the joint plane); bone well above it is C1
     # (lateral mass), well below it C2 (superior facet, pedicle). The watershed settles the band between.
-    step = max(0.5, float(spacing[2]))  # never finer than the slices, or bins fall between them
     # The joint lies level with the posterior gap (lateral atlanto-axial joint between the C2 laminae and
     # the C1 arch; atlanto-occipital joint between the C1 arch and the occipital squama).
-    _seed_sides_at_joints(markers, u, w, np.arange(gap[0] - 4.0, gap[1] + 4.0 + step, step))
+    _seed_sides_at_joints(markers, u, w, (gap[0] - 4.0, gap[1] + 4.0), float(spacing[2]))
     if not (markers == 1).any() or not (markers == 2).any():
         return
     _watershed_piece(pieces, index, markers, new_label, spacing)
 
 
 def _seed_sides_at_joints(
-    markers: np.ndarray, u: np.ndarray, w: np.ndarray, bins: np.ndarray, *, notch_only: bool = False
+    markers: np.ndarray,
+    u: np.ndarray,
+    w: np.ndarray,
+    window_w: tuple[float, float],
+    slice_mm: float,
+    *,
+    notch_only: bool = False,
 ) -> None:
-    """Seed each side's lateral bone well above its joint (:func:`_joint_level` within ``bins``) with 1 and
-    well below it with 2 (in place); a side without a joint is left unseeded."""
+    """Seed each side's lateral bone well above its joint (:func:`_joint_level` between the levels
+    ``window_w``) with 1 and well below it with 2 (in place); a side without a joint is left unseeded."""
+    step = max(0.5, slice_mm)  # never finer than the slices, or bins fall between them
+    bins = np.arange(window_w[0], window_w[1] + step, step)
     for sign in (1.0, -1.0):
         lateral = (sign * u >= 8.0) & (sign * u <= 30.0)
         joint_w = _joint_level(w[lateral], bins, notch_only=notch_only)
@@ -792,21 +799,17 @@ def _claim_inferior_facets(
     midline and bone well below stay, and a watershed settles the band. ``label_of`` and ``w`` describe a
     sample of the bone voxels.
     """
-    c2_label = vertebrae[1]
-    step = max(0.5, float(spacing[2]))  # never finer than the slices, or bins fall between them
-    bins = np.arange(endplate_w - 4.0, endplate_w + 4.0 + step, step)
-    for label in np.unique(label_of):
-        w_sample = w[label_of == label]
-        above = w_sample.max() >= endplate_w + JOINT_MARGIN_MM
-        below = w_sample.min() <= endplate_w - JOINT_MARGIN_MM
-        if label in vertebrae or not (above and below):
-            continue
+    labels = np.unique(label_of)
+    reaches_above = ndimage.maximum(w, label_of, labels) >= endplate_w + JOINT_MARGIN_MM
+    reaches_below = ndimage.minimum(w, label_of, labels) <= endplate_w - JOINT_MARGIN_MM
+    for label in labels[reaches_above & reaches_below & ~np.isin(labels, vertebrae)]:
         index = np.argwhere(pieces == label)
         u_piece, _, w_piece = axes.coordinates(grid.index_to_lps(index))
         markers = np.where(np.abs(u_piece) <= MIDLINE_HALF_WIDTH_MM, 2, 0).astype(np.int32)
-        _seed_sides_at_joints(markers, u_piece, w_piece, bins, notch_only=True)
+        window_w = (endplate_w - 4.0, endplate_w + 4.0)
+        _seed_sides_at_joints(markers, u_piece, w_piece, window_w, float(spacing[2]), notch_only=True)
         if (markers == 1).any() and (markers == 2).any():
-            _watershed_piece(pieces, index, markers, c2_label, spacing)
+            _watershed_piece(pieces, index, markers, vertebrae[1], spacing)
 
 
 def _watershed_piece(
@@ -862,7 +865,7 @@ def _mark_anterior_column(
         return
     if not dens.any():
         return
-    markers[anterior & (w >= gap[1]) & (v < dens_front_v - 0.3)] = 1
+    markers[anterior & ~column & (w >= gap[1])] = 1
     markers[dens] = 2
     # The dens's core above the gap is C2 as well, when the column passes the whole interlaminar level (a
     # dens does; C1's anterior arch below a basion does not). Unseeded, it was flooded from the arch it

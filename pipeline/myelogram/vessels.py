@@ -303,7 +303,9 @@ def estimate_arteries(
     """
     arch = np.argwhere(c1_mask)
     arch_local = frame.to_frame(ct.index_to_lps(arch.astype(float))) if len(arch) else np.zeros((0, 3))
-    c2_heights = [frame.to_frame(c2)[2] for f in foramina_lps_mm.values() if (c2 := f.get("C2")) is not None]
+    c2_heights = [
+        frame.to_frame(c2)[2] for found in foramina_lps_mm.values() if (c2 := found.get("C2")) is not None
+    ]
     result: dict[str, VertebralArtery] = {}
     for side, sign in (("left", 1.0), ("right", -1.0)):
         c2 = foramina_lps_mm.get(side, {}).get("C2")

@@ -173,6 +173,7 @@ def test_dens_above_the_interlaminar_gap_is_seeded_as_c2(slice_mm: float) -> Non
     assert (marked["arch"] == 1).all()
     assert not (marked["dens_rest"] == 1).any()
     assert (marked["c2_body"][marked["c2_body"] > 0] == 2).all()
+    assert (marked["c2_body"] == 2).any()
 
 
 @pytest.mark.parametrize("slice_mm", [0.6, 1.3, 2.0])
