@@ -24,6 +24,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -32,31 +33,48 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def dipy_errors(series, bvals: np.ndarray, bvecs: np.ndarray, rotations: np.ndarray, shifts_mm: np.ndarray):
     """The reference tool on the same series: dipy's ``motion_correction`` (rigid, mutual information,
-    every volume to the first b0). Its transforms map reference to volume points in RAS; the truth is
-    ``p_i = Q p + s`` in LPS about the origin. Returns the worst rotation (degrees) and displacement
-    (mm, at the origin) errors and the seconds taken."""
+    every volume to the first b0), scored by the tests' ``motion_errors``. Its transforms map reference
+    to volume points in RAS and are turned into LPS first. Returns the worst rotation (degrees) and
+    displacement (mm) errors and the seconds taken."""
     from dipy.align import motion_correction
     from dipy.core.gradients import gradient_table
 
-    logging.getLogger("dipy").setLevel(logging.ERROR)  # its per-volume progress would bury the table
+    from tests.dti.test_dti_motion import motion_errors
 
+    logging.getLogger("dipy").setLevel(logging.ERROR)  # its per-volume progress would bury the table
     flip = np.diag([-1.0, -1.0, 1.0])  # LPS <-> RAS
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ series.affine_lps
     start = time.perf_counter()
     _, affines = motion_correction(
         np.asarray(series.array, dtype=np.float64),
         gradient_table(bvals, bvecs=bvecs),
-        affine=ras,
+        affine=np.diag([-1.0, -1.0, 1.0, 1.0]) @ series.affine_lps,
         pipeline=["center_of_mass", "translation", "rigid"],
     )
     seconds = time.perf_counter() - start
-    matrices = np.moveaxis(affines, -1, 0)[:, :3, :3]
-    translations = np.moveaxis(affines, -1, 0)[:, :3, 3]
-    truth = np.einsum("ij,njk,kl->nil", flip, rotations, flip)
-    relative = np.einsum("nji,njk->nik", matrices, truth)
-    angle = np.degrees(np.arccos(np.clip((np.trace(relative, axis1=1, axis2=2) - 1) / 2, -1, 1)))
-    shift = np.linalg.norm(translations - shifts_mm @ flip, axis=1)
-    return float(angle.max()), float(shift.max()), seconds
+    per_volume = np.moveaxis(affines, -1, 0)
+    found = SimpleNamespace(
+        rotations_lps=np.einsum("ij,njk,kl->nil", flip, per_volume[:, :3, :3], flip),
+        translations_mm=per_volume[:, :3, 3] @ flip,
+    )
+    return (*motion_errors(found, rotations, shifts_mm), seconds)
+
+
+def _series(name: str, seed: int, motionless: bool):
+    """Series ``seed`` of generator ``name``: (volume, b-values, b-vectors, rotations, shifts)."""
+    from tests.dti.test_dti_motion import (
+        cord_moving_series,
+        isotropic_moving_series,
+        neck_moving_series,
+        random_rigid_motion,
+    )
+
+    if name == "cord":
+        return cord_moving_series(seed, still=motionless)
+    rotations, shifts = random_rigid_motion(seed)
+    if motionless:
+        rotations, shifts = np.tile(np.eye(3), (len(rotations), 1, 1)), np.zeros_like(shifts)
+    generator = neck_moving_series if name == "neck" else isotropic_moving_series
+    return generator(seed, rotations, shifts)
 
 
 def _summary(title: str, label: str, ours: np.ndarray, dipy: np.ndarray, seeds: list[int]) -> None:
@@ -73,14 +91,7 @@ def _summary(title: str, label: str, ours: np.ndarray, dipy: np.ndarray, seeds: 
 def main(argv: list[str] | None = None) -> int:
     from pipeline.dti.motion import correct_motion
     from pipeline.errors import AnalysisError
-    from tests.dti.test_dti_motion import (
-        LIMITS,
-        cord_moving_series,
-        isotropic_moving_series,
-        motion_errors,
-        neck_moving_series,
-        random_rigid_motion,
-    )
+    from tests.dti.test_dti_motion import LIMITS, motion_errors
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--first", type=int, default=5)
@@ -94,15 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.series:
         rows, reference, refused = [], [], []
         for seed in seeds:
-            rotations, shifts = random_rigid_motion(seed)
-            if args.motionless:
-                rotations, shifts = np.tile(np.eye(3), (len(rotations), 1, 1)), np.zeros_like(shifts)
-            if name == "cord":
-                series, bvals, bvecs, rotations, shifts = cord_moving_series(seed, still=args.motionless)
-            elif name == "neck":
-                series, bvals, bvecs, _, _ = neck_moving_series(seed, rotations, shifts)
-            else:
-                series, bvals, bvecs, _, _ = isotropic_moving_series(seed, rotations, shifts)
+            series, bvals, bvecs, rotations, shifts = _series(name, seed, args.motionless)
             dipy_rotation, dipy_shift, dipy_seconds = dipy_errors(series, bvals, bvecs, rotations, shifts)
             dipy_text = (
                 f"dipy rotation {dipy_rotation:.2f} deg  shift {dipy_shift:.2f} mm  {dipy_seconds:.1f} s"

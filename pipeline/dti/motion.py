@@ -56,9 +56,8 @@ Cord series (tests/dti/test_dti_motion.py ``cord_moving_series``: the sample DWI
 mm, each pose rendered exactly, in-plane model; benchmarks/dti_motion.py --series cord, seeds 5-20):
 9 of 16 draws are refused, 5 by the limits and 4 because step 1 diverged on one or two volumes (on test
 draws 1, 2 and 5 they were 9-12 mm off and accepted before :func:`_misregistered_volumes`). On the
-other 7 the shifts are found (worst
-0.30 mm) but the in-plane turn of the almost elliptical cord is not (median 3.59, worst 3.74 degrees,
-about the applied turn). Motionless: median 0.45, worst 1.51 degrees (seed 8), 0.14 mm. Why the turn is
+other 7 the shifts are found (worst 0.30 mm) but the in-plane turn of the almost elliptical cord is not
+(median 3.59, worst 3.74 degrees, about the applied turn; dipy's ``motion_correction`` misses it too). Motionless: median 0.45, worst 1.51 degrees (seed 8), 0.14 mm. Why the turn is
 missed: with an ideal noise-free template, ITK's gradient-descent, conjugate-gradient and Powell
 optimizers leave that rotation where it starts (errors equal the applied turn) while Nelder-Mead on the
 correlation finds it within 0.7 degree; the Cramér-Rao bound per diffusion-weighted volume is 0.11-0.27

@@ -802,11 +802,11 @@ def _claim_inferior_facets(
     labels = np.unique(label_of)
     reaches_above = ndimage.maximum(w, label_of, labels) >= endplate_w + JOINT_MARGIN_MM
     reaches_below = ndimage.minimum(w, label_of, labels) <= endplate_w - JOINT_MARGIN_MM
+    window_w = (endplate_w - 4.0, endplate_w + 4.0)
     for label in labels[reaches_above & reaches_below & ~np.isin(labels, vertebrae)]:
         index = np.argwhere(pieces == label)
         u_piece, _, w_piece = axes.coordinates(grid.index_to_lps(index))
         markers = np.where(np.abs(u_piece) <= MIDLINE_HALF_WIDTH_MM, 2, 0).astype(np.int32)
-        window_w = (endplate_w - 4.0, endplate_w + 4.0)
         _seed_sides_at_joints(markers, u_piece, w_piece, window_w, float(spacing[2]), notch_only=True)
         if (markers == 1).any() and (markers == 2).any():
             _watershed_piece(pieces, index, markers, vertebrae[1], spacing)
